@@ -1,0 +1,173 @@
+/* bench_common.h: what every hakmem benchmark shares.
+ *
+ * Each benchmark prints one line of key=value pairs and ends it with
+ * allocator=<path>, the file that actually defines the malloc this process
+ * calls. The harness (run.sh) refuses a figure whose allocator= does not
+ * match the contender it meant to measure: earlier figures of the original
+ * hakmem came from a stale binary, and this is the cheap proof against that.
+ *
+ * Header-only (static functions) so that each benchmark stays one
+ * translation unit and the build needs no extra library.
+ */
+#ifndef HAKMEM_BENCH_COMMON_H
+#define HAKMEM_BENCH_COMMON_H
+
+#include <dlfcn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+/* ---- random numbers ----------------------------------------------------- */
+
+/* splitmix64: a few instructions, no libc state and no locks, so the RNG adds
+ * almost nothing to the per-call instruction count callgrind.sh reports. */
+static inline uint64_t bench_rng_next(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [0, n) from 32 random bits, by multiply-shift: no division on
+ * the hot loop. n must fit in 32 bits (callers check their arguments). */
+static inline uint32_t bench_rng_below(uint32_t bits, uint32_t n)
+{
+    return (uint32_t)(((uint64_t)bits * n) >> 32);
+}
+
+/* ---- clocks --------------------------------------------------------------- */
+
+static inline double bench_wall_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* User+system time of the whole process (all threads). On a shared 2-core
+ * machine this is steadier than wall time for single-threaded loops. */
+static inline double bench_cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+}
+
+/* ---- identity and memory ---------------------------------------------------- */
+
+/* Path of the object that defines the malloc this process resolves to.
+ * dlsym(RTLD_DEFAULT) follows the same search order as the PLT (LD_PRELOAD
+ * first), and unlike &malloc it never yields the executable's own PLT stub in
+ * a non-PIE build. */
+static const char *bench_allocator_path(void)
+{
+    void *sym = dlsym(RTLD_DEFAULT, "malloc");
+    Dl_info info;
+    if (sym == NULL || dladdr(sym, &info) == 0 || info.dli_fname == NULL ||
+        info.dli_fname[0] == '\0')
+        return "unknown";
+    return info.dli_fname;
+}
+
+/* The loaded allocator's own idea of its version, asked through whichever
+ * introspection call the object that defines malloc exports (hakmem, mimalloc,
+ * jemalloc, gperftools, glibc). A path proves which file was loaded; the
+ * version catches an old copy of the right file. Spaces become '_' so the
+ * output stays one key=value per word. */
+typedef const char *(*bench_str_fn)(void);
+typedef int (*bench_int_fn)(void);
+typedef int (*bench_mallctl_fn)(const char *, void *, size_t *, void *, size_t);
+typedef const char *(*bench_tcver_fn)(int *, int *, const char **);
+
+/* The symbol `name`, but only if the object that defines malloc defines it. */
+static void *bench_sym_in_allocator(const char *name)
+{
+    Dl_info mi, si;
+    void *m = dlsym(RTLD_DEFAULT, "malloc");
+    void *s = dlsym(RTLD_DEFAULT, name);
+    if (m == NULL || s == NULL || dladdr(m, &mi) == 0 || dladdr(s, &si) == 0 ||
+        mi.dli_fbase != si.dli_fbase)
+        return NULL;
+    return s;
+}
+
+static const char *bench_allocator_version(void)
+{
+    static char buf[64];
+    const char *v = NULL;
+    void *s;
+
+    if ((s = bench_sym_in_allocator("hak_version")) != NULL) {
+        v = ((bench_str_fn)s)();
+    } else if ((s = bench_sym_in_allocator("mi_version")) != NULL) {
+        int n = ((bench_int_fn)s)(); /* 209 means 2.0.9 */
+        snprintf(buf, sizeof buf, "%d.%d.%d", n / 100, n / 10 % 10, n % 10);
+        v = buf;
+    } else if ((s = bench_sym_in_allocator("mallctl")) != NULL) {
+        const char *jv = NULL;
+        size_t len = sizeof jv;
+        if (((bench_mallctl_fn)s)("version", &jv, &len, NULL, 0) == 0)
+            v = jv;
+    } else if ((s = bench_sym_in_allocator("tc_version")) != NULL) {
+        int major, minor;
+        const char *patch;
+        v = ((bench_tcver_fn)s)(&major, &minor, &patch);
+    } else if ((s = bench_sym_in_allocator("gnu_get_libc_version")) != NULL) {
+        snprintf(buf, sizeof buf, "glibc-%s", ((bench_str_fn)s)());
+        v = buf;
+    }
+    if (v == NULL || v[0] == '\0')
+        return "unknown";
+    if (v != buf) {
+        snprintf(buf, sizeof buf, "%s", v);
+        v = buf;
+    }
+    for (char *c = buf; *c != '\0'; c++)
+        if (*c == ' ' || *c == '\t' || *c == '=')
+            *c = '_';
+    return buf;
+}
+
+/* VmHWM (peak resident set) in kB from /proc/self/status; -1 if unreadable. */
+static long bench_peak_rss_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (f == NULL)
+        return -1;
+    char line[256];
+    long kb = -1;
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, "VmHWM:", 6) == 0) {
+            kb = strtol(line + 6, NULL, 10);
+            break;
+        }
+    }
+    fclose(f);
+    return kb;
+}
+
+/* Parses a non-negative count such as 20000000, 20e6 or 20M; exits on junk so
+ * a typo in the harness never silently measures a zero-length loop. */
+static uint64_t bench_parse_count(const char *what, const char *s)
+{
+    char *end = NULL;
+    double v = strtod(s, &end);
+    if (end != NULL && (*end == 'k' || *end == 'K'))
+        v *= 1e3, end++;
+    else if (end != NULL && (*end == 'm' || *end == 'M'))
+        v *= 1e6, end++;
+    else if (end != NULL && (*end == 'g' || *end == 'G'))
+        v *= 1e9, end++;
+    if (end == s || end == NULL || *end != '\0' || !(v >= 0) || v > 1e18) {
+        fprintf(stderr, "bad %s: '%s'\n", what, s);
+        exit(2);
+    }
+    return (uint64_t)v;
+}
+
+#endif /* HAKMEM_BENCH_COMMON_H */

@@ -1,0 +1,25 @@
+/* central.h: the per-class shared pool that thread lists refill from and
+ * flush to, in batches. One lock per class; never taken on a fast path. */
+#ifndef HAK_CENTRAL_H
+#define HAK_CENTRAL_H
+
+#include "platform.h"
+#include "sizeclass.h"
+
+/* Takes up to want blocks of class cls, linked through their first word,
+ * NULL-terminated; returns how many (0: out of memory). tc tags the spans
+ * for the route trace. */
+HAK_HIDDEN unsigned _hak_central_take(unsigned cls, unsigned want, void **head, const void *tc);
+/* Gives back n blocks of class cls linked from head (NULL-terminated).
+ * Checks each is a block start of that class; aborts naming it if not. */
+HAK_HIDDEN void _hak_central_give(unsigned cls, void *head, unsigned n);
+/* Releases the empty spans every class keeps; returns bytes released. */
+HAK_HIDDEN size_t _hak_central_collect(void);
+/* Blocks of class cls handed out of the central pool (in thread lists or in use). */
+HAK_HIDDEN uint64_t _hak_central_used(unsigned cls);
+HAK_HIDDEN void _hak_central_init(void);
+HAK_HIDDEN void _hak_central_lock_all(void);
+HAK_HIDDEN void _hak_central_unlock_all(void);
+HAK_HIDDEN void _hak_central_reset_locks(void);
+
+#endif

@@ -1,0 +1,26 @@
+/* large.h: the Large tier: blocks above 256 KiB (and alignments the slabs
+ * cannot give) as direct mappings, each with a header before the block, a
+ * registry that answers "is this one of ours?" without touching the pointer,
+ * and a small cache of freed mappings. */
+#ifndef HAK_LARGE_H
+#define HAK_LARGE_H
+
+#include "platform.h"
+
+/* size bytes aligned to align (power of two); zero: contents must read 0.
+ * NULL with errno=ENOMEM on failure. */
+HAK_HIDDEN void *_hak_large_alloc(size_t size, size_t align, bool zero);
+/* false if p is not a live large block (nothing done). */
+HAK_HIDDEN bool _hak_large_free(void *p);
+/* Usable bytes of a live large block, 0 if p is not one. */
+HAK_HIDDEN size_t _hak_large_usable(const void *p);
+HAK_HIDDEN bool _hak_large_owns(const void *p);
+/* Resizes a live large block (mremap); NULL with p intact on failure. */
+HAK_HIDDEN void *_hak_large_realloc(void *p, size_t size);
+HAK_HIDDEN size_t _hak_large_collect(void);
+HAK_HIDDEN void _hak_large_init(void);
+HAK_HIDDEN void _hak_large_lock(void);
+HAK_HIDDEN void _hak_large_unlock(void);
+HAK_HIDDEN void _hak_large_reset_lock(void);
+
+#endif

@@ -1,0 +1,24 @@
+/* options.h: runtime options, all in one table (options.c), read once at
+ * start from HAKMEM_* environment variables without allocating. */
+#ifndef HAK_OPTIONS_H
+#define HAK_OPTIONS_H
+
+#include "platform.h"
+
+enum hak_option_id {
+    HAK_OPT_STATS,
+    HAK_OPT_ROUTE_TRACE,
+    HAK_OPT_ROUTE_SAMPLE,
+    HAK_OPT_TCACHE_BYTES,
+    HAK_OPT_RETAIN_EMPTY,
+    HAK_OPT_LARGE_CACHE,
+    HAK_OPT_ARENA_SIZE,
+    HAK_OPT_VERBOSE,
+    HAK_OPT_COUNT
+};
+
+/* Reads the environment (idempotent after the first complete read). */
+HAK_HIDDEN void _hak_options_init(void);
+HAK_HIDDEN int64_t _hak_option(enum hak_option_id id);
+
+#endif

@@ -1,0 +1,197 @@
+/* stats.c: the counters, the public snapshot and the exit report. */
+#define _GNU_SOURCE
+#include "stats.h"
+#include "central.h"
+#include "options.h"
+#include "sizeclass.h"
+#include "superslab.h"
+#include "tcache.h"
+#include "../include/hakmem.h"
+
+#include <errno.h>
+#include <string.h>
+
+struct hak_gstats _hak_g_stats;
+bool _hak_g_count_calls;
+
+HAK_HIDDEN const char *_hak_route_name(unsigned r);
+
+void _hak_stat_commit(int64_t delta)
+{
+    uint64_t now = atomic_fetch_add_explicit(&_hak_g_stats.committed, (uint64_t)delta,
+                                             memory_order_relaxed) + (uint64_t)delta;
+    uint64_t peak = atomic_load_explicit(&_hak_g_stats.committed_peak, memory_order_relaxed);
+    while (delta > 0 && now > peak &&
+           !atomic_compare_exchange_weak_explicit(&_hak_g_stats.committed_peak, &peak, now,
+                                                  memory_order_relaxed, memory_order_relaxed)) {
+    }
+}
+
+struct class_snapshot {
+    uint64_t used, cached, frees;
+};
+
+static void snapshot_class(unsigned c, struct class_snapshot *s)
+{
+    s->used = _hak_central_used(c) * _hak_cls_size[c];
+    s->cached = _hak_tc_cached_bytes(c);
+    s->frees = _hak_stat_get(&_hak_g_stats.class_frees[c]);
+}
+
+int hak_stats_get(struct hak_stats *out, size_t size)
+{
+    if (out == NULL || size < offsetof(struct hak_stats, stats_enabled)) {
+        errno = EINVAL;
+        return -1;
+    }
+    struct hak_stats s;
+    memset(&s, 0, sizeof s);
+    s.size = size < sizeof s ? size : sizeof s;
+    s.version = HAK_STATS_VERSION;
+    s.stats_enabled = _hak_g_count_calls;
+    struct hak_gstats *g = &_hak_g_stats;
+    for (unsigned c = 1; c < HAK_NCLASS; c++) {
+        struct class_snapshot cs;
+        snapshot_class(c, &cs);
+        uint64_t in_use = cs.used > cs.cached ? cs.used - cs.cached : 0;
+        s.bytes_in_use += in_use;
+        s.bytes_cached += cs.cached;
+        if (s.stats_enabled) {
+            /* Every free was counted; a block in use was malloc'd and not yet freed. */
+            uint64_t mallocs = cs.frees + in_use / _hak_cls_size[c];
+            if (hak_class_is_tiny(c)) {
+                s.tiny_mallocs += mallocs;
+                s.tiny_frees += cs.frees;
+            } else {
+                s.mid_mallocs += mallocs;
+                s.mid_frees += cs.frees;
+            }
+        }
+    }
+    s.large_blocks = _hak_stat_get(&g->large_blocks);
+    s.large_bytes = _hak_stat_get(&g->large_bytes);
+    s.bytes_in_use += s.large_bytes;
+    s.bytes_committed = _hak_stat_get(&g->committed);
+    s.bytes_committed_peak = _hak_stat_get(&g->committed_peak);
+    s.bytes_mapped = _hak_stat_get(&g->mapped);
+    s.superslabs = _hak_stat_get(&g->superslabs);
+    s.spans = _hak_stat_get(&g->spans);
+    s.large_mallocs = _hak_stat_get(&g->large_mallocs);
+    s.large_frees = _hak_stat_get(&g->large_frees);
+    s.route_tiny_fast = _hak_stat_get(&g->route[HAK_ROUTE_TINY_FAST]);
+    s.route_mid_fast = _hak_stat_get(&g->route[HAK_ROUTE_MID_FAST]);
+    s.route_slab_lookup = _hak_stat_get(&g->route[HAK_ROUTE_SLAB_LOOKUP]);
+    s.route_remote = _hak_stat_get(&g->route[HAK_ROUTE_REMOTE]);
+    s.route_large = _hak_stat_get(&g->route[HAK_ROUTE_LARGE]);
+    s.route_null = _hak_stat_get(&g->route[HAK_ROUTE_NULL]);
+    s.refills = _hak_stat_get(&g->refills);
+    s.flushes = _hak_stat_get(&g->flushes);
+    s.os_maps = _hak_stat_get(&g->os_maps);
+    s.os_unmaps = _hak_stat_get(&g->os_unmaps);
+    s.os_purges = _hak_stat_get(&g->os_purges);
+    memcpy(out, &s, s.size);
+    out->size = s.size;
+    return 0;
+}
+
+static void line_u64(int fd, const char *label, uint64_t v)
+{
+    _hak_write_str(fd, "hakmem: ");
+    _hak_write_str(fd, label);
+    _hak_write_str(fd, " ");
+    _hak_write_u64(fd, v);
+    _hak_write_str(fd, "\n");
+}
+
+/* "12.34%" of part in whole, without floating-point formatting. */
+static void write_percent(int fd, uint64_t part, uint64_t whole)
+{
+    uint64_t bp = whole ? (part * 10000 + whole / 2) / whole : 0;
+    _hak_write_u64(fd, bp / 100);
+    _hak_write_str(fd, ".");
+    if (bp % 100 < 10) _hak_write_str(fd, "0");
+    _hak_write_u64(fd, bp % 100);
+    _hak_write_str(fd, "%");
+}
+
+HAK_HIDDEN void _hak_route_report(int fd);
+void _hak_route_report(int fd)
+{
+    struct hak_gstats *g = &_hak_g_stats;
+    uint64_t tiny_frees = 0, total = 0;
+    for (unsigned c = 1; c < HAK_FIRST_MID; c++) tiny_frees += _hak_stat_get(&g->class_frees[c]);
+    for (unsigned r = 0; r < HAK_ROUTE_COUNT; r++)
+        if (r != HAK_ROUTE_REMOTE) total += _hak_stat_get(&g->route[r]);
+    _hak_write_str(fd, "hakmem: free route distribution (of ");
+    _hak_write_u64(fd, total);
+    _hak_write_str(fd, " frees)\n");
+    for (unsigned r = 0; r < HAK_ROUTE_COUNT; r++) {
+        uint64_t v = _hak_stat_get(&g->route[r]);
+        _hak_write_str(fd, "hakmem: route ");
+        _hak_write_str(fd, _hak_route_name(r));
+        _hak_write_str(fd, " ");
+        _hak_write_u64(fd, v);
+        _hak_write_str(fd, " (");
+        write_percent(fd, v, total);
+        _hak_write_str(fd, ")\n");
+    }
+    line_u64(fd, "route tiny_frees", tiny_frees);
+    line_u64(fd, "route refills", _hak_stat_get(&g->refills));
+    line_u64(fd, "route flushes", _hak_stat_get(&g->flushes));
+}
+
+void hak_stats_print(int fd)
+{
+    struct hak_stats s;
+    hak_stats_get(&s, sizeof s);
+    _hak_write_str(fd, "hakmem: statistics (hakmem " HAKMEM_VERSION_STRING ")\n");
+    line_u64(fd, "bytes_in_use", s.bytes_in_use);
+    line_u64(fd, "bytes_cached", s.bytes_cached);
+    line_u64(fd, "bytes_committed", s.bytes_committed);
+    line_u64(fd, "bytes_committed_peak", s.bytes_committed_peak);
+    line_u64(fd, "bytes_mapped", s.bytes_mapped);
+    line_u64(fd, "superslabs", s.superslabs);
+    line_u64(fd, "spans", s.spans);
+    line_u64(fd, "large_blocks", s.large_blocks);
+    line_u64(fd, "large_bytes", s.large_bytes);
+    if (s.stats_enabled) {
+        line_u64(fd, "tiny_mallocs", s.tiny_mallocs);
+        line_u64(fd, "tiny_frees", s.tiny_frees);
+        line_u64(fd, "mid_mallocs", s.mid_mallocs);
+        line_u64(fd, "mid_frees", s.mid_frees);
+    }
+    line_u64(fd, "large_mallocs", s.large_mallocs);
+    line_u64(fd, "large_frees", s.large_frees);
+    line_u64(fd, "refills", s.refills);
+    line_u64(fd, "flushes", s.flushes);
+    line_u64(fd, "os_maps", s.os_maps);
+    line_u64(fd, "os_unmaps", s.os_unmaps);
+    line_u64(fd, "os_purges", s.os_purges);
+    if (s.stats_enabled) {
+        _hak_write_str(fd, "hakmem: class size in_use_bytes cached_bytes frees\n");
+        for (unsigned c = 1; c < HAK_NCLASS; c++) {
+            struct class_snapshot cs;
+            snapshot_class(c, &cs);
+            if (cs.used == 0 && cs.frees == 0) continue;
+            _hak_write_str(fd, "hakmem: class ");
+            _hak_write_u64(fd, c);
+            _hak_write_str(fd, " ");
+            _hak_write_u64(fd, _hak_cls_size[c]);
+            _hak_write_str(fd, " ");
+            _hak_write_u64(fd, cs.used > cs.cached ? cs.used - cs.cached : 0);
+            _hak_write_str(fd, " ");
+            _hak_write_u64(fd, cs.cached);
+            _hak_write_str(fd, " ");
+            _hak_write_u64(fd, cs.frees);
+            _hak_write_str(fd, "\n");
+        }
+    }
+}
+
+/* At exit, after the program's own atexit handlers (a preloaded library is
+ * finalised late). */
+__attribute__((destructor)) static void stats_at_exit(void)
+{
+    if (_hak_option(HAK_OPT_ROUTE_TRACE)) _hak_route_report(2);
+    if (_hak_option(HAK_OPT_STATS)) hak_stats_print(2);
+}

@@ -1,0 +1,260 @@
+/* superslab.c: reserving the arena, carving SuperSlabs into spans.
+ *
+ * Call tree:
+ *   _hak_span_new(cls)        (from central.c, class lock held)
+ *     ss_find_units / ss_new  SuperSlab lock: a run of free units
+ *   _hak_span_release(span)   purge the span's pages, free its units
+ *   _hak_arena_collect()      purge SuperSlabs left with no span
+ * Lock order: class lock, then the SuperSlab lock.
+ */
+#define _GNU_SOURCE
+#include "superslab.h"
+#include "os.h"
+#include "options.h"
+#include "stats.h"
+
+#include <pthread.h>
+#include <string.h>
+#include <sys/resource.h>
+
+uintptr_t _hak_fast_base;
+uintptr_t _hak_fast_size16;
+uintptr_t _hak_window_base;
+uintptr_t _hak_window_size16;
+uintptr_t _hak_arena_base;
+uintptr_t _hak_arena_size;
+
+static pthread_mutex_t arena_lock = PTHREAD_MUTEX_INITIALIZER;
+static uintptr_t arena_bump;       /* next never-used SuperSlab */
+static hak_ss_t *ss_with_room;     /* SuperSlabs with at least one free unit */
+static hak_ss_t *ss_purged;        /* SuperSlabs with no span, pages purged */
+static uintptr_t arena_reserved;   /* bytes of address space reserved */
+
+#define ALL_UNITS_FREE (~(uint32_t)1) /* units 1..31 */
+#define SS_HEADER_BYTES hak_align_up(sizeof(hak_ss_t), HAK_PAGE_SIZE)
+
+void _hak_arena_lock(void) { pthread_mutex_lock(&arena_lock); }
+void _hak_arena_unlock(void) { pthread_mutex_unlock(&arena_lock); }
+void _hak_arena_reset_lock(void) { pthread_mutex_init(&arena_lock, NULL); }
+uint64_t _hak_arena_reserved(void) { return arena_reserved; }
+
+/* Default size: 256 GiB of address space, or a quarter of RLIMIT_AS when the
+ * program runs under a limit, so that the rest stays for its other mappings. */
+static uintptr_t arena_default_size(void)
+{
+    uintptr_t want = (uintptr_t)256 << 30;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        uintptr_t quarter = (uintptr_t)(rl.rlim_cur / 4);
+        if (quarter < want) want = quarter;
+    }
+    return want;
+}
+
+bool _hak_arena_init(void)
+{
+    if (_hak_arena_size != 0) return true;
+    uintptr_t want = (uintptr_t)_hak_option(HAK_OPT_ARENA_SIZE);
+    if (want == 0) want = arena_default_size();
+    want &= ~(HAK_SS_SIZE - 1);
+    const uintptr_t min_size = 8 * HAK_SS_SIZE;
+    if (want < min_size) want = min_size;
+    for (; want >= min_size; want /= 2) {
+        want &= ~(HAK_SS_SIZE - 1);
+        void *p = _hak_os_reserve(want + HAK_SS_SIZE);
+        if (p == NULL) continue;
+        uintptr_t base = hak_align_up((uintptr_t)p, HAK_SS_SIZE);
+        /* Trim the unaligned head and the tail so exactly [base, base+want) is ours. */
+        if (base != (uintptr_t)p) _hak_os_unmap(p, base - (uintptr_t)p);
+        uintptr_t tail = (uintptr_t)p + want + HAK_SS_SIZE - (base + want);
+        if (tail != 0) _hak_os_unmap((void *)(base + want), tail);
+        arena_reserved = want;
+        _hak_stat_add(&_hak_g_stats.mapped, want);
+        arena_bump = base;
+        _hak_arena_base = base;
+        _hak_arena_size = want;
+        return true;
+    }
+    return false;
+}
+
+void _hak_arena_open_fast_window(bool open)
+{
+    _hak_window_base = _hak_arena_base;
+    _hak_window_size16 = _hak_arena_size >> 4;
+    _hak_fast_base = _hak_window_base;
+    _hak_fast_size16 = open ? _hak_window_size16 : 0;
+}
+
+static void ss_list_push(hak_ss_t *ss)
+{
+    ss->next = ss_with_room;
+    ss_with_room = ss;
+    ss->listed = 1;
+}
+
+static void ss_list_remove(hak_ss_t *ss)
+{
+    hak_ss_t **pp = &ss_with_room;
+    while (*pp != ss) pp = &(*pp)->next;
+    *pp = ss->next;
+    ss->next = NULL;
+    ss->listed = 0;
+}
+
+static hak_ss_t *ss_new(void)
+{
+    hak_ss_t *ss = ss_purged;
+    if (ss != NULL) {
+        ss_purged = ss->next;
+    } else {
+        if (arena_bump + HAK_SS_SIZE > _hak_arena_base + _hak_arena_size) return NULL;
+        ss = (hak_ss_t *)arena_bump;
+        arena_bump += HAK_SS_SIZE;
+    }
+    /* Fresh or purged: the header reads as zero. */
+    ss->magic = HAK_SS_MAGIC;
+    ss->free_units = ALL_UNITS_FREE;
+    ss->next = NULL;
+    ss->listed = 0;
+    _hak_stat_add(&_hak_g_stats.superslabs, 1);
+    _hak_stat_commit((int64_t)SS_HEADER_BYTES);
+    ss_list_push(ss);
+    return ss;
+}
+
+/* First run of n free units in ss, or -1. */
+static int ss_find_run(const hak_ss_t *ss, unsigned n)
+{
+    uint32_t want = n >= 32 ? ~0u : ((1u << n) - 1);
+    for (unsigned u = 1; u + n <= HAK_UNITS; u++) {
+        uint32_t m = want << u;
+        if ((ss->free_units & m) == m) return (int)u;
+    }
+    return -1;
+}
+
+hak_span_t *_hak_span_new(unsigned cls)
+{
+    HAK_ASSERT(cls > 0 && cls < HAK_NCLASS);
+    unsigned n = _hak_cls_units[cls];
+    pthread_mutex_lock(&arena_lock);
+    hak_ss_t *ss;
+    int u = -1;
+    for (ss = ss_with_room; ss != NULL; ss = ss->next) {
+        u = ss_find_run(ss, n);
+        if (u >= 0) break;
+    }
+    if (ss == NULL) {
+        ss = ss_new();
+        if (ss == NULL) {
+            pthread_mutex_unlock(&arena_lock);
+            return NULL;
+        }
+        u = ss_find_run(ss, n);
+    }
+    HAK_ASSERT(u >= 1);
+    uint32_t mask = (n >= 32 ? ~0u : ((1u << n) - 1)) << u;
+    ss->free_units &= ~mask;
+    if (ss->free_units == 0) ss_list_remove(ss);
+
+    hak_span_t *s = &ss->span[u];
+    uintptr_t start = (uintptr_t)ss + ((uintptr_t)u << HAK_UNIT_SHIFT);
+    uint32_t size = _hak_cls_size[cls];
+    uint32_t cap = (uint32_t)((n * HAK_UNIT_SIZE) / size);
+    memset(s, 0, sizeof *s);
+    s->bump = start;
+    s->end = start + (uintptr_t)cap * size;
+    s->capacity = cap;
+    s->cls = (uint8_t)cls;
+    s->units = (uint8_t)n;
+    s->state = HAK_SPAN_PARTIAL;
+    s->live = 1;
+    for (unsigned i = 0; i < n; i++) {
+        ss->unit_head[u + i] = (uint8_t)u;
+        ss->unit_cls[u + i] = (uint8_t)cls;
+    }
+    pthread_mutex_unlock(&arena_lock);
+    _hak_stat_add(&_hak_g_stats.spans, 1);
+    _hak_stat_commit((int64_t)(n * HAK_UNIT_SIZE));
+    return s;
+}
+
+void _hak_span_release(hak_span_t *s)
+{
+    hak_ss_t *ss = hak_ss_of(s);
+    unsigned u = (unsigned)(s - ss->span);
+    unsigned n = s->units;
+    HAK_ASSERT(s->used == 0 && s->live);
+    uintptr_t start = (uintptr_t)ss + ((uintptr_t)u << HAK_UNIT_SHIFT);
+    /* Purge outside the lock: it is a system call and the units are still ours. */
+    _hak_os_purge((void *)start, (uintptr_t)n << HAK_UNIT_SHIFT);
+    pthread_mutex_lock(&arena_lock);
+    for (unsigned i = 0; i < n; i++) {
+        ss->unit_cls[u + i] = 0;
+        ss->unit_head[u + i] = 0;
+    }
+    s->live = 0;
+    uint32_t mask = (n >= 32 ? ~0u : ((1u << n) - 1)) << u;
+    ss->free_units |= mask;
+    if (!ss->listed) ss_list_push(ss);
+    pthread_mutex_unlock(&arena_lock);
+    _hak_stat_sub(&_hak_g_stats.spans, 1);
+    _hak_stat_commit(-(int64_t)(n * HAK_UNIT_SIZE));
+}
+
+size_t _hak_arena_collect(void)
+{
+    size_t released = 0;
+    pthread_mutex_lock(&arena_lock);
+    hak_ss_t **pp = &ss_with_room;
+    while (*pp != NULL) {
+        hak_ss_t *ss = *pp;
+        if (ss->free_units != ALL_UNITS_FREE) {
+            pp = &ss->next;
+            continue;
+        }
+        *pp = ss->next;
+        /* Its units were purged when their spans went; now the header too,
+         * keeping only the first page for the link. */
+        _hak_os_purge(ss, HAK_SS_SIZE);
+        ss->next = ss_purged;
+        ss->magic = 0;
+        ss_purged = ss;
+        released += SS_HEADER_BYTES;
+        _hak_stat_sub(&_hak_g_stats.superslabs, 1);
+        _hak_stat_commit(-(int64_t)SS_HEADER_BYTES);
+    }
+    pthread_mutex_unlock(&arena_lock);
+    return released;
+}
+
+bool _hak_span_block_start(const void *p)
+{
+    if (!hak_in_arena(p) || hak_class_at(p) == 0) return false;
+    const hak_span_t *s = hak_span_of(p);
+    uintptr_t start = hak_span_start(s);
+    uintptr_t off = (uintptr_t)p - start;
+    return (uintptr_t)p < s->end && off % _hak_cls_size[s->cls] == 0;
+}
+
+#if HAK_DEBUG
+void _hak_debug_mark_live(void *p, const char *what)
+{
+    hak_ss_t *ss = hak_ss_of(p);
+    size_t g = ((uintptr_t)p & (HAK_SS_SIZE - 1)) >> 4;
+    uint64_t bit = (uint64_t)1 << (g & 63);
+    uint64_t old = atomic_fetch_or(&ss->live_bits[g >> 6], bit);
+    if (old & bit) _hak_fatal_ptr(what, "block handed out twice (corrupt free list)", p);
+}
+
+void _hak_debug_mark_free(void *p, const char *what)
+{
+    if (!_hak_span_block_start(p)) _hak_fatal_ptr(what, "invalid pointer", p);
+    hak_ss_t *ss = hak_ss_of(p);
+    size_t g = ((uintptr_t)p & (HAK_SS_SIZE - 1)) >> 4;
+    uint64_t bit = (uint64_t)1 << (g & 63);
+    uint64_t old = atomic_fetch_and(&ss->live_bits[g >> 6], ~bit);
+    if (!(old & bit)) _hak_fatal_ptr(what, "double free", p);
+}
+#endif

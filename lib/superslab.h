@@ -1,0 +1,130 @@
+/* superslab.h: the arena, SuperSlabs and slabs (spans).
+ *
+ * At start hakmem reserves one large range of address space, the arena
+ * (read-write, MAP_NORESERVE: untouched pages cost nothing). The arena is cut
+ * into SuperSlabs of 2 MiB, 2 MiB-aligned. A SuperSlab is 32 units of 64 KiB;
+ * unit 0 holds the header below, units 1..31 are handed out in runs ("spans",
+ * the slabs) that each hold blocks of one size class.
+ *
+ * From any block address, in O(1) and without a lookup table:
+ *   ss   = addr & ~(2 MiB - 1)                 the header
+ *   unit = (addr >> 16) & 31                   which 64 KiB unit
+ *   ss->unit_cls[unit]                         the size class (0: not a block)
+ *   ss->span[ss->unit_head[unit]]              the slab's metadata
+ * "Is this hakmem's?" is one subtraction and compare against the arena, so
+ * free() can tell its own pointers from anything else before reading memory.
+ *
+ * Locking: the SuperSlab lock guards unit allocation (this file); the class
+ * locks (central.c) guard each span's free list and counts.
+ */
+#ifndef HAK_SUPERSLAB_H
+#define HAK_SUPERSLAB_H
+
+#include "platform.h"
+#include "sizeclass.h"
+
+#define HAK_SS_SHIFT 21
+#define HAK_SS_SIZE ((uintptr_t)1 << HAK_SS_SHIFT)
+#define HAK_UNIT_SHIFT 16
+#define HAK_UNIT_SIZE ((uintptr_t)1 << HAK_UNIT_SHIFT)
+#define HAK_UNITS 32
+#define HAK_SS_MAGIC 0x68616b6d53534c42ull /* "hakmSSLB" */
+
+enum hak_span_state { HAK_SPAN_FULL, HAK_SPAN_PARTIAL, HAK_SPAN_EMPTY };
+
+typedef struct hak_span {
+    void *free;           /* blocks returned by flushes, linked through their first word */
+    uintptr_t bump, end;  /* the part never handed out yet: carved on demand */
+    struct hak_span *next, *prev; /* its class's partial or empty list */
+    const void *last_tc;  /* thread cache that last took blocks (route trace) */
+    uint32_t nfree;       /* blocks on free */
+    uint32_t used;        /* blocks handed out: in thread lists or in use */
+    uint32_t capacity;
+    uint8_t cls, units, state, live;
+} hak_span_t;
+
+typedef struct hak_ss {
+    uint64_t magic;
+    struct hak_ss *next;  /* arena list of SuperSlabs with free units */
+    uint32_t free_units;  /* bit u set: unit u is free */
+    uint32_t listed;
+    uint8_t pad_[HAK_CACHE_LINE - 24];
+    /* Read by every free(): its own cache line, written only when spans change. */
+    uint8_t unit_cls[HAK_UNITS];
+    uint8_t unit_head[HAK_UNITS];
+    hak_span_t span[HAK_UNITS];
+#if HAK_DEBUG
+    /* One bit per 16-byte granule: set while a block starting there is handed
+     * out to the program. Catches every double free and foreign free. */
+    _Atomic uint64_t live_bits[HAK_SS_SIZE / 16 / 64];
+#endif
+} hak_ss_t;
+
+_Static_assert(sizeof(hak_ss_t) <= HAK_UNIT_SIZE, "SuperSlab header must fit unit 0");
+
+/* The free fast path's window onto the arena: rotr(addr - base, 4) < size16
+ * is true exactly for 16-byte aligned addresses inside the arena. Both are 0
+ * until the arena exists, and size16 stays 0 when every free is to be counted
+ * (HAKMEM_STATS, HAKMEM_FREE_ROUTE_TRACE), which sends frees to the slow path. */
+HAK_HIDDEN extern uintptr_t _hak_fast_base;
+HAK_HIDDEN extern uintptr_t _hak_fast_size16;
+/* The window the fast path is meant to use, even while it is closed. */
+HAK_HIDDEN extern uintptr_t _hak_window_base;
+HAK_HIDDEN extern uintptr_t _hak_window_size16;
+/* The arena itself, whatever the window says. */
+HAK_HIDDEN extern uintptr_t _hak_arena_base;
+HAK_HIDDEN extern uintptr_t _hak_arena_size;
+
+HAK_INLINE bool hak_in_arena(const void *p)
+{
+    return (uintptr_t)p - _hak_arena_base < _hak_arena_size;
+}
+HAK_INLINE hak_ss_t *hak_ss_of(const void *p)
+{
+    return (hak_ss_t *)((uintptr_t)p & ~(HAK_SS_SIZE - 1));
+}
+HAK_INLINE unsigned hak_unit_of(const void *p)
+{
+    return (unsigned)(((uintptr_t)p >> HAK_UNIT_SHIFT) & (HAK_UNITS - 1));
+}
+/* Class of the unit holding p (p must be inside the arena). */
+HAK_INLINE unsigned hak_class_at(const void *p)
+{
+    return hak_ss_of(p)->unit_cls[hak_unit_of(p)];
+}
+HAK_INLINE hak_span_t *hak_span_of(const void *p)
+{
+    hak_ss_t *ss = hak_ss_of(p);
+    return &ss->span[ss->unit_head[hak_unit_of(p)]];
+}
+HAK_INLINE uintptr_t hak_span_start(const hak_span_t *s)
+{
+    uintptr_t ss = (uintptr_t)s & ~(HAK_SS_SIZE - 1);
+    unsigned idx = (unsigned)(s - ((const hak_ss_t *)ss)->span);
+    return ss + ((uintptr_t)idx << HAK_UNIT_SHIFT);
+}
+/* True if p is the start of a block of a live span (the exact check, with a
+ * division: slow paths and debug builds only). */
+HAK_HIDDEN bool _hak_span_block_start(const void *p);
+
+/* Reserves the arena (once). false if no address space could be had. */
+HAK_HIDDEN bool _hak_arena_init(void);
+/* Opens the free fast path's window (after the options are known). */
+HAK_HIDDEN void _hak_arena_open_fast_window(bool open);
+/* A new span of class cls, its memory zero or purged, or NULL (arena full). */
+HAK_HIDDEN hak_span_t *_hak_span_new(unsigned cls);
+/* Gives the span's units back; purges its memory. */
+HAK_HIDDEN void _hak_span_release(hak_span_t *s);
+/* Purges SuperSlabs that hold no span at all; returns bytes released. */
+HAK_HIDDEN size_t _hak_arena_collect(void);
+HAK_HIDDEN void _hak_arena_lock(void);
+HAK_HIDDEN void _hak_arena_unlock(void);
+HAK_HIDDEN void _hak_arena_reset_lock(void);
+HAK_HIDDEN uint64_t _hak_arena_reserved(void);
+
+#if HAK_DEBUG
+HAK_HIDDEN void _hak_debug_mark_live(void *p, const char *what);
+HAK_HIDDEN void _hak_debug_mark_free(void *p, const char *what);
+#endif
+
+#endif

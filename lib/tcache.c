@@ -1,0 +1,280 @@
+/* tcache.c: the slow paths behind tcache.h, thread and process lifecycle.
+ *
+ * Call tree:
+ *   _hak_malloc_slow(n)       mid sizes: class, pop; empty: tc_refill
+ *                             large sizes: _hak_large_alloc
+ *     tc_refill(cls)          first call of a thread: tc_setup;
+ *                             _hak_central_take(batch)
+ *   _hak_free_overflow(bin)   class 0: bad pointer; new thread: tc_setup;
+ *                             else flush the older half to the central pool
+ *   _hak_free_slow(p)         NULL; counted frees (stats/trace); large; foreign
+ *   _hak_tc_thread_exit       every bin back to the central pool
+ *   _hak_runtime_init         once: options, arena, central pool, thread key,
+ *                             fork handlers
+ * Nothing here runs unless a fast path missed.
+ */
+#define _GNU_SOURCE
+#include "tcache.h"
+#include "central.h"
+#include "large.h"
+#include "options.h"
+#include "stats.h"
+
+#include <errno.h>
+#include <pthread.h>
+
+__thread hak_tcache_t _hak_tc HAK_TLS;
+
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static hak_tcache_t *registry;
+static pthread_key_t tc_key;
+static _Atomic bool runtime_ready;
+static uint32_t class_cap[HAK_NCLASS];
+static int64_t route_sample;
+
+HAK_HIDDEN void _hak_atfork_prepare(void);
+HAK_HIDDEN void _hak_atfork_parent(void);
+HAK_HIDDEN void _hak_atfork_child(void);
+
+/* ---- process start ----------------------------------------------------- */
+
+HAK_HIDDEN void _hak_runtime_init(void);
+void _hak_runtime_init(void)
+{
+    if (HAK_LIKELY(atomic_load_explicit(&runtime_ready, memory_order_acquire))) return;
+    bool first = false;
+    pthread_mutex_lock(&init_lock);
+    if (!atomic_load_explicit(&runtime_ready, memory_order_relaxed)) {
+        _hak_options_init();
+        _hak_g_count_calls = _hak_option(HAK_OPT_STATS) || _hak_option(HAK_OPT_ROUTE_TRACE);
+        route_sample = _hak_option(HAK_OPT_ROUTE_SAMPLE);
+        uint64_t budget = (uint64_t)_hak_option(HAK_OPT_TCACHE_BYTES);
+        for (unsigned c = 1; c < HAK_NCLASS; c++) {
+            uint64_t cap = budget / _hak_cls_size[c];
+            uint64_t max = hak_class_is_tiny(c) ? 256 : 64;
+            class_cap[c] = (uint32_t)(cap < 1 ? 1 : cap > max ? max : cap);
+        }
+        _hak_central_init();
+        _hak_large_init();
+        /* Without an arena every request is served by the large tier. */
+        if (_hak_arena_init()) _hak_arena_open_fast_window(!_hak_g_count_calls);
+        pthread_key_create(&tc_key, _hak_tc_thread_exit);
+        atomic_store_explicit(&runtime_ready, true, memory_order_release);
+        first = true;
+    }
+    pthread_mutex_unlock(&init_lock);
+    /* Outside the lock: registering may itself call malloc. */
+    if (first) pthread_atfork(_hak_atfork_prepare, _hak_atfork_parent, _hak_atfork_child);
+}
+
+/* ---- thread set-up and exit -------------------------------------------- */
+
+static void tc_setup(hak_tcache_t *tc)
+{
+    _hak_runtime_init();
+    if (tc->state != HAK_TC_NEW) return;
+    for (unsigned c = 1; c < HAK_NCLASS; c++) tc->bins[c].cap = class_cap[c];
+    tc->state = HAK_TC_ACTIVE;
+    pthread_mutex_lock(&registry_lock);
+    tc->prev = NULL;
+    tc->next = registry;
+    if (registry) registry->prev = tc;
+    registry = tc;
+    pthread_mutex_unlock(&registry_lock);
+    /* Last: may allocate (glibc's second-level key array), which now works. */
+    pthread_setspecific(tc_key, tc);
+}
+
+static void bin_flush(unsigned cls, hak_bin_t *b, uint32_t keep)
+{
+    if (b->count <= keep) return;
+    void *rest;
+    if (keep == 0) {
+        rest = b->head;
+        b->head = NULL;
+    } else {
+        /* Keep the most recently freed blocks (the head): they are warm. */
+        void *cut = b->head;
+        for (uint32_t i = 1; i < keep; i++) cut = *(void **)cut;
+        rest = *(void **)cut;
+        *(void **)cut = NULL;
+    }
+    uint32_t n = b->count - keep;
+    b->count = keep;
+    _hak_central_give(cls, rest, n);
+}
+
+void _hak_tc_flush_all(void)
+{
+    hak_tcache_t *tc = &_hak_tc;
+    for (unsigned c = 1; c < HAK_NCLASS; c++) bin_flush(c, &tc->bins[c], 0);
+}
+
+void _hak_tc_thread_exit(void *arg)
+{
+    hak_tcache_t *tc = arg;
+    if (tc != &_hak_tc || tc->state != HAK_TC_ACTIVE) return;
+    pthread_mutex_lock(&registry_lock);
+    if (tc->prev) tc->prev->next = tc->next;
+    else registry = tc->next;
+    if (tc->next) tc->next->prev = tc->prev;
+    pthread_mutex_unlock(&registry_lock);
+    /* Dying: caps 0, so whatever later destructors free goes straight back. */
+    tc->state = HAK_TC_DYING;
+    for (unsigned c = 1; c < HAK_NCLASS; c++) {
+        tc->bins[c].cap = 0;
+        bin_flush(c, &tc->bins[c], 0);
+    }
+}
+
+uint64_t _hak_tc_cached_bytes(unsigned cls)
+{
+    uint64_t n = 0;
+    pthread_mutex_lock(&registry_lock);
+    for (hak_tcache_t *tc = registry; tc; tc = tc->next)
+        n += __atomic_load_n(&tc->bins[cls].count, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&registry_lock);
+    return n * _hak_cls_size[cls];
+}
+
+void _hak_tc_registry_lock(void) { pthread_mutex_lock(&registry_lock); }
+void _hak_tc_registry_unlock(void) { pthread_mutex_unlock(&registry_lock); }
+
+void _hak_tc_after_fork_child(void)
+{
+    /* Only the forking thread lives on; the others' caches are lost (their
+     * blocks stay counted as in use, bounded by the caps). */
+    pthread_mutex_init(&registry_lock, NULL);
+    pthread_mutex_init(&init_lock, NULL);
+    hak_tcache_t *tc = &_hak_tc;
+    registry = NULL;
+    if (tc->state == HAK_TC_ACTIVE) {
+        tc->next = tc->prev = NULL;
+        registry = tc;
+    }
+}
+
+/* ---- malloc slow path ---------------------------------------------------- */
+
+static HAK_NOINLINE void *tc_refill(unsigned cls)
+{
+    hak_tcache_t *tc = &_hak_tc;
+    if (HAK_UNLIKELY(tc->state != HAK_TC_ACTIVE)) {
+        if (tc->state == HAK_TC_NEW) tc_setup(tc);
+        if (_hak_arena_size == 0) return NULL;
+    }
+    hak_bin_t *b = &tc->bins[cls];
+    void *p = hak_bin_pop(b); /* set-up may have allocated into this very bin */
+    if (p != NULL) return p;
+    unsigned want = tc->state == HAK_TC_DYING ? 1 : (b->cap + 1) / 2;
+    void *head;
+    unsigned n = _hak_central_take(cls, want, &head, tc);
+    if (n == 0) return NULL;
+    b->head = head;
+    b->count = n;
+    return hak_bin_pop(b);
+}
+
+void *_hak_class_alloc(unsigned cls)
+{
+    void *p = hak_bin_pop(&_hak_tc.bins[cls]);
+    if (HAK_LIKELY(p != NULL)) return p;
+    p = tc_refill(cls);
+    if (p == NULL) {
+        /* Arena exhausted or absent: the large tier still serves. */
+        p = _hak_large_alloc(_hak_cls_size[cls], 16, false);
+    }
+    return p;
+}
+
+void *_hak_malloc_slow(size_t n)
+{
+    if (n <= HAK_MID_MAX) return _hak_class_alloc(hak_class_of(n));
+    _hak_runtime_init();
+    return _hak_large_alloc(n, 16, false);
+}
+
+/* ---- free slow paths ----------------------------------------------------- */
+
+void _hak_free_double(void *p) { _hak_fatal_ptr("free", "double free", p); }
+
+void _hak_free_overflow(hak_bin_t *b)
+{
+    hak_tcache_t *tc = &_hak_tc;
+    unsigned cls = (unsigned)(b - tc->bins);
+    if (HAK_UNLIKELY(cls == 0)) _hak_fatal_ptr("free", "invalid pointer", b->head);
+    if (HAK_UNLIKELY(tc->state == HAK_TC_NEW)) {
+        tc_setup(tc);
+        if (b->count <= b->cap) return;
+    }
+    bin_flush(cls, b, b->cap / 2);
+}
+
+static const char *const route_name[HAK_ROUTE_COUNT] = {
+    [HAK_ROUTE_TINY_FAST] = "tiny_fast",
+    [HAK_ROUTE_MID_FAST] = "mid_fast",
+    [HAK_ROUTE_SLAB_LOOKUP] = "slab_lookup",
+    [HAK_ROUTE_REMOTE] = "remote",
+    [HAK_ROUTE_LARGE] = "large",
+    [HAK_ROUTE_NULL] = "null",
+};
+
+static void route_count(enum hak_route r, const void *p)
+{
+    _hak_stat_add(&_hak_g_stats.route[r], 1);
+    if (route_sample > 0) {
+        hak_tcache_t *tc = &_hak_tc;
+        if (tc->sampled[r] < route_sample) {
+            tc->sampled[r]++;
+            _hak_write_str(2, "hakmem: free route ");
+            _hak_write_str(2, route_name[r]);
+            _hak_write_str(2, " ");
+            _hak_write_hex(2, (uint64_t)(uintptr_t)p);
+            _hak_write_str(2, "\n");
+        }
+    }
+}
+
+HAK_HIDDEN const char *_hak_route_name(unsigned r);
+const char *_hak_route_name(unsigned r) { return r < HAK_ROUTE_COUNT ? route_name[r] : "?"; }
+
+/* An arena block reaches here for two reasons. With HAKMEM_STATS or the
+ * route trace on, the fast window is closed on purpose so that every free
+ * is counted: the route recorded is the one the fast path's own test
+ * (hak_window_hit, on the window it would use) picks, and the block then
+ * takes that route (the same hak_bin_push). Otherwise the fast path missed
+ * a block it should have taken: counted as slab_lookup, so it shows. */
+static void free_arena_slow(void *p)
+{
+    unsigned cls = hak_class_at(p);
+    if (cls != 0) {
+        enum hak_route r = HAK_ROUTE_SLAB_LOOKUP;
+        if (_hak_g_count_calls && hak_window_hit(p, _hak_window_base, _hak_window_size16))
+            r = hak_class_is_tiny(cls) ? HAK_ROUTE_TINY_FAST : HAK_ROUTE_MID_FAST;
+        route_count(r, p);
+        if (hak_span_of(p)->last_tc != &_hak_tc) route_count(HAK_ROUTE_REMOTE, p);
+        _hak_stat_add(&_hak_g_stats.class_frees[cls], 1);
+    }
+    hak_bin_push(&_hak_tc.bins[cls], p);
+}
+
+void _hak_free_slow(void *p)
+{
+    if (p == NULL) {
+        if (_hak_g_count_calls) route_count(HAK_ROUTE_NULL, p);
+        return;
+    }
+    if (hak_in_arena(p)) {
+        if (((uintptr_t)p & 15) == 0) {
+            free_arena_slow(p);
+            return;
+        }
+        _hak_fatal_ptr("free", "invalid pointer", p);
+    }
+    if (_hak_large_free(p)) {
+        if (_hak_g_count_calls) route_count(HAK_ROUTE_LARGE, p);
+        return;
+    }
+    _hak_fatal_ptr("free", "invalid pointer", p);
+}

@@ -1,0 +1,117 @@
+/* tcache.h: the thread cache and the malloc/free fast paths.
+ *
+ * Each thread has one list of free blocks per size class (a "bin"), in
+ * thread-local storage: that is the whole front end. The bins start zeroed
+ * (head NULL, cap 0), which is what makes an initialisation check needless:
+ * a new thread's first malloc finds an empty list and its first free
+ * overflows a cap of 0, and both slow paths set the thread up.
+ *
+ *   malloc(n <= 1 KiB)   class = table[(n+15)/16]; pop bins[class];
+ *                        empty -> _hak_malloc_slow (refill a batch)
+ *   free(p)              in the arena and 16-aligned? (one sub, rotate, cmp)
+ *                        class = SuperSlab header byte of p's unit
+ *                        push bins[class]; over cap -> _hak_free_overflow
+ *                        otherwise -> _hak_free_slow (NULL, large, foreign)
+ * No lock, no atomic, no lookup table on either. A block freed by another
+ * thread than its allocator simply joins the freeing thread's list; lists
+ * that overflow return a batch to the class's shared pool (central.c), where
+ * the allocating thread finds it again, so memory stays bounded.
+ */
+#ifndef HAK_TCACHE_H
+#define HAK_TCACHE_H
+
+#include "platform.h"
+#include "sizeclass.h"
+#include "superslab.h"
+
+typedef struct hak_bin {
+    void *head;
+    uint32_t count;
+    uint32_t cap; /* 0 for class 0, for a thread not yet set up, and while dying */
+} hak_bin_t;
+
+enum hak_tc_state { HAK_TC_NEW = 0, HAK_TC_ACTIVE, HAK_TC_DYING };
+
+typedef struct hak_tcache {
+    hak_bin_t bins[HAK_NCLASS];
+    /* slow-path fields */
+    uint32_t state;
+    uint32_t sampled[8];
+    struct hak_tcache *next, *prev; /* registry of live threads (stats, fork) */
+} hak_tcache_t;
+
+#if defined(HAK_TLS_INITIAL_EXEC)
+#define HAK_TLS __attribute__((tls_model("initial-exec")))
+#else
+#define HAK_TLS
+#endif
+
+HAK_HIDDEN extern __thread hak_tcache_t _hak_tc HAK_TLS;
+
+HAK_HIDDEN void *_hak_malloc_slow(size_t n);
+HAK_HIDDEN void _hak_free_slow(void *p);
+HAK_HIDDEN void _hak_free_overflow(hak_bin_t *b);
+HAK_HIDDEN HAK_NORETURN HAK_COLD void _hak_free_double(void *p);
+
+/* Pop: load head, load next, store head, count--. */
+HAK_INLINE void *hak_bin_pop(hak_bin_t *b)
+{
+    void *p = b->head;
+    if (HAK_LIKELY(p != NULL)) {
+        b->head = *(void **)p;
+        b->count--;
+#if HAK_DEBUG
+        _hak_debug_mark_live(p, "malloc");
+#endif
+    }
+    return p;
+}
+
+/* Push; the head compare catches the commonest double free for one branch. */
+HAK_INLINE void hak_bin_push(hak_bin_t *b, void *p)
+{
+    void *h = b->head;
+    if (HAK_UNLIKELY(h == p)) _hak_free_double(p);
+#if HAK_DEBUG
+    _hak_debug_mark_free(p, "free");
+#endif
+    *(void **)p = h;
+    b->head = p;
+    if (HAK_UNLIKELY(++b->count > b->cap)) _hak_free_overflow(b);
+}
+
+HAK_INLINE void *hak_tc_malloc(size_t n)
+{
+    if (HAK_LIKELY(n <= HAK_TINY_MAX)) {
+        void *p = hak_bin_pop(&_hak_tc.bins[hak_class_tiny(n)]);
+        if (HAK_LIKELY(p != NULL)) return p;
+    }
+    return _hak_malloc_slow(n);
+}
+
+/* sub, rotate, compare: true exactly for 16-aligned addresses in the window. */
+HAK_INLINE bool hak_window_hit(const void *p, uintptr_t base, uintptr_t size16)
+{
+    return hak_rotr((uintptr_t)p - base, 4) < size16;
+}
+
+HAK_INLINE void hak_tc_free(void *p)
+{
+    if (HAK_LIKELY(hak_window_hit(p, _hak_fast_base, _hak_fast_size16))) {
+        hak_bin_push(&_hak_tc.bins[hak_class_at(p)], p);
+        return;
+    }
+    _hak_free_slow(p);
+}
+
+/* A block of class cls for the aligned and mid paths (slow path). */
+HAK_HIDDEN void *_hak_class_alloc(unsigned cls);
+/* Returns every block the calling thread caches. */
+HAK_HIDDEN void _hak_tc_flush_all(void);
+HAK_HIDDEN uint64_t _hak_tc_cached_bytes(unsigned cls);
+HAK_HIDDEN void _hak_tc_registry_lock(void);
+HAK_HIDDEN void _hak_tc_registry_unlock(void);
+HAK_HIDDEN void _hak_tc_after_fork_child(void);
+HAK_HIDDEN void _hak_tc_thread_exit(void *arg);
+
+#endif

@@ -1,0 +1,621 @@
+/* test_threads.c: the allocator under threads.
+ *
+ *   stress    T threads (default 4) allocate random sizes (1..4096 B, and
+ *             some up to 300 KiB), fill each block with a pattern from its
+ *             address and size, check it before freeing; about a third of
+ *             the blocks are handed to another thread and freed there.
+ *   prodcons  one thread mallocs 2M blocks of 64..512 B, another frees
+ *             them: memory must stay bounded (freed blocks find their way
+ *             back).
+ *   fork      the main thread forks 20 times while 3 threads allocate and
+ *             free; each child frees blocks the parent's threads made, runs
+ *             its own workload with a thread of its own, and exits 0. A child
+ *             that hangs 10 s (a lock held across fork) or fails, fails.
+ *   churn     10,000 short-lived threads in waves of 8, each leaving half of
+ *             its blocks for the main thread to free: the memory cached by
+ *             exited threads must be reclaimed (RSS bounded).
+ *
+ * Usage: test_threads                  every section, default size (a few s)
+ *        test_threads SECTION...       only those sections
+ *        test_threads soak SECONDS [T] every section, 4x larger, repeated
+ *                                      until SECONDS have passed; T threads
+ * Exit status: 0 pass, 1 fail (automake).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+static int g_threads = 4; /* stress threads */
+static int g_scale = 1;   /* soak: 4 */
+
+struct rng {
+    uint64_t s;
+};
+
+static uint64_t rng_next(struct rng *r)
+{
+    r->s += 0x9e3779b97f4a7c15ull;
+    return tu_mix64(r->s);
+}
+
+static void sleep_us(long us)
+{
+    struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+    nanosleep(&ts, NULL);
+}
+
+/* ======================================================================
+ * stress: random sizes, pattern checks, cross-thread frees via inboxes
+ * ==================================================================== */
+
+#define STRESS_SLOTS 1024
+#define INBOX_CAP 512
+#define STRESS_BIG_MAX (300 * 1024)
+
+struct item {
+    void *p;
+    size_t n;
+};
+
+struct inbox {
+    pthread_mutex_t lock;
+    int count;
+    struct item items[INBOX_CAP];
+};
+
+static struct inbox *g_inbox; /* one per stress thread */
+
+struct stress_arg {
+    int id;
+    long ops;
+    long cross_frees; /* blocks this thread freed for another */
+    long handed;      /* blocks this thread handed to another */
+    int bad;          /* pattern mismatches seen */
+};
+
+static size_t stress_size(struct rng *r)
+{
+    uint64_t x = rng_next(r);
+    if (x % 64 == 0) return 4097 + (size_t)((x >> 8) % (STRESS_BIG_MAX - 4096)); /* mid/large */
+    return 1 + (size_t)((x >> 8) % 4096);
+}
+
+static void stress_check_free(struct stress_arg *a, void *p, size_t n, const char *how)
+{
+    if (!check_pattern(p, n)) {
+        if (a->bad++ == 0)
+            EXPECT(0, "thread %d: %s block %p of %zu bytes lost its pattern", a->id, how, p, n);
+    }
+    free(p);
+}
+
+static void stress_drain_inbox(struct stress_arg *a)
+{
+    struct item got[INBOX_CAP];
+    struct inbox *in = &g_inbox[a->id];
+    pthread_mutex_lock(&in->lock);
+    int n = in->count;
+    memcpy(got, in->items, (size_t)n * sizeof got[0]);
+    in->count = 0;
+    pthread_mutex_unlock(&in->lock);
+    for (int i = 0; i < n; i++) stress_check_free(a, got[i].p, got[i].n, "handed-over");
+    a->cross_frees += n;
+}
+
+/* 1 if the block went into thread to's inbox. */
+static int stress_hand_over(int to, void *p, size_t n)
+{
+    struct inbox *in = &g_inbox[to];
+    int ok = 0;
+    pthread_mutex_lock(&in->lock);
+    if (in->count < INBOX_CAP) {
+        in->items[in->count++] = (struct item){p, n};
+        ok = 1;
+    }
+    pthread_mutex_unlock(&in->lock);
+    return ok;
+}
+
+static void *stress_thread(void *arg)
+{
+    struct stress_arg *a = arg;
+    struct rng r = {(uint64_t)a->id * 7919 + 1};
+    struct item slot[STRESS_SLOTS];
+    memset(slot, 0, sizeof slot);
+    for (long op = 0; op < a->ops; op++) {
+        if ((op & 15) == 0) stress_drain_inbox(a);
+        uint64_t x = rng_next(&r);
+        struct item *s = &slot[x % STRESS_SLOTS];
+        if (s->p != NULL) {
+            if (!check_pattern(s->p, s->n)) {
+                if (a->bad++ == 0)
+                    EXPECT(0, "thread %d: live block %p of %zu bytes lost its pattern", a->id, s->p,
+                           s->n);
+            }
+            int to = g_threads > 1 ? (a->id + 1 + (int)((x >> 32) % (uint64_t)(g_threads - 1))) % g_threads
+                                   : a->id;
+            if (to != a->id && (x >> 16) % 3 == 0 && stress_hand_over(to, s->p, s->n))
+                a->handed++;
+            else
+                stress_check_free(a, s->p, s->n, "own");
+            s->p = NULL;
+        } else {
+            size_t n = stress_size(&r);
+            void *p = malloc(n);
+            if (p == NULL) {
+                EXPECT(p != NULL, "thread %d: malloc(%zu) failed", a->id, n);
+                break;
+            }
+            EXPECT_LOOP(a->bad, ((uintptr_t)tu_launder(p) & 15) == 0, "malloc(%zu) = %p unaligned", n,
+                        p);
+            fill_pattern(p, n);
+            *s = (struct item){p, n};
+        }
+    }
+    for (int i = 0; i < STRESS_SLOTS; i++)
+        if (slot[i].p) stress_check_free(a, slot[i].p, slot[i].n, "own");
+    stress_drain_inbox(a);
+    return NULL;
+}
+
+static void stress(void)
+{
+    int t = g_threads;
+    struct stress_arg *args = calloc((size_t)t, sizeof *args);
+    pthread_t *tid = calloc((size_t)t, sizeof *tid);
+    g_inbox = calloc((size_t)t, sizeof *g_inbox);
+    if (!args || !tid || !g_inbox) {
+        EXPECT(0, "calloc for the test's own bookkeeping failed");
+        return;
+    }
+    for (int i = 0; i < t; i++) {
+        pthread_mutex_init(&g_inbox[i].lock, NULL);
+        args[i] = (struct stress_arg){.id = i, .ops = 200000L * g_scale};
+    }
+    for (int i = 0; i < t; i++) EXPECT_EQ(pthread_create(&tid[i], NULL, stress_thread, &args[i]), 0);
+    for (int i = 0; i < t; i++) pthread_join(tid[i], NULL);
+    /* Blocks that arrived after their receiver's last look: freed here. */
+    long handed = 0, cross = 0, bad = 0;
+    for (int i = 0; i < t; i++) {
+        struct stress_arg main_arg = {.id = i};
+        stress_drain_inbox(&main_arg);
+        cross += args[i].cross_frees + main_arg.cross_frees;
+        handed += args[i].handed;
+        bad += args[i].bad + main_arg.bad;
+    }
+    printf("     %d threads x %ld ops: %ld blocks handed over, %ld freed by another thread\n", t,
+           200000L * g_scale, handed, cross);
+    EXPECT(bad == 0, "%ld blocks lost their pattern", bad);
+    EXPECT(handed == cross, "%ld blocks handed over but %ld freed", handed, cross);
+    if (t > 1) EXPECT(cross > 1000, "only %ld cross-thread frees: the test did not do its job", cross);
+    for (int i = 0; i < t; i++) pthread_mutex_destroy(&g_inbox[i].lock);
+    free(g_inbox);
+    free(tid);
+    free(args);
+}
+
+/* ======================================================================
+ * prodcons: one thread allocates, another frees; memory stays bounded
+ * ==================================================================== */
+
+#define PC_RING 4096
+#define PC_CHECKED 64 /* bytes of each block filled and checked */
+
+static void *pc_ring[PC_RING];
+static _Atomic size_t pc_head, pc_tail;
+static long pc_total;
+static size_t pc_rss_base, pc_rss_max;
+
+static void *pc_producer(void *arg)
+{
+    (void)arg;
+    struct rng r = {42};
+    size_t head = 0;
+    for (long i = 0; i < pc_total; i++) {
+        size_t n = 64 + (size_t)(rng_next(&r) % 449);
+        void *p = malloc(n);
+        if (!p) {
+            EXPECT(p != NULL, "producer: malloc(%zu) failed after %ld blocks", n, i);
+            abort();
+        }
+        fill_pattern(p, PC_CHECKED);
+        while (head - atomic_load_explicit(&pc_tail, memory_order_acquire) == PC_RING) sched_yield();
+        pc_ring[head % PC_RING] = p;
+        atomic_store_explicit(&pc_head, ++head, memory_order_release);
+        if ((i & 0xffff) == 0) {
+            size_t rss = tu_rss_bytes();
+            if (rss > pc_rss_max) pc_rss_max = rss;
+        }
+    }
+    return NULL;
+}
+
+static void *pc_consumer(void *arg)
+{
+    long *bad = arg;
+    size_t tail = 0;
+    for (long i = 0; i < pc_total; i++) {
+        while (atomic_load_explicit(&pc_head, memory_order_acquire) == tail) sched_yield();
+        void *p = pc_ring[tail % PC_RING];
+        atomic_store_explicit(&pc_tail, ++tail, memory_order_release);
+        if (!check_pattern(p, PC_CHECKED) && (*bad)++ == 0)
+            EXPECT(0, "consumer: block %p lost its pattern", p);
+        free(p);
+    }
+    return NULL;
+}
+
+static void prodcons(void)
+{
+    pc_total = 2000000L * g_scale;
+    atomic_store(&pc_head, 0);
+    atomic_store(&pc_tail, 0);
+    pc_rss_base = pc_rss_max = tu_rss_bytes();
+    long bad = 0;
+    pthread_t p, c;
+    EXPECT_EQ(pthread_create(&c, NULL, pc_consumer, &bad), 0);
+    EXPECT_EQ(pthread_create(&p, NULL, pc_producer, NULL), 0);
+    pthread_join(p, NULL);
+    pthread_join(c, NULL);
+    size_t end = tu_rss_bytes();
+    if (end > pc_rss_max) pc_rss_max = end;
+    double mib = 1.0 / (1 << 20);
+    printf("     %ld blocks: RSS %.1f MiB at start, %.1f MiB at most, %.1f MiB at the end\n", pc_total,
+           (double)pc_rss_base * mib, (double)pc_rss_max * mib, (double)end * mib);
+    EXPECT(bad == 0, "%ld blocks lost their pattern", bad);
+    EXPECT(pc_rss_max < pc_rss_base + TU_MIB(64),
+           "RSS grew by %.1f MiB (limit 64 MiB) while one thread freed what another allocated",
+           (double)(pc_rss_max - pc_rss_base) * mib);
+    EXPECT(end < pc_rss_base + TU_MIB(64), "RSS at the end is %.1f MiB above the start",
+           (double)(end - pc_rss_base) * mib);
+}
+
+/* ======================================================================
+ * fork: children of a process whose threads are busy in the allocator
+ * ==================================================================== */
+
+#define FORK_SLOTS 256
+#define FORK_CHILDREN 20
+#define FORK_TIMEOUT_S 10
+
+static _Atomic(void *) fork_slot[FORK_SLOTS];
+static atomic_int fork_stop;
+
+/* Blocks in slot i are always this size (16 B .. 64 KiB, some 300 KiB). */
+static size_t fork_slot_size(int i) { return i % 17 == 0 ? 300 * 1024 : (size_t)16 << (i % 13); }
+
+static void *fork_worker(void *arg)
+{
+    long *bad = arg;
+    struct rng r = {(uint64_t)(uintptr_t)arg};
+    void *local[32] = {0};
+    while (!atomic_load_explicit(&fork_stop, memory_order_relaxed)) {
+        uint64_t x = rng_next(&r);
+        int i = (int)(x % FORK_SLOTS);
+        size_t n = fork_slot_size(i);
+        void *p = malloc(n);
+        if (!p) continue;
+        fill_pattern(p, n);
+        void *old = atomic_exchange(&fork_slot[i], p);
+        if (old) {
+            if (!check_pattern(old, n) && (*bad)++ == 0)
+                EXPECT(0, "fork worker: block %p lost its pattern", old);
+            free(old);
+        }
+        /* plus thread-local churn of small blocks and realloc */
+        int k = (int)((x >> 20) % 32);
+        local[k] = realloc(local[k], 1 + (size_t)((x >> 30) % 2000));
+    }
+    for (int k = 0; k < 32; k++) free(local[k]);
+    return NULL;
+}
+
+static void child_fail(const char *msg)
+{
+    ssize_t w = write(2, msg, strlen(msg));
+    (void)w;
+    _exit(1);
+}
+
+static void *fork_child_thread(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 2000; i++) {
+        size_t n = 1 + (size_t)(i * 37 % 3000);
+        void *p = malloc(n);
+        if (!p) return (void *)1;
+        fill_pattern(p, n);
+        if (!check_pattern(p, n)) return (void *)1;
+        free(p);
+    }
+    return NULL;
+}
+
+static void fork_child(void)
+{
+    /* Free what the parent's threads left: their owners do not exist here. */
+    for (int i = 0; i < FORK_SLOTS; i++) {
+        void *p = atomic_exchange(&fork_slot[i], NULL);
+        if (!p) continue;
+        if (!check_pattern(p, fork_slot_size(i))) child_fail("child: inherited block lost its pattern\n");
+        free(p);
+    }
+    static const size_t sizes[] = {16, 48, 100, 512, 1024, 2000, 8000, 70000, 300000, 2 << 20};
+    enum { NS = sizeof sizes / sizeof sizes[0], KEEP = 64 };
+    void *keep[KEEP] = {0};
+    size_t keep_n[KEEP] = {0};
+    for (int i = 0; i < 4000; i++) {
+        int k = i % KEEP;
+        if (keep[k]) {
+            if (!check_pattern(keep[k], keep_n[k])) child_fail("child: block lost its pattern\n");
+            free(keep[k]);
+        }
+        size_t n = sizes[(i * 7) % NS];
+        if (n >= 300000 && i % 16) n = 3000; /* few big ones */
+        keep[k] = malloc(n);
+        if (!keep[k]) child_fail("child: malloc failed\n");
+        keep_n[k] = n;
+        fill_pattern(keep[k], n);
+    }
+    pthread_t t;
+    void *res = (void *)1;
+    if (pthread_create(&t, NULL, fork_child_thread, NULL) != 0) child_fail("child: pthread_create\n");
+    pthread_join(t, &res);
+    if (res != NULL) child_fail("child: its thread failed\n");
+    for (int k = 0; k < KEEP; k++) {
+        if (!check_pattern(keep[k], keep_n[k])) child_fail("child: block lost its pattern\n");
+        free(keep[k]);
+    }
+    _exit(0);
+}
+
+static void fork_while_threads_allocate(void)
+{
+    enum { W = 3 };
+    pthread_t w[W];
+    long bad[W] = {0};
+    atomic_store(&fork_stop, 0);
+    for (int i = 0; i < W; i++) EXPECT_EQ(pthread_create(&w[i], NULL, fork_worker, &bad[i]), 0);
+    sleep_us(20000); /* let them get going */
+    struct rng r = {99};
+    int children = FORK_CHILDREN * g_scale, hung = 0, failed = 0;
+    for (int c = 0; c < children; c++) {
+        sleep_us((long)(rng_next(&r) % 5000));
+        fflush(stdout);
+        fflush(stderr);
+        pid_t pid = fork();
+        if (pid < 0) {
+            EXPECT(pid >= 0, "fork: %s", strerror(errno));
+            break;
+        }
+        if (pid == 0) fork_child();
+        int status = 0;
+        double deadline = tu_now() + FORK_TIMEOUT_S;
+        pid_t got;
+        while ((got = waitpid(pid, &status, WNOHANG)) == 0 && tu_now() < deadline) sleep_us(1000);
+        if (got == 0) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            hung++;
+            EXPECT(0, "child %d (pid %d) still running after %d s: deadlocked after fork", c, (int)pid,
+                   FORK_TIMEOUT_S);
+            continue;
+        }
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            failed++;
+            if (WIFSIGNALED(status))
+                EXPECT(0, "child %d died of signal %d (%s)", c, WTERMSIG(status),
+                       strsignal(WTERMSIG(status)));
+            else
+                EXPECT(0, "child %d exited with status %d", c, WEXITSTATUS(status));
+        }
+    }
+    atomic_store(&fork_stop, 1);
+    for (int i = 0; i < W; i++) pthread_join(w[i], NULL);
+    for (int i = 0; i < FORK_SLOTS; i++) {
+        void *p = atomic_exchange(&fork_slot[i], NULL);
+        if (p) {
+            EXPECT(check_pattern(p, fork_slot_size(i)), "slot %d block lost its pattern", i);
+            free(p);
+        }
+    }
+    printf("     %d children: %d hung, %d failed\n", children, hung, failed);
+    EXPECT(bad[0] + bad[1] + bad[2] == 0, "worker blocks lost their pattern");
+}
+
+/* ======================================================================
+ * churn: many short-lived threads; what they cache must come back
+ * ==================================================================== */
+
+#define CHURN_BLOCKS 100
+#define CHURN_WAVE 8
+
+struct churn_arg {
+    int id;
+    int bad;
+    int nleft;
+    void *left[CHURN_BLOCKS]; /* blocks for the main thread to free */
+    size_t left_n[CHURN_BLOCKS];
+};
+
+static size_t churn_size(struct rng *r)
+{
+    uint64_t x = rng_next(r);
+    switch (x % 20) {
+    case 0: return 64 * 1024 + (size_t)((x >> 8) % (236 * 1024)); /* mid, up to 300 KiB */
+    case 1: case 2: case 3: case 4: return 1025 + (size_t)((x >> 8) % (63 * 1024));
+    default: return 1 + (size_t)((x >> 8) % 1024);
+    }
+}
+
+/* Small blocks are filled whole; big ones get a pattern in their first 256
+ * bytes and a write to every page (so that they count in RSS). */
+static void churn_fill(void *p, size_t n)
+{
+    if (n <= 2048) {
+        fill_pattern(p, n);
+        return;
+    }
+    for (size_t i = 4096; i < n; i += 4096) ((volatile char *)p)[i] = 1;
+    fill_pattern(p, 256);
+}
+
+static int churn_check(const void *p, size_t n) { return check_pattern(p, n <= 2048 ? n : 256); }
+
+static void *churn_thread(void *arg)
+{
+    struct churn_arg *a = arg;
+    struct rng r = {(uint64_t)a->id * 31337 + 7};
+    void *p[CHURN_BLOCKS];
+    size_t n[CHURN_BLOCKS];
+    for (int i = 0; i < CHURN_BLOCKS; i++) {
+        n[i] = churn_size(&r);
+        p[i] = malloc(n[i]);
+        if (!p[i]) {
+            a->bad++;
+            continue;
+        }
+        churn_fill(p[i], n[i]);
+    }
+    /* Every third thread frees everything; the others leave half behind. */
+    int leave = a->id % 3 != 0;
+    a->nleft = 0;
+    for (int i = 0; i < CHURN_BLOCKS; i++) {
+        if (!p[i]) continue;
+        if (!churn_check(p[i], n[i])) a->bad++;
+        if (leave && (i & 1)) {
+            a->left[a->nleft] = p[i];
+            a->left_n[a->nleft++] = n[i];
+        } else {
+            free(p[i]);
+        }
+    }
+    return NULL;
+}
+
+static void churn_short_lived_threads(void)
+{
+    int total = 10000 * g_scale;
+    static struct churn_arg args[CHURN_WAVE];
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    size_t base = tu_rss_bytes(), max = base;
+    long bad = 0, create_failed = 0;
+    for (int done = 0; done < total; done += CHURN_WAVE) {
+        pthread_t t[CHURN_WAVE];
+        int started[CHURN_WAVE] = {0};
+        for (int i = 0; i < CHURN_WAVE; i++) {
+            args[i].id = done + i;
+            args[i].bad = 0;
+            args[i].nleft = 0;
+            started[i] = pthread_create(&t[i], &attr, churn_thread, &args[i]) == 0;
+            create_failed += !started[i];
+        }
+        for (int i = 0; i < CHURN_WAVE; i++) {
+            if (!started[i]) continue;
+            pthread_join(t[i], NULL);
+            bad += args[i].bad;
+            /* The main thread frees what the (now exited) thread left. */
+            for (int k = 0; k < args[i].nleft; k++) {
+                if (!churn_check(args[i].left[k], args[i].left_n[k])) bad++;
+                free(args[i].left[k]);
+            }
+        }
+        if ((done / CHURN_WAVE) % 64 == 0) {
+            size_t rss = tu_rss_bytes();
+            if (rss > max) max = rss;
+        }
+    }
+    pthread_attr_destroy(&attr);
+    size_t end = tu_rss_bytes();
+    if (end > max) max = end;
+    double mib = 1.0 / (1 << 20);
+    printf("     %d threads: RSS %.1f MiB at start, %.1f MiB at most, %.1f MiB at the end\n", total,
+           (double)base * mib, (double)max * mib, (double)end * mib);
+    EXPECT(create_failed == 0, "%ld pthread_create calls failed", create_failed);
+    EXPECT(bad == 0, "%ld blocks NULL or lost their pattern", bad);
+    EXPECT(max < base + TU_MIB(100), "RSS grew by %.1f MiB (limit 100 MiB) over %d short-lived threads",
+           (double)(max - base) * mib, total);
+}
+
+/* ====================================================================== */
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    static const char msg[] = "test_threads: timed out (a thread hung?)\n";
+    ssize_t w = write(2, msg, sizeof msg - 1);
+    (void)w;
+    _exit(1);
+}
+
+struct section {
+    const char *name;
+    void (*fn)(void);
+};
+
+static const struct section sections[] = {
+    {"stress", stress},
+    {"prodcons", prodcons},
+    {"fork", fork_while_threads_allocate},
+    {"churn", churn_short_lived_threads},
+};
+#define NSECTIONS (int)(sizeof sections / sizeof sections[0])
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: test_threads [stress|prodcons|fork|churn]...\n"
+                    "       test_threads soak SECONDS [THREADS]\n");
+    return 99;
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    signal(SIGALRM, on_alarm);
+    if (argc >= 2 && strcmp(argv[1], "soak") == 0) {
+        if (argc < 3) return usage();
+        double seconds = atof(argv[2]);
+        if (argc >= 4) g_threads = atoi(argv[3]);
+        if (seconds <= 0 || g_threads < 1) return usage();
+        g_scale = 4;
+        alarm((unsigned)seconds + 600);
+        double end = tu_now() + seconds;
+        int round = 0;
+        do {
+            printf("soak round %d\n", ++round);
+            for (int i = 0; i < NSECTIONS; i++) tu_run(sections[i].name, sections[i].fn);
+        } while (tu_now() < end && tu_failures() == 0);
+        return tu_finish("test_threads soak");
+    }
+    alarm(300);
+    int ran = 0;
+    for (int a = 1; a < argc; a++) {
+        int found = 0;
+        for (int i = 0; i < NSECTIONS; i++) {
+            if (strcmp(argv[a], sections[i].name) == 0) {
+                tu_run(sections[i].name, sections[i].fn);
+                found = ran = 1;
+            }
+        }
+        if (!found) return usage();
+    }
+    if (!ran)
+        for (int i = 0; i < NSECTIONS; i++) tu_run(sections[i].name, sections[i].fn);
+    return tu_finish("test_threads");
+}
