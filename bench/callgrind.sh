@@ -19,6 +19,8 @@
 # contender. Table cells read "net (raw)".
 #
 # --keep DIR keeps the callgrind.out files, for `callgrind_annotate FILE`.
+# `make bench` runs this with $(SHELL), which may be dash: move to bash first.
+if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

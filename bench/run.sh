@@ -21,6 +21,8 @@
 # (user+sys of the timed loop) instead of per wall second; steadier for the
 # single-threaded workloads on a busy machine. --only: workloads whose name
 # matches REGEX (e.g. 'pair|prodcons').
+# `make bench` runs this with $(SHELL), which may be dash: move to bash first.
+if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

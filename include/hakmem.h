@@ -80,8 +80,10 @@ HAK_EXPORT HAK_WARN_UNUSED void *hak_realloc_layout(void *ptr, size_t old_size,
 
 /* ---- Ownership and maintenance ------------------------------------------ */
 
-/** 1 if ptr points into a block that hakmem currently manages, else 0.
- *  O(1) and safe for any pointer value, including garbage and NULL. */
+/** 1 if ptr is the start of a block hakmem handed out and has not yet taken
+ *  back, else 0. O(1) and safe for any pointer value, garbage and NULL
+ *  included. An address inside a block (not its start) answers 1 for blocks
+ *  of the slab tiers (up to 256 KiB) and 0 for large blocks. */
 HAK_EXPORT int hak_owns(const void *ptr);
 /** Returns cached memory to the OS now: the calling thread's cache, empty
  *  slabs, empty SuperSlabs and the large-mapping cache. Returns bytes released. */

@@ -107,12 +107,7 @@ void *_hak_realloc(void *p, size_t n, size_t align)
 const char *hak_version(void) { return HAKMEM_VERSION_STRING; }
 int hak_abi_version(void) { return HAKMEM_ABI_VERSION; }
 
-void *hak_malloc(size_t size)
-{
-    void *p = hak_tc_malloc(size);
-    if (HAK_UNLIKELY(p == NULL)) errno = ENOMEM;
-    return p;
-}
+void *hak_malloc(size_t size) { return hak_tc_malloc(size); }
 
 void hak_free(void *ptr) { hak_tc_free(ptr); }
 

@@ -140,3 +140,16 @@ void _hak_options_init(void)
     hak_options_read = true;
     if (hak_option_value[HAK_OPT_ROUTE_SAMPLE] > 0) hak_option_value[HAK_OPT_ROUTE_TRACE] = 1;
 }
+
+void _hak_options_print(int fd)
+{
+    for (int i = 0; i < HAK_OPT_COUNT; i++) {
+        _hak_write_str(fd, "hakmem: option ");
+        _hak_write_str(fd, hak_option_table[i].name);
+        _hak_write_str(fd, "=");
+        _hak_write_u64(fd, (uint64_t)hak_option_value[i]);
+        _hak_write_str(fd, " (");
+        _hak_write_str(fd, hak_option_table[i].doc);
+        _hak_write_str(fd, ")\n");
+    }
+}

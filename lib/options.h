@@ -20,5 +20,7 @@ enum hak_option_id {
 /* Reads the environment (idempotent after the first complete read). */
 HAK_HIDDEN void _hak_options_init(void);
 HAK_HIDDEN int64_t _hak_option(enum hak_option_id id);
+/* One line per option with its value (HAKMEM_VERBOSE). */
+HAK_HIDDEN void _hak_options_print(int fd);
 
 #endif

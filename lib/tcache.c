@@ -19,6 +19,7 @@
 #include "large.h"
 #include "options.h"
 #include "stats.h"
+#include "../include/hakmem.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -64,8 +65,17 @@ void _hak_runtime_init(void)
         first = true;
     }
     pthread_mutex_unlock(&init_lock);
+    if (!first) return;
     /* Outside the lock: registering may itself call malloc. */
-    if (first) pthread_atfork(_hak_atfork_prepare, _hak_atfork_parent, _hak_atfork_child);
+    pthread_atfork(_hak_atfork_prepare, _hak_atfork_parent, _hak_atfork_child);
+    if (_hak_option(HAK_OPT_VERBOSE)) {
+        _hak_write_str(2, "hakmem: " HAKMEM_VERSION_STRING " active, arena ");
+        _hak_write_u64(2, _hak_arena_size);
+        _hak_write_str(2, " bytes at ");
+        _hak_write_hex(2, _hak_arena_base);
+        _hak_write_str(2, _hak_g_count_calls ? ", counting every free\n" : "\n");
+        _hak_options_print(2);
+    }
 }
 
 /* ---- thread set-up and exit -------------------------------------------- */

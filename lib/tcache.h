@@ -48,6 +48,7 @@ typedef struct hak_tcache {
 
 HAK_HIDDEN extern __thread hak_tcache_t _hak_tc HAK_TLS;
 
+/* NULL only with errno = ENOMEM. */
 HAK_HIDDEN void *_hak_malloc_slow(size_t n);
 HAK_HIDDEN void _hak_free_slow(void *p);
 HAK_HIDDEN void _hak_free_overflow(hak_bin_t *b);

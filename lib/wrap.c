@@ -26,12 +26,8 @@
 #define HAK_ALIAS(name) __attribute__((alias(#name), visibility("default")))
 #endif
 
-HAK_PUBLIC void *malloc(size_t n)
-{
-    void *p = hak_tc_malloc(n);
-    if (HAK_UNLIKELY(p == NULL)) errno = ENOMEM;
-    return p;
-}
+/* The slow path sets errno when it fails, so this is a pop or a tail call. */
+HAK_PUBLIC void *malloc(size_t n) { return hak_tc_malloc(n); }
 
 HAK_PUBLIC void free(void *p) { hak_tc_free(p); }
 

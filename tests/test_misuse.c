@@ -30,15 +30,16 @@
 static void double_free_tiny(void)
 {
     char *p = malloc(32);
-    p[0] = 1;
+    memset(p, 1, 32);
+    void *again = tu_launder(p);
     free(p);
-    free(tu_launder(p));
+    free(again);
 }
 
 static void free_stack_address(void)
 {
     char buf[64];
-    buf[0] = 1;
+    memset(buf, 1, sizeof buf);
     free(tu_launder(buf));
 }
 
@@ -52,14 +53,14 @@ static void free_mmap_pointer(void)
 static void free_interior_pointer(void)
 {
     char *p = malloc(64);
-    p[0] = 1;
+    memset(p, 1, 64);
     free(tu_launder(p + 8)); /* not 16-aligned: no block starts there */
 }
 
 static void realloc_stack_address(void)
 {
     char buf[64];
-    buf[0] = 1;
+    memset(buf, 1, sizeof buf);
     void *q = realloc(tu_launder(buf), 128);
     (void)tu_launder(q);
 }
@@ -67,7 +68,7 @@ static void realloc_stack_address(void)
 static void hak_free_stack_address(void)
 {
     char buf[64];
-    buf[0] = 1;
+    memset(buf, 1, sizeof buf);
     hak_free(tu_launder(buf));
 }
 
