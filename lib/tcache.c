@@ -80,11 +80,23 @@ void _hak_runtime_init(void)
 
 /* ---- thread set-up and exit -------------------------------------------- */
 
+/* The cap that bins[cls].room counts down from. */
+static uint32_t tc_cap(const hak_tcache_t *tc, unsigned cls)
+{
+    return tc->state == HAK_TC_ACTIVE ? class_cap[cls] : 0;
+}
+
+static uint32_t bin_count(const hak_tcache_t *tc, unsigned cls)
+{
+    return (uint32_t)((int64_t)tc_cap(tc, cls) - tc->bins[cls].room);
+}
+
 static void tc_setup(hak_tcache_t *tc)
 {
     _hak_runtime_init();
     if (tc->state != HAK_TC_NEW) return;
-    for (unsigned c = 1; c < HAK_NCLASS; c++) tc->bins[c].cap = class_cap[c];
+    /* Blocks may already sit on the lists (frees before set-up): keep them. */
+    for (unsigned c = 1; c < HAK_NCLASS; c++) tc->bins[c].room += (int32_t)class_cap[c];
     tc->state = HAK_TC_ACTIVE;
     pthread_mutex_lock(&registry_lock);
     tc->prev = NULL;
@@ -96,9 +108,11 @@ static void tc_setup(hak_tcache_t *tc)
     pthread_setspecific(tc_key, tc);
 }
 
-static void bin_flush(unsigned cls, hak_bin_t *b, uint32_t keep)
+static void bin_flush(hak_tcache_t *tc, unsigned cls, uint32_t keep)
 {
-    if (b->count <= keep) return;
+    hak_bin_t *b = &tc->bins[cls];
+    uint32_t count = bin_count(tc, cls);
+    if (count <= keep) return;
     void *rest;
     if (keep == 0) {
         rest = b->head;
@@ -110,15 +124,14 @@ static void bin_flush(unsigned cls, hak_bin_t *b, uint32_t keep)
         rest = *(void **)cut;
         *(void **)cut = NULL;
     }
-    uint32_t n = b->count - keep;
-    b->count = keep;
-    _hak_central_give(cls, rest, n);
+    b->room = (int32_t)tc_cap(tc, cls) - (int32_t)keep;
+    _hak_central_give(cls, rest, count - keep);
 }
 
 void _hak_tc_flush_all(void)
 {
     hak_tcache_t *tc = &_hak_tc;
-    for (unsigned c = 1; c < HAK_NCLASS; c++) bin_flush(c, &tc->bins[c], 0);
+    for (unsigned c = 1; c < HAK_NCLASS; c++) bin_flush(tc, c, 0);
 }
 
 void _hak_tc_thread_exit(void *arg)
@@ -131,19 +144,21 @@ void _hak_tc_thread_exit(void *arg)
     if (tc->next) tc->next->prev = tc->prev;
     pthread_mutex_unlock(&registry_lock);
     /* Dying: caps 0, so whatever later destructors free goes straight back. */
+    for (unsigned c = 1; c < HAK_NCLASS; c++) tc->bins[c].room -= (int32_t)class_cap[c];
     tc->state = HAK_TC_DYING;
-    for (unsigned c = 1; c < HAK_NCLASS; c++) {
-        tc->bins[c].cap = 0;
-        bin_flush(c, &tc->bins[c], 0);
-    }
+    for (unsigned c = 1; c < HAK_NCLASS; c++) bin_flush(tc, c, 0);
 }
 
 uint64_t _hak_tc_cached_bytes(unsigned cls)
 {
     uint64_t n = 0;
     pthread_mutex_lock(&registry_lock);
-    for (hak_tcache_t *tc = registry; tc; tc = tc->next)
-        n += __atomic_load_n(&tc->bins[cls].count, __ATOMIC_RELAXED);
+    for (hak_tcache_t *tc = registry; tc; tc = tc->next) {
+        /* Another thread's list, read without its knowledge: an estimate. */
+        int64_t room = __atomic_load_n(&tc->bins[cls].room, __ATOMIC_RELAXED);
+        int64_t count = (int64_t)tc_cap(tc, cls) - room;
+        if (count > 0) n += (uint64_t)count;
+    }
     pthread_mutex_unlock(&registry_lock);
     return n * _hak_cls_size[cls];
 }
@@ -177,12 +192,13 @@ static HAK_NOINLINE void *tc_refill(unsigned cls)
     hak_bin_t *b = &tc->bins[cls];
     void *p = hak_bin_pop(b); /* set-up may have allocated into this very bin */
     if (p != NULL) return p;
-    unsigned want = tc->state == HAK_TC_DYING ? 1 : (b->cap + 1) / 2;
+    uint32_t cap = tc_cap(tc, cls);
+    unsigned want = cap == 0 ? 1 : (cap + 1) / 2;
     void *head;
     unsigned n = _hak_central_take(cls, want, &head, tc);
     if (n == 0) return NULL;
     b->head = head;
-    b->count = n;
+    b->room = (int32_t)cap - (int32_t)n;
     return hak_bin_pop(b);
 }
 
@@ -216,9 +232,9 @@ void _hak_free_overflow(hak_bin_t *b)
     if (HAK_UNLIKELY(cls == 0)) _hak_fatal_ptr("free", "invalid pointer", b->head);
     if (HAK_UNLIKELY(tc->state == HAK_TC_NEW)) {
         tc_setup(tc);
-        if (b->count <= b->cap) return;
+        if (b->room >= 0) return;
     }
-    bin_flush(cls, b, b->cap / 2);
+    bin_flush(tc, cls, tc_cap(tc, cls) / 2);
 }
 
 static const char *const route_name[HAK_ROUTE_COUNT] = {

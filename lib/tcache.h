@@ -2,15 +2,15 @@
  *
  * Each thread has one list of free blocks per size class (a "bin"), in
  * thread-local storage: that is the whole front end. The bins start zeroed
- * (head NULL, cap 0), which is what makes an initialisation check needless:
+ * (head NULL, room 0), which is what makes an initialisation check needless:
  * a new thread's first malloc finds an empty list and its first free
- * overflows a cap of 0, and both slow paths set the thread up.
+ * overflows a room of 0, and both slow paths set the thread up.
  *
  *   malloc(n <= 1 KiB)   class = table[(n+15)/16]; pop bins[class];
  *                        empty -> _hak_malloc_slow (refill a batch)
  *   free(p)              in the arena and 16-aligned? (one sub, rotate, cmp)
  *                        class = SuperSlab header byte of p's unit
- *                        push bins[class]; over cap -> _hak_free_overflow
+ *                        push bins[class]; room < 0 -> _hak_free_overflow
  *                        otherwise -> _hak_free_slow (NULL, large, foreign)
  * No lock, no atomic, no lookup table on either. A block freed by another
  * thread than its allocator simply joins the freeing thread's list; lists
@@ -24,10 +24,13 @@
 #include "sizeclass.h"
 #include "superslab.h"
 
+/* room = cap - blocks on the list, where cap is the class's cap for a live
+ * thread and 0 for class 0, a thread not yet set up, and a dying thread.
+ * Counting down to below zero makes the free path's test one decrement. */
 typedef struct hak_bin {
     void *head;
-    uint32_t count;
-    uint32_t cap; /* 0 for class 0, for a thread not yet set up, and while dying */
+    int32_t room;
+    uint32_t unused_;
 } hak_bin_t;
 
 enum hak_tc_state { HAK_TC_NEW = 0, HAK_TC_ACTIVE, HAK_TC_DYING };
@@ -54,13 +57,13 @@ HAK_HIDDEN void _hak_free_slow(void *p);
 HAK_HIDDEN void _hak_free_overflow(hak_bin_t *b);
 HAK_HIDDEN HAK_NORETURN HAK_COLD void _hak_free_double(void *p);
 
-/* Pop: load head, load next, store head, count--. */
+/* Pop: load head, load next, store head, room++. */
 HAK_INLINE void *hak_bin_pop(hak_bin_t *b)
 {
     void *p = b->head;
     if (HAK_LIKELY(p != NULL)) {
         b->head = *(void **)p;
-        b->count--;
+        b->room++;
 #if HAK_DEBUG
         _hak_debug_mark_live(p, "malloc");
 #endif
@@ -78,7 +81,7 @@ HAK_INLINE void hak_bin_push(hak_bin_t *b, void *p)
 #endif
     *(void **)p = h;
     b->head = p;
-    if (HAK_UNLIKELY(++b->count > b->cap)) _hak_free_overflow(b);
+    if (HAK_UNLIKELY(--b->room < 0)) _hak_free_overflow(b);
 }
 
 HAK_INLINE void *hak_tc_malloc(size_t n)

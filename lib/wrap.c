@@ -90,11 +90,22 @@ HAK_PUBLIC void *memalign(size_t align, size_t size)
     return _hak_alloc_aligned(size, align, false);
 }
 
-HAK_PUBLIC void *valloc(size_t size) { return _hak_alloc_aligned(size, HAK_PAGE_SIZE, false); }
+/* The kernel's page size (4 KiB on x86-64, up to 64 KiB on aarch64). */
+static size_t page_size(void)
+{
+    static size_t page;
+    if (page == 0) {
+        long p = sysconf(_SC_PAGESIZE);
+        page = p > 0 ? (size_t)p : HAK_PAGE_SIZE;
+    }
+    return page;
+}
+
+HAK_PUBLIC void *valloc(size_t size) { return _hak_alloc_aligned(size, page_size(), false); }
 
 HAK_PUBLIC void *pvalloc(size_t size)
 {
-    size_t page = HAK_PAGE_SIZE;
+    size_t page = page_size();
     if (size > SIZE_MAX - page) {
         errno = ENOMEM;
         return NULL;
