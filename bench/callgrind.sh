@@ -35,7 +35,7 @@ while [ $# -gt 0 ]; do
         --quick) quick=1 ;;
         --keep) [ $# -ge 2 ] || { echo "callgrind.sh: --keep needs a directory" >&2; exit 2; }
                 keep=$2; shift ;;
-        -h | --help) sed -n '4,5p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+        -h | --help) sed -n '4,5p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 0 ;;
         *) echo "callgrind.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
     shift

@@ -38,7 +38,7 @@ only=""
 
 usage() {
     sed -n '3,5p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
-    exit 2
+    exit "${1:-2}"
 }
 
 while [ $# -gt 0 ]; do
@@ -48,7 +48,7 @@ while [ $# -gt 0 ]; do
         --csv) [ $# -ge 2 ] || usage; csv=$2; shift ;;
         --cpu) metric=cpu ;;
         --only) [ $# -ge 2 ] || usage; only=$2; shift ;;
-        -h | --help) usage ;;
+        -h | --help) usage 0 ;;
         *) echo "run.sh: unknown argument '$1'" >&2; usage ;;
     esac
     shift

@@ -12,6 +12,10 @@
 # A program that is absent is skipped with a note. Any difference in stdout
 # or stderr, or a non-zero exit, fails.
 #
+# Also: each preload library exports the whole malloc family and every hak_*
+# function of include/hakmem.h; libhakmem_api.so ($HAKMEM_API_LIB) exports
+# only hak_* and can be dlopen()ed late into python3 (ctypes).
+#
 # Run from `make check`, or by hand: top_builddir=$PWD sh tests/test_preload.sh
 # Exit: 0 pass, 1 fail, 77 skip (none of the programs found), 99 setup error.
 set -u
@@ -20,6 +24,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 : "${top_builddir:=$(cd "$here/.." && pwd)}"
 : "${HAKMEM_LIB:=$top_builddir/.libs/libhakmem.so}"
 : "${HAKMEM_LIB_DEBUG:=$top_builddir/.libs/libhakmem_debug.so}"
+: "${HAKMEM_API_LIB:=$top_builddir/.libs/libhakmem_api.so}"
+: "${top_srcdir:=$(cd "$here/.." && pwd)}"
 
 if [ ! -f "$HAKMEM_LIB" ]; then
     echo "ERROR: HAKMEM_LIB=$HAKMEM_LIB does not exist"
@@ -103,6 +109,77 @@ for lib in $libs; do
     fi
 done
 
+# ---- exported names ------------------------------------------------------------------------
+# A name missing from the preload library sends that call to glibc, and the
+# pointer then reaches hakmem's free (PITFALLS.md: incomplete override set).
+family="malloc free calloc realloc posix_memalign aligned_alloc memalign valloc pvalloc
+    reallocarray malloc_usable_size free_sized free_aligned_sized mallinfo2 malloc_trim malloc_stats"
+hak_names=$(grep -oE '\bhak_[a-z0-9_]+ *\(' "$top_srcdir/include/hakmem.h" | tr -d ' (' | sort -u)
+exports() { nm -D --defined-only "$1" 2>/dev/null | awk '$2 ~ /^[TWiV]$/ { print $3 }' | sed 's/@.*//' | sort -u; }
+if ! command -v nm >/dev/null 2>&1; then
+    echo "note: nm not found: exported names not checked"
+elif [ -z "$hak_names" ]; then
+    echo "ERROR: no hak_ functions found in $top_srcdir/include/hakmem.h"
+    exit 99
+else
+    for lib in $libs; do
+        exports "$lib" >"$tmp/exports"
+        missing=""
+        for n in $family $hak_names; do grep -qx "$n" "$tmp/exports" || missing="$missing $n"; done
+        if [ -n "$missing" ]; then
+            echo "FAIL: $(basename "$lib") does not export:$missing"
+            fail=1
+        else
+            echo "ok: $(basename "$lib") exports the malloc family and every hak_ function"
+        fi
+    done
+    if [ -f "$HAKMEM_API_LIB" ]; then
+        exports "$HAKMEM_API_LIB" >"$tmp/exports"
+        missing=""
+        for n in $hak_names; do grep -qx "$n" "$tmp/exports" || missing="$missing $n"; done
+        extra=$(grep -v '^hak_' "$tmp/exports" | grep -vE '^(_init|_fini|_edata|_end|__bss_start)$' | tr '\n' ' ')
+        if [ -n "$missing" ] || [ -n "$extra" ]; then
+            echo "FAIL: $(basename "$HAKMEM_API_LIB") must export exactly the hak_ functions; missing:${missing:- none}; extra: ${extra:-none}"
+            fail=1
+        else
+            echo "ok: $(basename "$HAKMEM_API_LIB") exports only hak_ functions, all of them"
+        fi
+    fi
+fi
+
+# ---- libhakmem_api.so dlopen()ed into python3 -------------------------------------------------
+if [ -f "$HAKMEM_API_LIB" ] && command -v python3 >/dev/null 2>&1; then
+    want=$(sed -n 's/^#define HAKMEM_VERSION_STRING "\(.*\)"$/\1/p' "$top_srcdir/include/hakmem.h")
+    cat >"$tmp/dlopen.py" <<'EOF'
+import ctypes, json, sys
+json.dumps({"warm": list(range(1000))})  # the interpreter is up before the load
+lib = ctypes.CDLL(sys.argv[1])
+lib.hak_version.restype = ctypes.c_char_p
+lib.hak_malloc.restype = ctypes.c_void_p
+lib.hak_malloc.argtypes = [ctypes.c_size_t]
+lib.hak_free.argtypes = [ctypes.c_void_p]
+lib.hak_owns.argtypes = [ctypes.c_void_p]
+blocks = []
+for n in (1, 100, 5000, 300000):
+    p = lib.hak_malloc(n)
+    ctypes.memset(p, 0x5A, n)
+    blocks.append((p, n))
+ok = all(lib.hak_owns(p) == 1 for p, n in blocks)
+ok = ok and all(ctypes.string_at(p, n) == b"\x5a" * n for p, n in blocks)
+for p, n in blocks:
+    lib.hak_free(p)
+print(lib.hak_version().decode(), "blocks ok" if ok else "blocks BAD")
+EOF
+    got=$(env -u LD_PRELOAD python3 "$tmp/dlopen.py" "$HAKMEM_API_LIB" 2>&1)
+    if [ "$got" = "$want blocks ok" ]; then
+        echo "ok: python3 dlopen()s $(basename "$HAKMEM_API_LIB") (hak_version $want) and allocates through it"
+    else
+        echo "FAIL: python3 + ctypes.CDLL($HAKMEM_API_LIB): expected \"$want blocks ok\", got:"
+        echo "$got" | head -20 | sed 's/^/    /'
+        fail=1
+    fi
+fi
+
 # ---- python3 ---------------------------------------------------------------------------
 if command -v python3 >/dev/null 2>&1; then
     ran=1
@@ -110,7 +187,7 @@ if command -v python3 >/dev/null 2>&1; then
 import hashlib, json, random, re, threading
 
 random.seed(12345)
-N = 200000
+N = 80000
 
 d = {}
 for i in range(N):
@@ -149,7 +226,7 @@ results = [None] * 4
 def work(t):
     r = random.Random(t)
     acc = []
-    for i in range(30000):
+    for i in range(20000):
         acc.append({"t": t, "i": i, "v": r.random()})
         if len(acc) > 500:
             acc = acc[250:]
