@@ -161,13 +161,14 @@ void *_hak_large_alloc(size_t size, size_t align, bool zero)
 {
     if (align < 64) align = 64;
     size_t offset = align <= HAK_PAGE_SIZE ? align : 0;
-    size_t slack = align <= HAK_PAGE_SIZE ? 0 : align;
+    size_t slack = align <= HAK_PAGE_SIZE ? 0 : align + HAK_PAGE_SIZE;
     /* Every addition checked before rounding: no wrap to a small mapping. */
-    if (size > (size_t)PTRDIFF_MAX - offset - slack - 2 * HAK_PAGE_SIZE) {
+    size_t need;
+    if (__builtin_add_overflow(size, offset + slack, &need) || need > (size_t)PTRDIFF_MAX - HAK_PAGE_SIZE) {
         errno = ENOMEM;
         return NULL;
     }
-    size_t maplen = hak_align_up(size + offset + slack + (slack ? HAK_PAGE_SIZE : 0), HAK_PAGE_SIZE);
+    size_t maplen = hak_align_up(need, HAK_PAGE_SIZE);
     uintptr_t base = 0;
     bool fresh = true;
     pthread_mutex_lock(&large_lock);
