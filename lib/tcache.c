@@ -223,13 +223,14 @@ void *_hak_malloc_slow(size_t n)
 
 /* ---- free slow paths ----------------------------------------------------- */
 
-void _hak_free_double(void *p) { _hak_fatal_ptr("free", "double free", p); }
 
 void _hak_free_overflow(hak_bin_t *b)
 {
     hak_tcache_t *tc = &_hak_tc;
     unsigned cls = (unsigned)(b - tc->bins);
     if (HAK_UNLIKELY(cls == 0)) _hak_fatal_ptr("free", "invalid pointer", b->head);
+    void *top = b->head;
+    if (HAK_UNLIKELY(*(void **)top == top)) _hak_fatal_ptr("free", "double free", top);
     if (HAK_UNLIKELY(tc->state == HAK_TC_NEW)) {
         tc_setup(tc);
         if (b->room >= 0) return;
