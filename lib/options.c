@@ -39,6 +39,13 @@ static const struct hak_option_desc hak_option_table[HAK_OPT_COUNT] = {
     [HAK_OPT_ARENA_SIZE] = {"HAKMEM_ARENA_SIZE", 0, 0, (int64_t)1 << 46,
                             "address space reserved for slabs (0: automatic)"},
     [HAK_OPT_VERBOSE] = {"HAKMEM_VERBOSE", 0, 0, 1, "print the library and options at start"},
+    /* Fault injection: honoured by debug builds only (os.c). */
+    [HAK_OPT_FAULT_MAP_NTH] = {"HAKMEM_FAULT_MAP_NTH", 0, 0, INT64_MAX,
+                               "debug builds: the Nth mmap/mremap fails (0: none)"},
+    [HAK_OPT_FAULT_MAP_EVERY] = {"HAKMEM_FAULT_MAP_EVERY", 0, 0, INT64_MAX,
+                                 "debug builds: every Kth mmap/mremap fails (0: none)"},
+    [HAK_OPT_FAULT_PURGE_EVERY] = {"HAKMEM_FAULT_PURGE_EVERY", 0, 0, INT64_MAX,
+                                   "debug builds: every Kth madvise fails (0: none)"},
 };
 
 static int64_t hak_option_value[HAK_OPT_COUNT];

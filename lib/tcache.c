@@ -48,6 +48,11 @@ void _hak_runtime_init(void)
     pthread_mutex_lock(&init_lock);
     if (!atomic_load_explicit(&runtime_ready, memory_order_relaxed)) {
         _hak_options_init();
+#if !HAK_DEBUG
+        if (_hak_option(HAK_OPT_FAULT_MAP_NTH) || _hak_option(HAK_OPT_FAULT_MAP_EVERY) ||
+            _hak_option(HAK_OPT_FAULT_PURGE_EVERY))
+            _hak_write_str(2, "hakmem: HAKMEM_FAULT_* needs a debug build; ignored\n");
+#endif
         _hak_g_count_calls = _hak_option(HAK_OPT_STATS) || _hak_option(HAK_OPT_ROUTE_TRACE);
         route_sample = _hak_option(HAK_OPT_ROUTE_SAMPLE);
         uint64_t budget = (uint64_t)_hak_option(HAK_OPT_TCACHE_BYTES);

@@ -1,0 +1,122 @@
+/* test_memreturn.c: freed memory goes back to the OS.
+ *
+ * A program that frees 1 GiB of small blocks must fall back to within a few
+ * MiB of the resident memory it had before allocating them: hakmem purges a
+ * slab as soon as its last block comes back (keeping HAKMEM_RETAIN_EMPTY per
+ * class), so this holds right after the frees, and hak_collect() returns the
+ * rest (the thread's cached blocks and the retained slabs). Resident memory
+ * is read from /proc/self/statm.
+ */
+#include "testutil.h"
+
+#include <hakmem.h>
+#include <pthread.h>
+
+#define GIB ((size_t)1 << 30)
+
+static size_t rss_mib(size_t bytes) { return bytes >> 20; }
+
+/* Allocates `total` bytes in blocks of sizes from `sizes`, touching each. */
+static void **fill(size_t total, const size_t *sizes, size_t nsizes, size_t *count)
+{
+    size_t cap = total / sizes[0] + 1;
+    void **v = malloc(cap * sizeof *v);
+    size_t n = 0, bytes = 0;
+    while (bytes < total && n < cap) {
+        size_t s = sizes[n % nsizes];
+        char *p = malloc(s);
+        if (p == NULL) break;
+        for (size_t off = 0; off < s; off += 4096) p[off] = 1; /* every page resident */
+        p[s - 1] = 2;
+        v[n++] = p;
+        bytes += s;
+    }
+    *count = n;
+    return v;
+}
+
+static void check_return(const char *what, const size_t *sizes, size_t nsizes)
+{
+    hak_collect();
+    size_t before = tu_rss_bytes();
+    size_t n;
+    void **v = fill(GIB, sizes, nsizes, &n);
+    size_t full = tu_rss_bytes();
+    /* Free in allocation order, as a program dropping a big structure does. */
+    for (size_t i = 0; i < n; i++) free(v[i]);
+    free(v); /* the pointer array: a large block, unmapped at once */
+    size_t after_free = tu_rss_bytes();
+    hak_collect();
+    size_t after_collect = tu_rss_bytes();
+    printf("     %s: %zu blocks; RSS %zu MiB before, %zu MiB full, %zu MiB after free, "
+           "%zu MiB after hak_collect\n",
+           what, n, rss_mib(before), rss_mib(full), rss_mib(after_free), rss_mib(after_collect));
+    EXPECT(full >= before + GIB / 2, "the blocks were not resident (%zu MiB)", rss_mib(full));
+    EXPECT(after_free <= before + TU_MIB(16), "after the frees: %zu MiB over the start",
+           rss_mib(after_free - before));
+    EXPECT(after_collect <= before + TU_MIB(4), "after hak_collect: %zu MiB over the start",
+           rss_mib(after_collect > before ? after_collect - before : 0));
+}
+
+static void tiny_64(void)
+{
+    const size_t s[] = {64};
+    check_return("64-byte blocks", s, 1);
+}
+
+static void mixed_small(void)
+{
+    const size_t s[] = {16, 48, 100, 256, 500, 1000, 24, 700};
+    check_return("mixed 16..1000 bytes", s, sizeof s / sizeof s[0]);
+}
+
+static void mid_sizes(void)
+{
+    const size_t s[] = {2000, 5000, 12000, 40000, 100000, 250000};
+    check_return("mid 2 KiB..250 KiB", s, sizeof s / sizeof s[0]);
+}
+
+/* Blocks allocated by one thread and freed by another (which then exits):
+ * the freeing thread's cache must go back too. */
+struct job {
+    void **v;
+    size_t n;
+};
+
+static void *free_all(void *arg)
+{
+    struct job *j = arg;
+    for (size_t i = 0; i < j->n; i++) free(j->v[i]);
+    return NULL;
+}
+
+static void freed_by_other_thread(void)
+{
+    const size_t s[] = {32, 128, 512};
+    hak_collect();
+    size_t before = tu_rss_bytes();
+    struct job j;
+    j.v = fill(GIB / 2, s, 3, &j.n);
+    pthread_t t;
+    pthread_create(&t, NULL, free_all, &j);
+    pthread_join(t, NULL);
+    free(j.v);
+    size_t after = tu_rss_bytes();
+    hak_collect();
+    size_t after_collect = tu_rss_bytes();
+    printf("     512 MiB freed by a thread that then exited: %zu MiB before, %zu MiB after, "
+           "%zu MiB after hak_collect\n",
+           rss_mib(before), rss_mib(after), rss_mib(after_collect));
+    EXPECT(after <= before + TU_MIB(16), "%zu MiB over the start", rss_mib(after - before));
+    EXPECT(after_collect <= before + TU_MIB(4), "%zu MiB over the start after hak_collect",
+           rss_mib(after_collect > before ? after_collect - before : 0));
+}
+
+int main(void)
+{
+    TU_RUN(tiny_64);
+    TU_RUN(mixed_small);
+    TU_RUN(mid_sizes);
+    TU_RUN(freed_by_other_thread);
+    return tu_finish("test_memreturn");
+}
