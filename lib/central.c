@@ -16,6 +16,7 @@
 #include "options.h"
 #include "stats.h"
 #include "superslab.h"
+#include "block.h"
 
 #include <pthread.h>
 
@@ -98,7 +99,9 @@ unsigned _hak_central_take(unsigned cls, unsigned want, void **head, const void 
         unsigned got = 0;
         while (n + got < want && s->free != NULL) {
             void *b = s->free;
-            s->free = *(void **)b;
+            if (HAK_UNLIKELY(!hak_block_marked(b)))
+                _hak_fatal_ptr("malloc", "free list corrupted (write after free, overflow or double free) at", b);
+            s->free = hak_block_next(b);
             *link = b;
             link = (void **)b;
             got++;
@@ -107,6 +110,7 @@ unsigned _hak_central_take(unsigned cls, unsigned want, void **head, const void 
         while (n + got < want && s->bump < s->end) {
             void *b = (void *)s->bump;
             s->bump += size;
+            hak_block_mark(b); /* every block on a list carries the mark */
             *link = b;
             link = (void **)b;
             got++;
@@ -138,6 +142,8 @@ static void give_check(unsigned cls, void *b)
     if ((uintptr_t)b >= s->bump || off * div_magic[cls] > div_magic[cls] - 1)
         _hak_fatal_ptr("free", "invalid pointer", b);
     if (s->used == 0) _hak_fatal_ptr("free", "double free", b);
+    if (!hak_block_marked(b))
+        _hak_fatal_ptr("free", "free list corrupted (write after free, overflow or double free) at", b);
 }
 
 void _hak_central_give(unsigned cls, void *head, unsigned n)
@@ -148,10 +154,10 @@ void _hak_central_give(unsigned cls, void *head, unsigned n)
     for (unsigned i = 0; i < n; i++) {
         void *b = head;
         HAK_ASSERT(b != NULL);
-        head = *(void **)b;
+        head = hak_block_next(b);
         give_check(cls, b);
         hak_span_t *s = hak_span_of(b);
-        *(void **)b = s->free;
+        hak_block_set_next(b, s->free);
         s->free = b;
         s->nfree++;
         s->used--;
@@ -180,6 +186,24 @@ void _hak_central_give(unsigned cls, void *head, unsigned n)
         dead = s->next;
         _hak_span_release(s);
     }
+}
+
+bool _hak_central_holds(unsigned cls, const void *p)
+{
+    if (!hak_in_arena(p) || hak_class_at(p) != cls) return false;
+    struct hak_central *k = &central[cls];
+    bool found = false;
+    pthread_mutex_lock(&k->lock);
+    hak_span_t *s = hak_span_of(p);
+    uint32_t limit = s->nfree;
+    for (void *q = s->free; q != NULL && limit-- > 0; q = hak_block_next(q)) {
+        if (q == p) {
+            found = true;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&k->lock);
+    return found;
 }
 
 size_t _hak_central_collect(void)

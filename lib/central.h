@@ -13,6 +13,8 @@ HAK_HIDDEN unsigned _hak_central_take(unsigned cls, unsigned want, void **head, 
 /* Gives back n blocks of class cls linked from head (NULL-terminated).
  * Checks each is a block start of that class; aborts naming it if not. */
 HAK_HIDDEN void _hak_central_give(unsigned cls, void *head, unsigned n);
+/* True if p is on its span's free list (a block freed and flushed). */
+HAK_HIDDEN bool _hak_central_holds(unsigned cls, const void *p);
 /* Releases the empty spans every class keeps; returns bytes released. */
 HAK_HIDDEN size_t _hak_central_collect(void);
 /* Blocks of class cls handed out of the central pool (in thread lists or in use). */

@@ -91,6 +91,7 @@ void *_hak_realloc(void *p, size_t n, size_t align)
 {
     size_t usable = _hak_usable(p, "realloc");
     if (hak_in_arena(p)) {
+        if (HAK_UNLIKELY(_hak_block_is_free(p))) _hak_fatal_ptr("realloc", "block already freed", p);
         /* Stay if it fits and would not waste more than half the block. */
         if (n <= usable && (n >= usable / 2 || usable <= 16)) return p;
         return realloc_move(p, usable, n, align);

@@ -234,13 +234,40 @@ void _hak_free_overflow(hak_bin_t *b)
     hak_tcache_t *tc = &_hak_tc;
     unsigned cls = (unsigned)(b - tc->bins);
     if (HAK_UNLIKELY(cls == 0)) _hak_fatal_ptr("free", "invalid pointer", b->head);
-    void *top = b->head;
-    if (HAK_UNLIKELY(*(void **)top == top)) _hak_fatal_ptr("free", "double free", top);
     if (HAK_UNLIKELY(tc->state == HAK_TC_NEW)) {
         tc_setup(tc);
         if (b->room >= 0) return;
     }
     bin_flush(tc, cls, tc_cap(tc, cls) / 2);
+}
+
+void _hak_list_corrupt(const void *p)
+{
+    _hak_fatal_ptr("malloc", "free list corrupted (write after free, overflow or double free) at", p);
+}
+
+/* p carries the free mark: is it really free? Looks on the calling thread's
+ * list of its class, then on its span's free list. (A block sitting on
+ * another live thread's list is not found: that thread owns its list.) */
+static bool block_is_free(hak_tcache_t *tc, unsigned cls, const void *p)
+{
+    uint32_t limit = bin_count(tc, cls) + 1;
+    for (void *q = tc->bins[cls].head; q != NULL && limit-- > 0; q = hak_block_next(q))
+        if (q == p) return true;
+    return cls != 0 && _hak_central_holds(cls, p);
+}
+
+void _hak_free_suspect(hak_bin_t *b, void *p)
+{
+    hak_tcache_t *tc = &_hak_tc;
+    if (block_is_free(tc, (unsigned)(b - tc->bins), p)) _hak_fatal_ptr("free", "double free", p);
+    /* Otherwise the program's own bytes matched the mark: a live block. */
+    hak_bin_push_unchecked(b, p);
+}
+
+bool _hak_block_is_free(const void *p)
+{
+    return hak_block_marked(p) && block_is_free(&_hak_tc, hak_class_at(p), p);
 }
 
 static const char *const route_name[HAK_ROUTE_COUNT] = {

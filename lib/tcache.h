@@ -23,6 +23,7 @@
 #include "platform.h"
 #include "sizeclass.h"
 #include "superslab.h"
+#include "block.h"
 
 /* room = cap - blocks on the list, where cap is the class's cap for a live
  * thread and 0 for class 0, a thread not yet set up, and a dying thread.
@@ -55,13 +56,22 @@ HAK_HIDDEN extern __thread hak_tcache_t _hak_tc HAK_TLS;
 HAK_HIDDEN void *_hak_malloc_slow(size_t n);
 HAK_HIDDEN void _hak_free_slow(void *p);
 HAK_HIDDEN void _hak_free_overflow(hak_bin_t *b);
+HAK_HIDDEN HAK_NORETURN HAK_COLD void _hak_list_corrupt(const void *p);
+/* Aborts if p is free already (on a thread list or its span's free list);
+ * otherwise pushes it as hak_bin_push would. */
+HAK_HIDDEN void _hak_free_suspect(hak_bin_t *b, void *p);
 
-/* Pop: load head, load next, store head, room++. */
+/* Pop: load head, check and clear its free mark, load next, store head,
+ * room++. A block on a list without the mark was written after it was
+ * freed, or the list was corrupted (a link overwritten by an overflow, a
+ * block freed twice): stop before handing it out. */
 HAK_INLINE void *hak_bin_pop(hak_bin_t *b)
 {
     void *p = b->head;
     if (HAK_LIKELY(p != NULL)) {
-        b->head = *(void **)p;
+        if (HAK_UNLIKELY(!hak_block_marked(p))) _hak_list_corrupt(p);
+        b->head = hak_block_next(p);
+        hak_block_unmark(p);
         b->room++;
 #if HAK_DEBUG
         _hak_debug_mark_live(p, "malloc");
@@ -70,20 +80,37 @@ HAK_INLINE void *hak_bin_pop(hak_bin_t *b)
     return p;
 }
 
-/* Push. A block freed twice in a row is caught by comparing it with the
- * head; the test shares the overflow's unlikely exit (which tells the two
- * apart: a double free leaves the head linked to itself), so it costs a
- * compare and no extra taken path. */
-HAK_INLINE void hak_bin_push(hak_bin_t *b, void *p)
+/* Push without the double-free test (the suspect path's second half). */
+HAK_INLINE void hak_bin_push_unchecked(hak_bin_t *b, void *p)
 {
-    void *h = b->head;
 #if HAK_DEBUG
     _hak_debug_mark_free(p, "free");
 #endif
-    *(void **)p = h;
+    hak_block_set_next(p, b->head);
+    hak_block_mark(p);
     b->head = p;
-    int32_t room = --b->room;
-    if (HAK_UNLIKELY((room < 0) | (h == p))) _hak_free_overflow(b);
+    if (HAK_UNLIKELY(--b->room < 0)) _hak_free_overflow(b);
+}
+
+/* Push: a block that already carries the free mark may be a double free
+ * (block.h); _hak_free_suspect decides and pushes, out of line, as a tail
+ * call so that the fast path needs no stack frame. */
+HAK_INLINE void hak_bin_push(hak_bin_t *b, void *p)
+{
+    /* Keeps b in one register: without this gcc computes the TLS address
+     * twice, once for each exit. */
+    __asm__("" : "+r"(b));
+    if (HAK_UNLIKELY(hak_block_marked(p))) {
+        _hak_free_suspect(b, p);
+        return;
+    }
+#if HAK_DEBUG
+    _hak_debug_mark_free(p, "free");
+#endif
+    hak_block_set_next(p, b->head);
+    hak_block_mark(p);
+    b->head = p;
+    if (HAK_UNLIKELY(--b->room < 0)) _hak_free_overflow(b);
 }
 
 HAK_INLINE void *hak_tc_malloc(size_t n)
@@ -112,6 +139,8 @@ HAK_INLINE void hak_tc_free(void *p)
 
 /* A block of class cls for the aligned and mid paths (slow path). */
 HAK_HIDDEN void *_hak_class_alloc(unsigned cls);
+/* p (a block of the arena) is free: on this thread's list or its span's. */
+HAK_HIDDEN bool _hak_block_is_free(const void *p);
 /* Returns every block the calling thread caches. */
 HAK_HIDDEN void _hak_tc_flush_all(void);
 HAK_HIDDEN uint64_t _hak_tc_cached_bytes(unsigned cls);
