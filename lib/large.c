@@ -159,6 +159,7 @@ static hak_large_hdr_t *hdr_of(const void *p) { return (hak_large_hdr_t *)((uint
 
 void *_hak_large_alloc(size_t size, size_t align, bool zero)
 {
+    if (size == 0) size = 1; /* a block of its own, with a usable size above 0 */
     if (align < 64) align = 64;
     size_t offset = align <= HAK_PAGE_SIZE ? align : 0;
     size_t slack = align <= HAK_PAGE_SIZE ? 0 : align + HAK_PAGE_SIZE;
