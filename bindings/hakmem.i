@@ -1,0 +1,312 @@
+/* hakmem.i: the one SWIG interface for the Python, Perl 5 and Tcl bindings.
+ *
+ * It %includes the public header, so every hak_* function keeps its C name and
+ * signature; what it adds is how values cross into each language:
+ *   size_t, int            native integers (a negative size is the language's
+ *                          own overflow/type error, from SWIG's size_t typemap)
+ *   void *                 an opaque handle (SWIG pointer object); NULL is
+ *                          None / undef / "NULL"
+ *   NULL from an allocator raised: MemoryError when memory cannot be had,
+ *                          ValueError for a bad alignment (errno EINVAL)
+ *   a handle hakmem did not hand out, given to free/realloc/usable_size
+ *                          raised as ValueError (hak_owns), not an abort
+ *   hak_stats_get()        no arguments; returns a dict / hash ref / Tcl dict
+ *   hak_read, hak_write    binding-only helpers: bytes of a block, bounds-checked
+ *   hak_address            binding-only helper: a handle's address as an integer
+ * "raised" means a Python exception, a Perl die ("ValueError msg") or a Tcl
+ * error ("ValueError msg").
+ *
+ * Module names: hakmem_swig in Python (the import name hakmem belongs to the
+ * cffi package in python/), Hakmem in Perl, hakmem in Tcl.
+ */
+#if defined(SWIGPYTHON)
+%module(docstring="hakmem's C API (include/hakmem.h) through SWIG; see bindings/hakmem.i.") hakmem_swig
+#elif defined(SWIGPERL)
+%module Hakmem
+#else
+%module hakmem
+#endif
+
+%include <stdint.i>
+
+%{
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include "hakmem.h"
+%}
+
+/* ---- What the header declares that the bindings leave out ------------------ */
+
+/* The struct reaches each language as a native record (hak_stats_get below);
+ * a wrapped C struct would only add a second, mutable way to read it. */
+%ignore hak_stats;
+
+/* ---- Allocation failures raise --------------------------------------------- */
+
+%{
+/* The language error for an allocator that returned NULL with errno err. */
+static int hak_swig_alloc_error(const char *fn, int err, char *msg, size_t cap)
+{
+    if (err == EINVAL) {
+        snprintf(msg, cap, "%s: alignment is not a power of two", fn);
+        return SWIG_ValueError;
+    }
+    snprintf(msg, cap, "%s: %s", fn, strerror(err ? err : ENOMEM));
+    return SWIG_MemoryError;
+}
+%}
+
+/* NULL is an error unless allowed says the call asked for it. */
+%define HAK_SWIG_RAISE_ON_NULL(func, allowed)
+%exception func {
+    errno = 0;
+    $action
+    if (result == NULL && !(allowed)) {
+        char hak_msg[128];
+        int hak_code = hak_swig_alloc_error("$name", errno, hak_msg, sizeof hak_msg);
+        SWIG_exception_fail(hak_code, hak_msg);
+    }
+}
+%enddef
+HAK_SWIG_RAISE_ON_NULL(hak_malloc, 0)
+HAK_SWIG_RAISE_ON_NULL(hak_calloc, 0)
+HAK_SWIG_RAISE_ON_NULL(hak_aligned_alloc, 0)
+HAK_SWIG_RAISE_ON_NULL(hak_alloc, 0)
+HAK_SWIG_RAISE_ON_NULL(hak_alloc_zeroed, 0)
+HAK_SWIG_RAISE_ON_NULL(hak_realloc_layout, 0)
+/* hak_realloc(p, 0) frees p and returns NULL: that NULL is the answer, not a failure. */
+HAK_SWIG_RAISE_ON_NULL(hak_realloc, arg2 == 0)
+
+/* ---- Handles hakmem did not hand out raise instead of aborting -------------- */
+
+/* Every function that frees or resizes names its block parameter `void *ptr`.
+ * hak_owns is O(1) and safe for any value; it cannot see a slab block that was
+ * already freed, so a repeated free of one still aborts as in C. */
+%typemap(check, noblock=1) void *ptr {
+    if ($1 != NULL && !hak_owns($1))
+        SWIG_exception_fail(SWIG_ValueError, "$symname: not a block hakmem handed out");
+}
+/* `const void *ptr` would match the typemap above too; it must not, since
+ * hak_owns takes any value. hak_usable_size, which does not, checks below. */
+%typemap(check) const void *ptr "";
+%exception hak_usable_size {
+    if (arg1 != NULL && !hak_owns(arg1))
+        SWIG_exception_fail(SWIG_ValueError, "hak_usable_size: not a block hakmem handed out");
+    $action
+}
+
+/* ---- hak_stats_get() returns the struct as a native record ------------------ */
+
+%{
+/* Every field of struct hak_stats, in order. The static assertion fails to
+ * compile when the header gains a field that is not listed here. */
+#define HAK_SWIG_STATS_FIELDS(X) \
+    X(size) X(version) X(stats_enabled) \
+    X(bytes_in_use) X(bytes_cached) X(bytes_committed) X(bytes_committed_peak) \
+    X(bytes_mapped) X(superslabs) X(spans) X(large_blocks) X(large_bytes) \
+    X(tiny_mallocs) X(tiny_frees) X(mid_mallocs) X(mid_frees) \
+    X(large_mallocs) X(large_frees) \
+    X(route_tiny_fast) X(route_mid_fast) X(route_slab_lookup) X(route_remote) \
+    X(route_large) X(route_null) \
+    X(refills) X(flushes) X(os_maps) X(os_unmaps) X(os_purges)
+
+#define HAK_SWIG_FIELD_SIZE(f) + sizeof(((struct hak_stats *)0)->f)
+_Static_assert(0 HAK_SWIG_STATS_FIELDS(HAK_SWIG_FIELD_SIZE) == sizeof(struct hak_stats),
+               "struct hak_stats changed: update HAK_SWIG_STATS_FIELDS in bindings/hakmem.i");
+
+struct hak_swig_field {
+    const char *name;
+    size_t offset, width;
+};
+#define HAK_SWIG_FIELD_ENTRY(f) \
+    { #f, offsetof(struct hak_stats, f), sizeof(((struct hak_stats *)0)->f) },
+static const struct hak_swig_field hak_swig_stats_fields[] = {
+    HAK_SWIG_STATS_FIELDS(HAK_SWIG_FIELD_ENTRY)
+};
+#define HAK_SWIG_NFIELDS (sizeof hak_swig_stats_fields / sizeof hak_swig_stats_fields[0])
+
+static unsigned long long hak_swig_field_value(const struct hak_stats *s, size_t i)
+{
+    const char *at = (const char *)s + hak_swig_stats_fields[i].offset;
+    if (hak_swig_stats_fields[i].width == sizeof(uint32_t)) {
+        uint32_t v;
+        memcpy(&v, at, sizeof v);
+        return v;
+    }
+    uint64_t v;
+    memcpy(&v, at, sizeof v);
+    return v;
+}
+%}
+
+/* The caller passes nothing: the wrapper owns the struct and its size. */
+%typemap(in, numinputs=0) (struct hak_stats *out, size_t size) (struct hak_stats tmp) {
+    memset(&tmp, 0, sizeof tmp);
+    $1 = &tmp;
+    $2 = sizeof tmp;
+}
+/* -1 (errno set) raises; 0 gives no value of its own: the record comes from argout. */
+%typemap(out, noblock=1) int hak_stats_get {
+    if ($1 != 0) {
+        char hak_msg[96];
+        snprintf(hak_msg, sizeof hak_msg, "hak_stats_get: %s", strerror(errno));
+        SWIG_exception_fail(SWIG_RuntimeError, hak_msg);
+    }
+}
+
+/* ---- Bytes of a block -------------------------------------------------------- */
+
+%{
+/* A view of bytes inside a block; each language copies it into its own string. */
+typedef struct {
+    const char *data;
+    size_t len;
+} hak_swig_bytes;
+
+/* 0 if [offset, offset + n) lies inside the block at block; else the SWIG
+ * error code, with the reason in msg. */
+static int hak_swig_range_error(const void *block, size_t offset, size_t n,
+                                char *msg, size_t cap)
+{
+    if (block == NULL) {
+        snprintf(msg, cap, "NULL block");
+        return SWIG_ValueError;
+    }
+    if (!hak_owns(block)) {
+        snprintf(msg, cap, "not a block hakmem handed out");
+        return SWIG_ValueError;
+    }
+    size_t usable = hak_usable_size(block);
+    if (offset > usable || n > usable - offset) {
+        snprintf(msg, cap, "bytes %zu..%zu are outside the block (usable size %zu)",
+                 offset, offset + n, usable);
+        return SWIG_IndexError;
+    }
+    return 0;
+}
+
+static hak_swig_bytes hak_read(const void *block, size_t offset, size_t n)
+{
+    hak_swig_bytes b = { (const char *)block + offset, n };
+    return b;
+}
+
+static void hak_write(void *block, size_t offset, const void *data, size_t len)
+{
+    if (len != 0)
+        memcpy((char *)block + offset, data, len);
+}
+
+static uint64_t hak_address(const void *block)
+{
+    return (uint64_t)(uintptr_t)block;
+}
+%}
+
+%define HAK_SWIG_CHECK_RANGE(func, blockarg, offsetarg, lenarg)
+%exception func {
+    {
+        char hak_msg[128], hak_full[160];
+        int hak_code = hak_swig_range_error(blockarg, offsetarg, lenarg, hak_msg, sizeof hak_msg);
+        if (hak_code != 0) {
+            snprintf(hak_full, sizeof hak_full, "$name: %s", hak_msg);
+            SWIG_exception_fail(hak_code, hak_full);
+        }
+    }
+    $action
+}
+%enddef
+HAK_SWIG_CHECK_RANGE(hak_read, arg1, arg2, arg3)
+HAK_SWIG_CHECK_RANGE(hak_write, arg1, arg2, arg4)
+
+/* ---- Per-language conversions -------------------------------------------------- */
+
+#if defined(SWIGPYTHON)
+
+%typemap(argout) (struct hak_stats *out, size_t size) {
+    PyObject *d = PyDict_New();
+    for (size_t i = 0; d != NULL && i < HAK_SWIG_NFIELDS; i++) {
+        PyObject *v = PyLong_FromUnsignedLongLong(hak_swig_field_value($1, i));
+        if (v == NULL || PyDict_SetItemString(d, hak_swig_stats_fields[i].name, v) != 0) {
+            Py_XDECREF(v);
+            Py_CLEAR(d);
+        } else {
+            Py_DECREF(v);
+        }
+    }
+    if (d == NULL) SWIG_fail;
+    Py_XDECREF($result);
+    $result = d;
+}
+%typemap(out) hak_swig_bytes {
+    $result = PyBytes_FromStringAndSize($1.data, (Py_ssize_t)$1.len);
+}
+/* Any bytes-like object (bytes, bytearray, memoryview); str is a TypeError. */
+%typemap(arginit) (const void *data, size_t len) "view$argnum.obj = NULL;"
+%typemap(in) (const void *data, size_t len) (Py_buffer view) {
+    if (PyObject_GetBuffer($input, &view, PyBUF_SIMPLE) != 0) SWIG_fail;
+    $1 = view.buf;
+    $2 = (size_t)view.len;
+}
+%typemap(freearg) (const void *data, size_t len) {
+    if (view$argnum.obj != NULL) PyBuffer_Release(&view$argnum);
+}
+
+#elif defined(SWIGPERL)
+
+%typemap(argout) (struct hak_stats *out, size_t size) {
+    HV *hv = newHV();
+    for (size_t i = 0; i < HAK_SWIG_NFIELDS; i++)
+        (void)hv_store(hv, hak_swig_stats_fields[i].name,
+                       (I32)strlen(hak_swig_stats_fields[i].name),
+                       newSVuv((UV)hak_swig_field_value($1, i)), 0);
+    if (argvi >= items) EXTEND(sp, argvi + 1);
+    $result = sv_2mortal(newRV_noinc((SV *)hv));
+    argvi++;
+}
+%typemap(out) hak_swig_bytes {
+    $result = sv_2mortal(newSVpvn($1.data, $1.len));
+    argvi++;
+}
+/* A byte string; a string with characters above 255 dies ("Wide character"). */
+%typemap(in) (const void *data, size_t len) {
+    STRLEN len;
+    $1 = (void *)SvPVbyte($input, len);
+    $2 = (size_t)len;
+}
+
+#elif defined(SWIGTCL)
+
+%typemap(argout) (struct hak_stats *out, size_t size) {
+    Tcl_Obj *d = Tcl_NewDictObj();
+    for (size_t i = 0; i < HAK_SWIG_NFIELDS; i++)
+        Tcl_DictObjPut(interp, d, Tcl_NewStringObj(hak_swig_stats_fields[i].name, -1),
+                       Tcl_NewWideIntObj((Tcl_WideInt)hak_swig_field_value($1, i)));
+    Tcl_SetObjResult(interp, d);
+}
+%typemap(out) hak_swig_bytes {
+    if ($1.len > INT_MAX) SWIG_exception_fail(SWIG_OverflowError, "hak_read: over 2 GiB");
+    Tcl_SetObjResult(interp, Tcl_NewByteArrayObj((const unsigned char *)$1.data, (int)$1.len));
+}
+/* A byte array; characters above 255 keep their low byte, as Tcl's binary commands do. */
+%typemap(in) (const void *data, size_t len) {
+    int len;
+    $1 = Tcl_GetByteArrayFromObj($input, &len);
+    $2 = (size_t)len;
+}
+
+#endif
+
+/* ---- The API --------------------------------------------------------------------- */
+
+%include "hakmem.h"
+
+/** Bytes offset..offset+n of a block, as a byte string. IndexError past
+ *  hak_usable_size(block); ValueError for NULL or a foreign handle. */
+hak_swig_bytes hak_read(const void *block, size_t offset, size_t n);
+/** Copies a byte string into a block from offset on, under the same checks. */
+void hak_write(void *block, size_t offset, const void *data, size_t len);
+/** The address a handle holds, as an integer (0 for NULL). */
+uint64_t hak_address(const void *block);
