@@ -17,6 +17,7 @@
 #include "stats.h"
 #include "superslab.h"
 #include "block.h"
+#include "vg.h"
 
 #include <pthread.h>
 
@@ -110,6 +111,7 @@ unsigned _hak_central_take(unsigned cls, unsigned want, void **head, const void 
         while (n + got < want && s->bump < s->end) {
             void *b = (void *)s->bump;
             s->bump += size;
+            HAK_VG_REUSE(b, 16); /* the link and the mark (vg.h) */
             hak_block_mark(b); /* every block on a list carries the mark */
             *link = b;
             link = (void **)b;

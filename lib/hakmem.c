@@ -50,11 +50,14 @@ void *_hak_alloc_aligned(size_t size, size_t align, bool zero)
             return NULL;
         }
         HAK_ASSERT(((uintptr_t)p & (align - 1)) == 0);
+        HAK_VG_ALLOC(p, size, 0);
         if (zero) memset(p, 0, size);
         return p;
     }
     _hak_runtime_init();
-    return _hak_large_alloc(size, align, zero);
+    void *p = _hak_large_alloc(size, align, zero);
+    HAK_VG_ALLOC(p, size, zero);
+    return p;
 }
 
 void *_hak_calloc(size_t n, size_t size)
@@ -67,7 +70,9 @@ void *_hak_calloc(size_t n, size_t size)
     if (total > HAK_MID_MAX) {
         _hak_runtime_init();
         /* Fresh mappings are zero already: no memset of untouched pages. */
-        return _hak_large_alloc(total, 16, true);
+        void *p = _hak_large_alloc(total, 16, true);
+        HAK_VG_ALLOC(p, total, 1);
+        return p;
     }
     void *p = hak_tc_malloc(total);
     if (p == NULL) {
@@ -77,11 +82,40 @@ void *_hak_calloc(size_t n, size_t size)
     return memset(p, 0, total);
 }
 
+#if HAK_VG_ACTIVE
+void _hak_vg_alloc(void *p, size_t n, int zero)
+{
+    if (p == NULL) return;
+    size_t usable = hak_usable_size(p);
+    VALGRIND_MALLOCLIKE_BLOCK(p, n ? n : 1, 0, zero);
+    if (usable > n && n > 0) VALGRIND_MAKE_MEM_NOACCESS((char *)p + n, usable - n);
+}
+
+/* The size memcheck knows for a block: its accessible prefix (the tail past
+ * the request was made inaccessible above). GET_VBITS reports nothing, so
+ * probing is silent; a binary search over the usable size. */
+static size_t vg_request_size(const void *p, size_t usable)
+{
+    size_t lo = 0, hi = usable; /* bytes [0, lo) accessible; [hi, usable) not */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo + 1) / 2;
+        unsigned char vbits;
+        if (VALGRIND_GET_VBITS((const char *)p + mid - 1, &vbits, 1) == 3) hi = mid - 1;
+        else lo = mid;
+    }
+    return lo;
+}
+#endif
+
 /* Moves a block, keeping align; the old one is freed only on success. */
 static void *realloc_move(void *p, size_t old_usable, size_t n, size_t align)
 {
     void *q = _hak_alloc_aligned(n, align, false);
     if (q == NULL) return NULL;
+#if HAK_VG_ACTIVE
+    /* Copy only what memcheck lets the program use, not the whole block. */
+    if (HAK_VG_RUNNING()) old_usable = vg_request_size(p, old_usable);
+#endif
     memcpy(q, p, old_usable < n ? old_usable : n);
     hak_tc_free(p);
     return q;
@@ -90,6 +124,13 @@ static void *realloc_move(void *p, size_t old_usable, size_t n, size_t align)
 void *_hak_realloc(void *p, size_t n, size_t align)
 {
     size_t usable = _hak_usable(p, "realloc");
+    /* Under valgrind every realloc moves, so memcheck's idea of the block's
+     * size is always the size asked for. */
+    if (HAK_VG_RUNNING()) {
+        if (HAK_UNLIKELY(hak_in_arena(p) && _hak_block_is_free(p)))
+            _hak_fatal_ptr("realloc", "block already freed", p);
+        return realloc_move(p, usable, n, align);
+    }
     if (hak_in_arena(p)) {
         if (HAK_UNLIKELY(_hak_block_is_free(p))) _hak_fatal_ptr("realloc", "block already freed", p);
         /* Stay if it fits and would not waste more than half the block. */
@@ -102,6 +143,7 @@ void *_hak_realloc(void *p, size_t n, size_t align)
     if (q != NULL) return q;
     return realloc_move(p, usable, n, align);
 }
+
 
 /* ---- the prefixed malloc family ---------------------------------------- */
 

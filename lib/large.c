@@ -12,6 +12,7 @@
 #include "options.h"
 #include "os.h"
 #include "stats.h"
+#include "vg.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -179,6 +180,7 @@ void *_hak_large_alloc(size_t size, size_t align, bool zero)
         if (base) {
             maplen = got;
             fresh = false;
+            HAK_VG_REUSE((void *)base, maplen);
         }
     }
     pthread_mutex_unlock(&large_lock);
@@ -222,7 +224,10 @@ void *_hak_large_alloc(size_t size, size_t align, bool zero)
         errno = ENOMEM;
         return NULL;
     }
-    if (zero && !fresh) memset((void *)p, 0, size);
+    if (zero && !fresh) {
+        HAK_VG_REUSE((void *)p, size);
+        memset((void *)p, 0, size);
+    }
     _hak_stat_add(&_hak_g_stats.large_blocks, 1);
     _hak_stat_add(&_hak_g_stats.large_bytes, maplen - offset);
     _hak_stat_add(&_hak_g_stats.large_mallocs, 1);

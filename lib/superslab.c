@@ -12,6 +12,7 @@
 #include "os.h"
 #include "options.h"
 #include "stats.h"
+#include "vg.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -69,6 +70,7 @@ bool _hak_arena_init(void)
         uintptr_t tail = (uintptr_t)p + want + HAK_SS_SIZE - (base + want);
         if (tail != 0) _hak_os_unmap((void *)(base + want), tail);
         arena_reserved = want;
+        HAK_VG_NOACCESS((void *)base, want);
         _hak_stat_add(&_hak_g_stats.mapped, want);
         arena_bump = base;
         _hak_arena_base = base;
@@ -113,6 +115,7 @@ static hak_ss_t *ss_new(void)
         arena_bump += HAK_SS_SIZE;
     }
     /* Fresh or purged: the header reads as zero. */
+    HAK_VG_DEFINED(ss, sizeof *ss);
     ss->magic = HAK_SS_MAGIC;
     ss->free_units = ALL_UNITS_FREE;
     ss->next = NULL;
@@ -175,6 +178,8 @@ hak_span_t *_hak_span_new(unsigned cls)
         ss->unit_cls[u + i] = (uint8_t)cls;
     }
     pthread_mutex_unlock(&arena_lock);
+    /* Untouchable until carved into blocks (central.c). */
+    HAK_VG_NOACCESS((void *)start, (size_t)n << HAK_UNIT_SHIFT);
     _hak_stat_add(&_hak_g_stats.spans, 1);
     _hak_stat_commit((int64_t)(n * HAK_UNIT_SIZE));
     return s;

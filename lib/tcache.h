@@ -24,6 +24,7 @@
 #include "sizeclass.h"
 #include "superslab.h"
 #include "block.h"
+#include "vg.h"
 
 /* room = cap - blocks on the list, where cap is the class's cap for a live
  * thread and 0 for class 0, a thread not yet set up, and a dying thread.
@@ -113,13 +114,26 @@ HAK_INLINE void hak_bin_push(hak_bin_t *b, void *p)
     if (HAK_UNLIKELY(--b->room < 0)) _hak_free_overflow(b);
 }
 
-HAK_INLINE void *hak_tc_malloc(size_t n)
+HAK_INLINE void *hak_tc_malloc_raw(size_t n)
 {
     if (HAK_LIKELY(n <= HAK_TINY_MAX)) {
         void *p = hak_bin_pop(&_hak_tc.bins[hak_class_tiny(n)]);
         if (HAK_LIKELY(p != NULL)) return p;
     }
     return _hak_malloc_slow(n);
+}
+
+/* A block of at least n bytes for the program (vg.h: registered with
+ * valgrind in the builds that do that). */
+HAK_INLINE void *hak_tc_malloc(size_t n)
+{
+#if HAK_VG_ACTIVE
+    void *p = hak_tc_malloc_raw(n);
+    HAK_VG_ALLOC(p, n, 0);
+    return p;
+#else
+    return hak_tc_malloc_raw(n);
+#endif
 }
 
 /* sub, rotate, compare: true exactly for 16-aligned addresses in the window. */
@@ -130,6 +144,7 @@ HAK_INLINE bool hak_window_hit(const void *p, uintptr_t base, uintptr_t size16)
 
 HAK_INLINE void hak_tc_free(void *p)
 {
+    HAK_VG_FREE(p);
     if (HAK_LIKELY(hak_window_hit(p, _hak_fast_base, _hak_fast_size16))) {
         hak_bin_push(&_hak_tc.bins[hak_class_at(p)], p);
         return;
