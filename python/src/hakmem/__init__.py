@@ -1,0 +1,105 @@
+"""hakmem: the hakmem allocator from Python.
+
+    >>> import hakmem
+    >>> with hakmem.malloc(64) as block:
+    ...     memoryview(block)[:5] = b"hello"
+    ...     bytes(block)[:5]
+    b'hello'
+
+Layers, from the bottom (as in pynacl): ``hakmem.ffi`` / ``hakmem.lib``, the
+C ABI of include/hakmem.h as is (cffi); a thin checking layer
+(hakmem._bindings); and this module's Pythonic API, with the Block type from
+hakmem._core. Submodules: ``hakmem.stress`` (stress kernels in C, trace
+replay), ``hakmem.bench`` (allocator comparisons), ``hakmem.pymem`` (CPython's
+allocator through hakmem).
+
+One hakmem per process: when hakmem is already loaded (preloaded as the
+process allocator, or linked), the package binds to that instance; otherwise
+it loads its own libhakmem_api.so, the build that is safe to load into any
+process. Two instances would each refuse the other's pointers.
+"""
+import os as _os
+
+from . import _core
+
+_HERE = _os.path.dirname(_os.path.abspath(__file__))
+
+
+def get_library_dir():
+    """Directory holding libhakmem.so and libhakmem_api.so, for -L and rpath."""
+    return _os.path.join(_HERE, "lib")
+
+
+def library_path():
+    """The package's libhakmem.so: the process allocator, for LD_PRELOAD."""
+    return _os.path.join(get_library_dir(), "libhakmem.so")
+
+
+def api_library_path():
+    """The package's libhakmem_api.so: hak_* only, safe to dlopen or link an extension to."""
+    return _os.path.join(get_library_dir(), "libhakmem_api.so")
+
+
+def get_include():
+    """Directory holding hakmem.h and hakmem_capi.h, for C extensions."""
+    return _os.path.join(_HERE, "include")
+
+
+_bound_to_process, _loaded_library = _core.bind(api_library_path())
+_C_API = _core._C_API  # the capsule "hakmem._C_API" (hakmem_capi.h)
+
+from ._native import ffi, lib  # noqa: E402
+
+if lib.hakpy_bind() != 0:
+    raise ImportError(ffi.string(lib.hakpy_bind_error()).decode("utf-8", "replace"))
+
+from . import _bindings  # noqa: E402
+
+__version__ = ffi.string(lib.hak_version()).decode("ascii")
+
+Block = _core.Block
+malloc = _core.malloc
+calloc = _core.calloc
+aligned_alloc = _core.aligned_alloc
+realloc = _core.realloc
+owns = _core.owns
+
+
+def is_active():
+    """True when hakmem is the process allocator (malloc itself is hakmem's),
+    as with LD_PRELOAD=hakmem.library_path() or ``python -m hakmem run``."""
+    return _core.is_active()
+
+
+def loaded_library():
+    """Path of the hakmem library this package calls: the preloaded one, or
+    the package's libhakmem_api.so."""
+    return _loaded_library
+
+
+def bound_to_process():
+    """True when the package uses a hakmem that was already in the process
+    rather than loading its own copy."""
+    return bool(_bound_to_process)
+
+
+def stats():
+    """hak_stats_get() as a dict: bytes in use, cached, committed, mapped;
+    SuperSlabs, spans, large blocks; and, when the process started with
+    HAKMEM_STATS=1 or HAKMEM_FREE_ROUTE_TRACE=1 (``stats_enabled``), calls
+    per tier and the route every free took."""
+    return _bindings.hak_stats_get()
+
+
+def collect():
+    """hak_collect(): give cached memory back to the OS now; bytes released."""
+    return _bindings.hak_collect()
+
+
+from . import bench, pymem, stress  # noqa: E402
+
+__all__ = [
+    "Block", "aligned_alloc", "bench", "bound_to_process", "calloc", "collect", "ffi",
+    "get_include", "get_library_dir", "is_active", "lib", "library_path", "loaded_library",
+    "malloc", "owns", "pymem", "realloc", "stats", "stress", "api_library_path",
+]

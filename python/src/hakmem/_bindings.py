@@ -1,0 +1,111 @@
+"""The thin layer over hakmem._native (cffi): one function per C entry point
+it uses, checking arguments before they reach C and turning C's error
+returns into exceptions. The Pythonic API (hakmem, hakmem.stress) sits on
+top; nothing above this file touches ffi structs.
+"""
+from ._native import ffi, lib
+
+STATS_FIELDS = tuple(name for name, _ in ffi.typeof("struct hak_stats").fields)
+ROUTES = ("tiny_fast", "mid_fast", "slab_lookup", "remote", "large", "null")
+
+KERNELS = {
+    "random_mixed": lib.HAKPY_RANDOM_MIXED,
+    "larson": lib.HAKPY_LARSON,
+    "prodcons": lib.HAKPY_PRODCONS,
+    "realloc_chains": lib.HAKPY_REALLOC,
+    "fragmentation": lib.HAKPY_FRAGMENT,
+    "aligned": lib.HAKPY_ALIGNED,
+}
+OP_KINDS = {
+    "alloc": lib.HAKPY_OP_ALLOC,
+    "free": lib.HAKPY_OP_FREE,
+    "realloc": lib.HAKPY_OP_REALLOC,
+    "aligned_alloc": lib.HAKPY_OP_ALIGNED,
+    "calloc": lib.HAKPY_OP_CALLOC,
+}
+TRACE_OP_SIZE = ffi.sizeof("struct hakpy_trace_op")
+TRACE_HEADER = lib.HAKPY_TRACE_HEADER
+TRACE_VERSION = lib.HAKPY_TRACE_VERSION
+
+
+def hak_stats_get():
+    s = ffi.new("struct hak_stats *")
+    if lib.hak_stats_get(s, ffi.sizeof("struct hak_stats")) != 0:
+        raise OSError(ffi.errno, "hak_stats_get failed")
+    out = {name: int(getattr(s, name)) for name in STATS_FIELDS}
+    out["stats_enabled"] = bool(out["stats_enabled"])
+    return out
+
+
+def hak_collect():
+    return int(lib.hak_collect())
+
+
+def _uint(name, value, bits=64):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("%s must be an int, not %s" % (name, type(value).__name__))
+    if not 0 <= value < 1 << bits:
+        raise ValueError("%s must be between 0 and 2**%d - 1, got %d" % (name, bits, value))
+    return value
+
+
+def _result(r):
+    return {
+        "ops": int(r.ops),
+        "allocs": int(r.allocs),
+        "frees": int(r.frees),
+        "bytes_allocated": int(r.bytes_allocated),
+        "errors": int(r.errors),
+        "alloc_failures": int(r.alloc_failures),
+        "seconds": float(r.seconds),
+        "cpu_seconds": float(r.cpu_seconds),
+        "peak_rss_kb": int(r.peak_rss_kb),
+        "first_error": ffi.string(r.first_error).decode("utf-8", "replace") or None,
+    }
+
+
+def stress_run(kernel, threads, ops, duration, min_size, max_size, working_set, seed,
+               max_align, generations, fill, corrupt_every, reset_peak_rss):
+    """hakpy_stress_hakmem: one kernel against the bound hakmem; a dict."""
+    if kernel not in KERNELS:
+        raise ValueError("unknown kernel %r (one of %s)" % (kernel, ", ".join(KERNELS)))
+    c = ffi.new("struct hakpy_stress_config *")
+    c.kernel = KERNELS[kernel]
+    c.threads = _uint("threads", threads, 32)
+    c.ops = _uint("ops", ops)
+    c.duration = float(duration)
+    c.min_size = _uint("min_size", min_size)
+    c.max_size = _uint("max_size", max_size)
+    c.working_set = _uint("working_set", working_set)
+    c.seed = _uint("seed", seed)
+    c.max_align = _uint("max_align", max_align)
+    c.generations = _uint("generations", generations, 32)
+    c.fill = 1 if fill else 0
+    c.corrupt_every = _uint("corrupt_every", corrupt_every, 32)
+    c.reset_peak_rss = 1 if reset_peak_rss else 0
+    r = ffi.new("struct hakpy_stress_result *")
+    if lib.hakpy_stress_hakmem(c, r) != 0:  # a bad configuration, found by the C check
+        raise ValueError(ffi.string(r.first_error).decode("utf-8", "replace"))
+    return _result(r)
+
+
+def trace_check(buf, count, nslots):
+    """hakpy_trace_check over a buffer of count packed ops; ValueError if bad."""
+    if len(buf) < count * TRACE_OP_SIZE:
+        raise ValueError("trace buffer holds fewer than %d ops" % count)
+    ops = ffi.from_buffer("struct hakpy_trace_op[]", buf)
+    err = ffi.new("char[]", 200)
+    if lib.hakpy_trace_check(ops, count, _uint("slots", nslots, 32), err, 200) != 0:
+        raise ValueError(ffi.string(err).decode("utf-8", "replace"))
+
+
+def replay(buf, count, nslots, repeat, fill):
+    """hakpy_replay_hakmem over a buffer of count packed ops; a dict."""
+    if len(buf) < count * TRACE_OP_SIZE:
+        raise ValueError("trace buffer holds fewer than %d ops" % count)
+    ops = ffi.from_buffer("struct hakpy_trace_op[]", buf)
+    r = ffi.new("struct hakpy_stress_result *")
+    if lib.hakpy_replay_hakmem(ops, count, _uint("slots", nslots, 32),
+                               _uint("repeat", repeat, 32), 1 if fill else 0, r) != 0:
+        raise ValueError(ffi.string(r.first_error).decode("utf-8", "replace"))
+    return _result(r)
