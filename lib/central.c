@@ -1,8 +1,12 @@
 /* central.c: per-class lists of spans, batch refill and flush.
  *
  * A span is on one of its class's lists: partial (it has free or uncarved
- * blocks), empty (every block returned; kept up to HAKMEM_RETAIN_EMPTY to
- * avoid a purge/fault cycle), or none (full). used counts blocks that left
+ * blocks), empty (every block returned), or none (full). Empty spans are
+ * kept, unpurged, while all of them together (every class) stay within
+ * HAKMEM_RETAIN_BYTES. So a program that frees and allocates in waves does
+ * not pay a purge and page faults each time, and one that frees most of its
+ * memory gets all but that budget back at once; hak_collect() purges the
+ * rest. used counts blocks that left
  * the span for a thread list; a span whose used drops to 0 is empty, and only
  * then can it be released, so no thread can still hold one of its blocks.
  *
@@ -33,7 +37,8 @@ static struct hak_central central[HAK_NCLASS];
 /* For the exact block-start test without a division: off % size == 0 iff
  * off * m <= m - 1 (mod 2^64), m = floor((2^64-1)/size) + 1, for off < 2^32. */
 static uint64_t div_magic[HAK_NCLASS];
-static uint32_t retain_empty;
+static uint64_t retain_budget;
+static _Atomic uint64_t retained_bytes; /* the empty ones among them */
 
 void _hak_central_init(void)
 {
@@ -41,7 +46,7 @@ void _hak_central_init(void)
         pthread_mutex_init(&central[c].lock, NULL);
         if (c > 0) div_magic[c] = UINT64_MAX / _hak_cls_size[c] + 1;
     }
-    retain_empty = (uint32_t)_hak_option(HAK_OPT_RETAIN_EMPTY);
+    retain_budget = (uint64_t)_hak_option(HAK_OPT_RETAIN_BYTES);
 }
 
 void _hak_central_lock_all(void)
@@ -58,6 +63,17 @@ void _hak_central_reset_locks(void)
 }
 
 uint64_t _hak_central_used(unsigned cls) { return __atomic_load_n(&central[cls].used, __ATOMIC_RELAXED); }
+
+static uint64_t span_size(const hak_span_t *s) { return (uint64_t)s->units << HAK_UNIT_SHIFT; }
+
+/* Keeps an empty span of `bytes` if the budget allows (and counts it). */
+static bool retain(uint64_t bytes)
+{
+    uint64_t held = atomic_load_explicit(&retained_bytes, memory_order_relaxed);
+    if (held + bytes > retain_budget) return false;
+    atomic_fetch_add_explicit(&retained_bytes, bytes, memory_order_relaxed);
+    return true;
+}
 
 static void list_push(hak_span_t **list, hak_span_t *s)
 {
@@ -90,6 +106,7 @@ unsigned _hak_central_take(unsigned cls, unsigned want, void **head, const void 
             if (s != NULL) {
                 list_remove(&k->empty, s);
                 k->nempty--;
+                atomic_fetch_sub_explicit(&retained_bytes, span_size(s), memory_order_relaxed);
             } else {
                 s = _hak_span_new(cls);
                 if (s == NULL) break;
@@ -169,7 +186,7 @@ void _hak_central_give(unsigned cls, void *head, unsigned n)
         }
         if (s->used == 0) {
             list_remove(&k->partial, s);
-            if (k->nempty < retain_empty) {
+            if (retain(span_size(s))) {
                 s->state = HAK_SPAN_EMPTY;
                 list_push(&k->empty, s);
                 k->nempty++;
@@ -221,7 +238,8 @@ size_t _hak_central_collect(void)
         while (list != NULL) {
             hak_span_t *s = list;
             list = s->next;
-            released += (size_t)s->units << HAK_UNIT_SHIFT;
+            released += span_size(s);
+            atomic_fetch_sub_explicit(&retained_bytes, span_size(s), memory_order_relaxed);
             _hak_span_release(s);
         }
     }

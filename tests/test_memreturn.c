@@ -2,10 +2,10 @@
  *
  * A program that frees 1 GiB of small blocks must fall back to within a few
  * MiB of the resident memory it had before allocating them: hakmem purges a
- * slab as soon as its last block comes back (keeping HAKMEM_RETAIN_EMPTY per
- * class), so this holds right after the frees, and hak_collect() returns the
- * rest (the thread's cached blocks and the retained slabs). Resident memory
- * is read from /proc/self/statm.
+ * slab as soon as its last block comes back (beyond the retain budget,
+ * HAKMEM_RETAIN_BYTES, 4 MiB by default), so this holds right after the
+ * frees, and hak_collect() returns the rest (the thread's cached blocks and
+ * the retained slabs). Resident memory is read from /proc/self/statm.
  */
 #include "testutil.h"
 
