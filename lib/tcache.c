@@ -143,15 +143,17 @@ void _hak_tc_thread_exit(void *arg)
 {
     hak_tcache_t *tc = arg;
     if (tc != &_hak_tc || tc->state != HAK_TC_ACTIVE) return;
+    /* Flush while still registered, so that statistics never see the
+     * blocks as neither cached nor free. */
+    for (unsigned c = 1; c < HAK_NCLASS; c++) bin_flush(tc, c, 0);
     pthread_mutex_lock(&registry_lock);
     if (tc->prev) tc->prev->next = tc->next;
     else registry = tc->next;
     if (tc->next) tc->next->prev = tc->prev;
-    pthread_mutex_unlock(&registry_lock);
     /* Dying: caps 0, so whatever later destructors free goes straight back. */
     for (unsigned c = 1; c < HAK_NCLASS; c++) tc->bins[c].room -= (int32_t)class_cap[c];
     tc->state = HAK_TC_DYING;
-    for (unsigned c = 1; c < HAK_NCLASS; c++) bin_flush(tc, c, 0);
+    pthread_mutex_unlock(&registry_lock);
 }
 
 uint64_t _hak_tc_cached_bytes(unsigned cls)
