@@ -272,7 +272,6 @@ size_t hak_collect(void)
  * the child never inherits a lock held by a thread that does not exist. */
 void _hak_atfork_prepare(void)
 {
-    _hak_tc_registry_lock();
     _hak_central_lock_all();
     _hak_arena_lock();
     _hak_large_lock();
@@ -283,7 +282,6 @@ void _hak_atfork_parent(void)
     _hak_large_unlock();
     _hak_arena_unlock();
     _hak_central_unlock_all();
-    _hak_tc_registry_unlock();
 }
 
 void _hak_atfork_child(void)

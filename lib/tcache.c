@@ -27,8 +27,6 @@
 __thread hak_tcache_t _hak_tc HAK_TLS;
 
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static hak_tcache_t *registry;
 static pthread_key_t tc_key;
 static _Atomic bool runtime_ready;
 static uint32_t class_cap[HAK_NCLASS];
@@ -103,13 +101,11 @@ static void tc_setup(hak_tcache_t *tc)
     /* Blocks may already sit on the lists (frees before set-up): keep them. */
     for (unsigned c = 1; c < HAK_NCLASS; c++) tc->bins[c].room += (int32_t)class_cap[c];
     tc->state = HAK_TC_ACTIVE;
-    pthread_mutex_lock(&registry_lock);
-    tc->prev = NULL;
-    tc->next = registry;
-    if (registry) registry->prev = tc;
-    registry = tc;
-    pthread_mutex_unlock(&registry_lock);
-    /* Last: may allocate (glibc's second-level key array), which now works. */
+    /* No list of threads is kept: a thread that first allocates while glibc
+     * tears it down (after the key destructors ran, e.g. in its freeres)
+     * never gets its destructor called, and a list would keep a pointer to
+     * its freed TLS. Such a thread can only leave its few cached blocks
+     * behind. Last: may allocate (glibc's second-level key array), which now works. */
     pthread_setspecific(tc_key, tc);
 }
 
@@ -143,48 +139,22 @@ void _hak_tc_thread_exit(void *arg)
 {
     hak_tcache_t *tc = arg;
     if (tc != &_hak_tc || tc->state != HAK_TC_ACTIVE) return;
-    /* Flush while still registered, so that statistics never see the
-     * blocks as neither cached nor free. */
     for (unsigned c = 1; c < HAK_NCLASS; c++) bin_flush(tc, c, 0);
-    pthread_mutex_lock(&registry_lock);
-    if (tc->prev) tc->prev->next = tc->next;
-    else registry = tc->next;
-    if (tc->next) tc->next->prev = tc->prev;
     /* Dying: caps 0, so whatever later destructors free goes straight back. */
     for (unsigned c = 1; c < HAK_NCLASS; c++) tc->bins[c].room -= (int32_t)class_cap[c];
     tc->state = HAK_TC_DYING;
-    pthread_mutex_unlock(&registry_lock);
 }
 
 uint64_t _hak_tc_cached_bytes(unsigned cls)
 {
-    uint64_t n = 0;
-    pthread_mutex_lock(&registry_lock);
-    for (hak_tcache_t *tc = registry; tc; tc = tc->next) {
-        /* Another thread's list, read without its knowledge: an estimate. */
-        int64_t room = __atomic_load_n(&tc->bins[cls].room, __ATOMIC_RELAXED);
-        int64_t count = (int64_t)tc_cap(tc, cls) - room;
-        if (count > 0) n += (uint64_t)count;
-    }
-    pthread_mutex_unlock(&registry_lock);
-    return n * _hak_cls_size[cls];
+    return (uint64_t)bin_count(&_hak_tc, cls) * _hak_cls_size[cls];
 }
-
-void _hak_tc_registry_lock(void) { pthread_mutex_lock(&registry_lock); }
-void _hak_tc_registry_unlock(void) { pthread_mutex_unlock(&registry_lock); }
 
 void _hak_tc_after_fork_child(void)
 {
     /* Only the forking thread lives on; the others' caches are lost (their
      * blocks stay counted as in use, bounded by the caps). */
-    pthread_mutex_init(&registry_lock, NULL);
     pthread_mutex_init(&init_lock, NULL);
-    hak_tcache_t *tc = &_hak_tc;
-    registry = NULL;
-    if (tc->state == HAK_TC_ACTIVE) {
-        tc->next = tc->prev = NULL;
-        registry = tc;
-    }
 }
 
 /* ---- malloc slow path ---------------------------------------------------- */

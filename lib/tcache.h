@@ -42,7 +42,6 @@ typedef struct hak_tcache {
     /* slow-path fields */
     uint32_t state;
     uint32_t sampled[8];
-    struct hak_tcache *next, *prev; /* registry of live threads (stats, fork) */
 } hak_tcache_t;
 
 #if defined(HAK_TLS_INITIAL_EXEC)
@@ -158,9 +157,8 @@ HAK_HIDDEN void *_hak_class_alloc(unsigned cls);
 HAK_HIDDEN bool _hak_block_is_free(const void *p);
 /* Returns every block the calling thread caches. */
 HAK_HIDDEN void _hak_tc_flush_all(void);
+/* Bytes of class cls in the calling thread's list. */
 HAK_HIDDEN uint64_t _hak_tc_cached_bytes(unsigned cls);
-HAK_HIDDEN void _hak_tc_registry_lock(void);
-HAK_HIDDEN void _hak_tc_registry_unlock(void);
 HAK_HIDDEN void _hak_tc_after_fork_child(void);
 HAK_HIDDEN void _hak_tc_thread_exit(void *arg);
 
