@@ -170,4 +170,37 @@ static uint64_t bench_parse_count(const char *what, const char *s)
     return (uint64_t)v;
 }
 
+/* Parses a positive duration in seconds such as 2, 0.5 or 1.5e-1. */
+static inline double bench_parse_seconds(const char *what, const char *s)
+{
+    char *end = NULL;
+    double v = strtod(s, &end);
+    if (end == s || end == NULL || *end != '\0' || !(v > 0) || v > 1e6) {
+        fprintf(stderr, "bad %s: '%s' (seconds > 0)\n", what, s);
+        exit(2);
+    }
+    return v;
+}
+
+/* The end of every benchmark's output line: peak RSS and the allocator's
+ * identity, in the form run.sh and the smoke test parse. */
+static inline void bench_print_identity(void)
+{
+    printf("peak_rss_kb=%ld allocator_version=%s allocator=%s\n", bench_peak_rss_kb(),
+           bench_allocator_version(), bench_allocator_path());
+}
+
+/* Uniform in [lo, hi] (hi - lo < 2^32) from one 64-bit draw. */
+static inline uint64_t bench_rng_range(uint64_t *state, uint64_t lo, uint64_t hi)
+{
+    return lo + bench_rng_below((uint32_t)bench_rng_next(state), (uint32_t)(hi - lo + 1));
+}
+
+/* Makes a block escape so the compiler cannot delete its malloc and free,
+ * without adding an instruction. */
+static inline void bench_escape(void *p)
+{
+    __asm__ __volatile__("" : : "r"(p) : "memory");
+}
+
 #endif /* HAKMEM_BENCH_COMMON_H */

@@ -2,7 +2,9 @@
 # one a benchmark really ran with. Sourced (bash) by run.sh and callgrind.sh.
 #
 #   bench_discover BUILDDIR   sets CONTENDERS (names, in table order) and
-#                             CONTENDER_LIB[name] (absolute path; "" = system)
+#                             CONTENDER_LIB[name] (absolute path; "" = system);
+#                             hakmem is $HAKMEM_BENCH_LIB if set, else
+#                             BUILDDIR/.libs/libhakmem.so
 #   bench_bin BUILDDIR NAME   path of a benchmark program, or exits
 #   bench_check_allocator NAME EXPECTED_LIB ACTUAL_PATH
 #                             true if a run printed the library it was meant to
@@ -28,7 +30,9 @@ bench_discover() {
     CONTENDERS=(system)
     CONTENDER_LIB[system]=""
     BENCH_NOTES=()
-    lib="$builddir/.libs/libhakmem.so"
+    # HAKMEM_BENCH_LIB: a copy of the library to measure, so that a rebuild
+    # in the build dir during a long run cannot mix two builds' figures.
+    lib=${HAKMEM_BENCH_LIB:-$builddir/.libs/libhakmem.so}
     if [ -e "$lib" ]; then
         CONTENDERS+=(hakmem)
         CONTENDER_LIB[hakmem]=$(realpath "$lib")

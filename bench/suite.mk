@@ -1,1 +1,30 @@
 # bench/suite.mk: the benchmark suite of issue 6 (included by Makefile.am).
+#
+# Every program here calls only the standard allocator API and links no
+# allocator, so run.sh can swap one in with LD_PRELOAD; each has a --smoke
+# length that tests/test_bench_smoke.sh runs in `make check`. BENCH_PROGS is
+# what `make bench` builds before it runs (make expands it when the rule runs,
+# so the additions below reach the bench: prerequisites).
+BENCH_SUITE = bench/bench_larson bench/bench_cache bench/bench_mstress \
+	bench/bench_realloc bench/bench_aligned bench/bench_large bench/bench_cpython
+BENCH_PROGS += $(BENCH_SUITE)
+check_PROGRAMS += $(BENCH_SUITE)
+
+bench_bench_larson_SOURCES = bench/bench_larson.c bench/bench_common.h
+bench_bench_larson_CFLAGS = $(BENCH_CFLAGS)
+bench_bench_cache_SOURCES = bench/bench_cache.c bench/bench_common.h
+bench_bench_cache_CFLAGS = $(BENCH_CFLAGS)
+bench_bench_mstress_SOURCES = bench/bench_mstress.c bench/bench_common.h
+bench_bench_mstress_CFLAGS = $(BENCH_CFLAGS)
+bench_bench_realloc_SOURCES = bench/bench_realloc.c bench/bench_common.h
+bench_bench_realloc_CFLAGS = $(BENCH_CFLAGS)
+bench_bench_aligned_SOURCES = bench/bench_aligned.c bench/bench_common.h
+bench_bench_aligned_CFLAGS = $(BENCH_CFLAGS)
+bench_bench_large_SOURCES = bench/bench_large.c bench/bench_common.h
+bench_bench_large_CFLAGS = $(BENCH_CFLAGS)
+# The launcher finds its script in the source tree, wherever the build is.
+bench_bench_cpython_SOURCES = bench/bench_cpython.c bench/bench_common.h
+bench_bench_cpython_CFLAGS = $(BENCH_CFLAGS)
+bench_bench_cpython_CPPFLAGS = -DBENCH_CPYTHON_SCRIPT='"$(abs_top_srcdir)/bench/bench_cpython.py"'
+
+EXTRA_DIST += bench/bench_cpython.py bench/chart.py
