@@ -116,21 +116,28 @@ void _hak_large_lock(void) { pthread_mutex_lock(&large_lock); }
 void _hak_large_unlock(void) { pthread_mutex_unlock(&large_lock); }
 void _hak_large_reset_lock(void) { pthread_mutex_init(&large_lock, NULL); }
 
-/* Best fit among mappings no more than a quarter larger than needed. */
+/* Best fit among the cached mappings. One much larger than needed is cut
+ * down (in place: the kept pages stay resident, so reusing it costs no page
+ * faults, and the tail goes back to the OS). */
 static uintptr_t cache_take(size_t maplen, size_t *got)
 {
     int best = -1;
     for (unsigned i = 0; i < cache_n; i++) {
         size_t m = cache[i].maplen;
-        if (m >= maplen && m - maplen <= maplen / 4 &&
-            (best < 0 || m < cache[best].maplen))
-            best = (int)i;
+        if (m >= maplen && (best < 0 || m < cache[best].maplen)) best = (int)i;
     }
     if (best < 0) return 0;
     uintptr_t b = cache[best].base;
-    *got = cache[best].maplen;
-    cache_bytes -= *got;
+    size_t m = cache[best].maplen;
+    cache_bytes -= m;
     cache[best] = cache[--cache_n];
+    if (m - maplen > maplen / 4) {
+        _hak_os_unmap((void *)(b + maplen), m - maplen);
+        _hak_stat_commit(-(int64_t)(m - maplen));
+        _hak_stat_sub(&_hak_g_stats.mapped, m - maplen);
+        m = maplen;
+    }
+    *got = m;
     return b;
 }
 
