@@ -80,10 +80,11 @@ HAK_EXPORT HAK_WARN_UNUSED void *hak_realloc_layout(void *ptr, size_t old_size,
 
 /* ---- Ownership and maintenance ------------------------------------------ */
 
-/** 1 if ptr is the start of a block hakmem handed out and has not yet taken
- *  back, else 0. O(1) and safe for any pointer value, garbage and NULL
- *  included. An address inside a block (not its start) answers 1 for blocks
- *  of the slab tiers (up to 256 KiB) and 0 for large blocks. */
+/** Tells hakmem's memory from anyone else's: 1 if ptr lies in a slab of the
+ *  Tiny or Mid tier (any address in it, whether the block there is live or
+ *  free) or is the start of a live large block; else 0. O(1) and safe for
+ *  any pointer value, garbage and NULL included. A pointer that some other
+ *  allocator handed out always answers 0. */
 HAK_EXPORT int hak_owns(const void *ptr);
 /** Returns cached memory to the OS now: the calling thread's cache, empty
  *  slabs, empty SuperSlabs and the large-mapping cache. Returns bytes released. */
@@ -112,6 +113,8 @@ struct hak_stats {
     uint64_t large_blocks;    /* live direct mappings */
     uint64_t large_bytes;
     /* calls, counted when stats_enabled */
+    /* mallocs are derived (frees + blocks in use), so blocks cached by other
+     * live threads make them run ahead by at most those caches. */
     uint64_t tiny_mallocs, tiny_frees;
     uint64_t mid_mallocs, mid_frees;
     uint64_t large_mallocs, large_frees;

@@ -29,7 +29,6 @@ struct hak_central {
     pthread_mutex_t lock;
     hak_span_t *partial;
     hak_span_t *empty;
-    uint32_t nempty;
     uint64_t used;
 } HAK_ALIGNED(HAK_CACHE_LINE);
 
@@ -69,9 +68,12 @@ static uint64_t span_size(const hak_span_t *s) { return (uint64_t)s->units << HA
 /* Keeps an empty span of `bytes` if the budget allows (and counts it). */
 static bool retain(uint64_t bytes)
 {
+    /* Flushes of different classes run at once: claim the bytes atomically. */
     uint64_t held = atomic_load_explicit(&retained_bytes, memory_order_relaxed);
-    if (held + bytes > retain_budget) return false;
-    atomic_fetch_add_explicit(&retained_bytes, bytes, memory_order_relaxed);
+    do {
+        if (held + bytes > retain_budget) return false;
+    } while (!atomic_compare_exchange_weak_explicit(&retained_bytes, &held, held + bytes,
+                                                    memory_order_relaxed, memory_order_relaxed));
     return true;
 }
 
@@ -105,7 +107,6 @@ unsigned _hak_central_take(unsigned cls, unsigned want, void **head, const void 
             s = k->empty;
             if (s != NULL) {
                 list_remove(&k->empty, s);
-                k->nempty--;
                 atomic_fetch_sub_explicit(&retained_bytes, span_size(s), memory_order_relaxed);
             } else {
                 s = _hak_span_new(cls);
@@ -189,7 +190,6 @@ void _hak_central_give(unsigned cls, void *head, unsigned n)
             if (retain(span_size(s))) {
                 s->state = HAK_SPAN_EMPTY;
                 list_push(&k->empty, s);
-                k->nempty++;
             } else {
                 s->state = HAK_SPAN_FULL; /* on no list */
                 s->next = dead;
@@ -233,7 +233,6 @@ size_t _hak_central_collect(void)
         pthread_mutex_lock(&k->lock);
         hak_span_t *list = k->empty;
         k->empty = NULL;
-        k->nempty = 0;
         pthread_mutex_unlock(&k->lock);
         while (list != NULL) {
             hak_span_t *s = list;

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
+#include <unistd.h>
 
 #define LARGE_MAGIC 0x68616b6d4c415247ull /* "hakmLARG" */
 
@@ -29,6 +30,9 @@ typedef struct hak_large_hdr {
 } hak_large_hdr_t;
 
 static pthread_mutex_t large_lock = PTHREAD_MUTEX_INITIALIZER;
+/* The kernel's page size (4 KiB on x86-64, up to 64 KiB on aarch64): every
+ * mapping length and trim is a multiple of it. */
+static size_t page = HAK_PAGE_SIZE;
 
 /* ---- registry ------------------------------------------------------------ */
 
@@ -111,7 +115,12 @@ static unsigned cache_n;
 static size_t cache_bytes;
 static size_t cache_limit;
 
-void _hak_large_init(void) { cache_limit = (size_t)_hak_option(HAK_OPT_LARGE_CACHE); }
+void _hak_large_init(void)
+{
+    cache_limit = (size_t)_hak_option(HAK_OPT_LARGE_CACHE);
+    long p = sysconf(_SC_PAGESIZE);
+    page = p > 0 ? (size_t)p : HAK_PAGE_SIZE;
+}
 void _hak_large_lock(void) { pthread_mutex_lock(&large_lock); }
 void _hak_large_unlock(void) { pthread_mutex_unlock(&large_lock); }
 void _hak_large_reset_lock(void) { pthread_mutex_init(&large_lock, NULL); }
@@ -146,7 +155,7 @@ static bool cache_put(uintptr_t base, size_t maplen)
 {
     if (maplen > cache_limit / 4) return false;
     while (cache_n > 0 && (cache_n == CACHE_SLOTS || cache_bytes + maplen > cache_limit)) {
-        /* Evict the oldest (slot 0); order among the rest does not matter. */
+        /* Evict slot 0: roughly the oldest (slots are refilled from the end). */
         _hak_os_unmap((void *)cache[0].base, cache[0].maplen);
         cache_bytes -= cache[0].maplen;
         _hak_stat_commit(-(int64_t)cache[0].maplen);
@@ -169,15 +178,15 @@ void *_hak_large_alloc(size_t size, size_t align, bool zero)
 {
     if (size == 0) size = 1; /* a block of its own, with a usable size above 0 */
     if (align < 64) align = 64;
-    size_t offset = align <= HAK_PAGE_SIZE ? align : 0;
-    size_t slack = align <= HAK_PAGE_SIZE ? 0 : align + HAK_PAGE_SIZE;
+    size_t offset = align <= page ? align : 0;
+    size_t slack = align <= page ? 0 : align + page;
     /* Every addition checked before rounding: no wrap to a small mapping. */
     size_t need;
-    if (__builtin_add_overflow(size, offset + slack, &need) || need > (size_t)PTRDIFF_MAX - HAK_PAGE_SIZE) {
+    if (__builtin_add_overflow(size, offset + slack, &need) || need > (size_t)PTRDIFF_MAX - page) {
         errno = ENOMEM;
         return NULL;
     }
-    size_t maplen = hak_align_up(need, HAK_PAGE_SIZE);
+    size_t maplen = hak_align_up(need, page);
     uintptr_t base = 0;
     bool fresh = true;
     pthread_mutex_lock(&large_lock);
@@ -202,9 +211,9 @@ void *_hak_large_alloc(size_t size, size_t align, bool zero)
         if (slack) {
             /* Over-mapped for alignment: trim so the block sits on its boundary
              * with one page before it for the header. */
-            p = hak_align_up(base + HAK_PAGE_SIZE, align);
-            uintptr_t keep = p - HAK_PAGE_SIZE;
-            uintptr_t end = hak_align_up(p + size, HAK_PAGE_SIZE);
+            p = hak_align_up(base + page, align);
+            uintptr_t keep = p - page;
+            uintptr_t end = hak_align_up(p + size, page);
             if (keep > base) _hak_os_unmap((void *)base, keep - base);
             if (base + maplen > end) _hak_os_unmap((void *)end, base + maplen - end);
             base = keep;
@@ -292,7 +301,7 @@ size_t _hak_large_usable(const void *p)
 void *_hak_large_realloc(void *p, size_t size)
 {
     size_t at;
-    if (size > (size_t)PTRDIFF_MAX - 2 * HAK_PAGE_SIZE) {
+    if (size > (size_t)PTRDIFF_MAX - 2 * page) {
         errno = ENOMEM;
         return NULL;
     }
@@ -304,14 +313,14 @@ void *_hak_large_realloc(void *p, size_t size)
     hak_large_hdr_t *h = hdr_of(p);
     size_t offset = h->offset, oldlen = h->maplen;
     uintptr_t base = h->base;
-    size_t newlen = hak_align_up(size + offset, HAK_PAGE_SIZE);
+    size_t newlen = hak_align_up(size + offset, page);
     if (newlen == oldlen) {
         pthread_mutex_unlock(&large_lock);
         return p;
     }
     /* A block aligned beyond a page must keep its alignment: mremap gives
      * only page alignment, so the caller copies instead. */
-    if (h->align > HAK_PAGE_SIZE) {
+    if (h->align > page) {
         pthread_mutex_unlock(&large_lock);
         return NULL;
     }

@@ -29,7 +29,6 @@ static pthread_mutex_t arena_lock = PTHREAD_MUTEX_INITIALIZER;
 static uintptr_t arena_bump;       /* next never-used SuperSlab */
 static hak_ss_t *ss_with_room;     /* SuperSlabs with at least one free unit */
 static hak_ss_t *ss_purged;        /* SuperSlabs with no span, pages purged */
-static uintptr_t arena_reserved;   /* bytes of address space reserved */
 
 #define ALL_UNITS_FREE (~(uint32_t)1) /* units 1..31 */
 #define SS_HEADER_BYTES hak_align_up(sizeof(hak_ss_t), HAK_PAGE_SIZE)
@@ -37,7 +36,6 @@ static uintptr_t arena_reserved;   /* bytes of address space reserved */
 void _hak_arena_lock(void) { pthread_mutex_lock(&arena_lock); }
 void _hak_arena_unlock(void) { pthread_mutex_unlock(&arena_lock); }
 void _hak_arena_reset_lock(void) { pthread_mutex_init(&arena_lock, NULL); }
-uint64_t _hak_arena_reserved(void) { return arena_reserved; }
 
 /* Default size: 256 GiB of address space, or a quarter of RLIMIT_AS when the
  * program runs under a limit, so that the rest stays for its other mappings. */
@@ -69,7 +67,6 @@ bool _hak_arena_init(void)
         if (base != (uintptr_t)p) _hak_os_unmap(p, base - (uintptr_t)p);
         uintptr_t tail = (uintptr_t)p + want + HAK_SS_SIZE - (base + want);
         if (tail != 0) _hak_os_unmap((void *)(base + want), tail);
-        arena_reserved = want;
         HAK_VG_NOACCESS((void *)base, want);
         _hak_stat_add(&_hak_g_stats.mapped, want);
         arena_bump = base;
@@ -107,21 +104,22 @@ static void ss_list_remove(hak_ss_t *ss)
 static hak_ss_t *ss_new(void)
 {
     hak_ss_t *ss = ss_purged;
-    if (ss != NULL) {
+    bool reused = ss != NULL;
+    if (reused) {
         ss_purged = ss->next;
     } else {
         if (arena_bump + HAK_SS_SIZE > _hak_arena_base + _hak_arena_size) return NULL;
         ss = (hak_ss_t *)arena_bump;
         arena_bump += HAK_SS_SIZE;
     }
-    /* Fresh or purged: the header reads as zero. */
+    /* Fresh, or purged but for its first page: the per-unit tables read as
+     * zero (every unit_cls was cleared when its span went). */
     HAK_VG_DEFINED(ss, sizeof *ss);
-    ss->magic = HAK_SS_MAGIC;
     ss->free_units = ALL_UNITS_FREE;
     ss->next = NULL;
     ss->listed = 0;
     _hak_stat_add(&_hak_g_stats.superslabs, 1);
-    _hak_stat_commit((int64_t)SS_HEADER_BYTES);
+    _hak_stat_commit((int64_t)(reused ? SS_HEADER_BYTES - HAK_PAGE_SIZE : SS_HEADER_BYTES));
     ss_list_push(ss);
     return ss;
 }
@@ -221,14 +219,14 @@ size_t _hak_arena_collect(void)
         }
         *pp = ss->next;
         /* Its units were purged when their spans went; now the header too,
-         * keeping only the first page for the link. */
-        _hak_os_purge(ss, HAK_SS_SIZE);
+         * all but its first page, which holds the link to the next one. */
+        if (SS_HEADER_BYTES > HAK_PAGE_SIZE)
+            _hak_os_purge((char *)ss + HAK_PAGE_SIZE, SS_HEADER_BYTES - HAK_PAGE_SIZE);
         ss->next = ss_purged;
-        ss->magic = 0;
         ss_purged = ss;
-        released += SS_HEADER_BYTES;
+        released += SS_HEADER_BYTES - HAK_PAGE_SIZE;
         _hak_stat_sub(&_hak_g_stats.superslabs, 1);
-        _hak_stat_commit(-(int64_t)SS_HEADER_BYTES);
+        _hak_stat_commit(-(int64_t)(SS_HEADER_BYTES - HAK_PAGE_SIZE));
     }
     pthread_mutex_unlock(&arena_lock);
     return released;

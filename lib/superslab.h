@@ -28,7 +28,6 @@
 #define HAK_UNIT_SHIFT 16
 #define HAK_UNIT_SIZE ((uintptr_t)1 << HAK_UNIT_SHIFT)
 #define HAK_UNITS 32
-#define HAK_SS_MAGIC 0x68616b6d53534c42ull /* "hakmSSLB" */
 
 enum hak_span_state { HAK_SPAN_FULL, HAK_SPAN_PARTIAL, HAK_SPAN_EMPTY };
 
@@ -44,11 +43,10 @@ typedef struct hak_span {
 } hak_span_t;
 
 typedef struct hak_ss {
-    uint64_t magic;
     struct hak_ss *next;  /* arena list of SuperSlabs with free units */
     uint32_t free_units;  /* bit u set: unit u is free */
     uint32_t listed;
-    uint8_t pad_[HAK_CACHE_LINE - 24];
+    uint8_t pad_[HAK_CACHE_LINE - 16];
     /* Read by every free(): its own cache line, written only when spans change. */
     uint8_t unit_cls[HAK_UNITS];
     uint8_t unit_head[HAK_UNITS];
@@ -120,7 +118,6 @@ HAK_HIDDEN size_t _hak_arena_collect(void);
 HAK_HIDDEN void _hak_arena_lock(void);
 HAK_HIDDEN void _hak_arena_unlock(void);
 HAK_HIDDEN void _hak_arena_reset_lock(void);
-HAK_HIDDEN uint64_t _hak_arena_reserved(void);
 
 #if HAK_DEBUG
 HAK_HIDDEN void _hak_debug_mark_live(void *p, const char *what);

@@ -28,6 +28,7 @@ __thread hak_tcache_t _hak_tc HAK_TLS;
 
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_key_t tc_key;
+static bool tc_key_ok;
 static _Atomic bool runtime_ready;
 static uint32_t class_cap[HAK_NCLASS];
 static int64_t route_sample;
@@ -63,7 +64,10 @@ void _hak_runtime_init(void)
         _hak_large_init();
         /* Without an arena every request is served by the large tier. */
         if (_hak_arena_init()) _hak_arena_open_fast_window(!_hak_g_count_calls);
-        pthread_key_create(&tc_key, _hak_tc_thread_exit);
+        /* Without the key, threads' caches cannot go back when they exit:
+         * then no thread caches at all (class caps stay 0). */
+        tc_key_ok = pthread_key_create(&tc_key, _hak_tc_thread_exit) == 0;
+        if (!tc_key_ok) _hak_write_str(2, "hakmem: pthread_key_create failed; thread caches off\n");
         atomic_store_explicit(&runtime_ready, true, memory_order_release);
         first = true;
     }
@@ -97,7 +101,7 @@ static uint32_t bin_count(const hak_tcache_t *tc, unsigned cls)
 static void tc_setup(hak_tcache_t *tc)
 {
     _hak_runtime_init();
-    if (tc->state != HAK_TC_NEW) return;
+    if (tc->state != HAK_TC_NEW || !tc_key_ok) return;
     /* Blocks may already sit on the lists (frees before set-up): keep them. */
     for (unsigned c = 1; c < HAK_NCLASS; c++) tc->bins[c].room += (int32_t)class_cap[c];
     tc->state = HAK_TC_ACTIVE;
@@ -185,8 +189,10 @@ void *_hak_class_alloc(unsigned cls)
     if (HAK_LIKELY(p != NULL)) return p;
     p = tc_refill(cls);
     if (p == NULL) {
-        /* Arena exhausted or absent: the large tier still serves. */
-        p = _hak_large_alloc(_hak_cls_size[cls], 16, false);
+        /* Arena exhausted or absent: the large tier still serves, with the
+         * alignment a block of this class has (aligned requests rely on it). */
+        size_t size = _hak_cls_size[cls];
+        p = _hak_large_alloc(size, size & -size, false);
     }
     return p;
 }

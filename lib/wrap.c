@@ -33,17 +33,7 @@ HAK_PUBLIC void free(void *p) { hak_tc_free(p); }
 
 HAK_PUBLIC void *calloc(size_t n, size_t size) { return _hak_calloc(n, size); }
 
-HAK_PUBLIC void *realloc(void *p, size_t n)
-{
-    if (p == NULL) return malloc(n);
-    if (n == 0) {
-        hak_tc_free(p);
-        return NULL;
-    }
-    void *q = _hak_realloc(p, n, 16);
-    if (q == NULL) errno = ENOMEM;
-    return q;
-}
+HAK_PUBLIC void *realloc(void *p, size_t n) { return hak_realloc(p, n); }
 
 HAK_PUBLIC void *reallocarray(void *p, size_t n, size_t size)
 {
@@ -66,14 +56,7 @@ HAK_PUBLIC int posix_memalign(void **out, size_t align, size_t size)
     return 0;
 }
 
-HAK_PUBLIC void *aligned_alloc(size_t align, size_t size)
-{
-    if (!hak_is_pow2(align)) {
-        errno = EINVAL;
-        return NULL;
-    }
-    return _hak_alloc_aligned(size, align, false);
-}
+HAK_PUBLIC void *aligned_alloc(size_t align, size_t size) { return hak_aligned_alloc(align, size); }
 
 /* glibc's memalign rounds a non-power-of-two alignment up; so does this. */
 HAK_PUBLIC void *memalign(size_t align, size_t size)

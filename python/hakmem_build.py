@@ -177,7 +177,7 @@ class NativeBuild:
 
         for name, objs in objects.items():
             self.run(self.cc + ["-shared", "-o", os.path.join(lib_out, name)] + objs
-                     + ["-Wl,-soname," + name, "-Wl,-z,defs", "-pthread"])
+                     + ["-Wl,-soname," + name, "-Wl,-z,defs", "-Wl,-z,nodelete", "-pthread"])
         exe = os.path.join(bin_out, "hakmem-stress")
         self.run(self.cc + ["-o", exe, stress_o, main_o, "-pthread", "-ldl"])
         os.chmod(exe, 0o755)

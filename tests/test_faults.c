@@ -143,6 +143,31 @@ static int worker_rlimit(void)
     return ok ? 0 : 1;
 }
 
+/* With the arena full (HAKMEM_ARENA_SIZE small), the slab tiers hand
+ * requests to the large tier: aligned requests must stay aligned there. */
+static int worker_arena_full(void)
+{
+    enum { N = 40000 };
+    static void *v[N];
+    int bad = 0;
+    for (int i = 0; i < N; i++) v[i] = malloc(1000); /* 40 MB: more than the arena */
+    for (size_t a = 16; a <= 65536; a *= 2) {
+        for (size_t n = 1; n <= 3 * a; n += a) {
+            void *p = hak_alloc(n, a), *q = NULL;
+            int rc = posix_memalign(&q, a, n);
+            if (p == NULL || ((uintptr_t)p & (a - 1)) != 0 || rc != 0 || ((uintptr_t)q & (a - 1)) != 0) {
+                printf("align %zu size %zu: hak_alloc %p, posix_memalign rc %d %p\n", a, n, p, rc, q);
+                bad++;
+            }
+            hak_dealloc(p, n, a);
+            free(q);
+        }
+    }
+    for (int i = 0; i < N; i++) free(v[i]);
+    printf("arena full: %d misaligned\n", bad);
+    return bad != 0;
+}
+
 static const char *self;
 
 /* Runs this program as a worker with one environment setting; returns the
@@ -231,15 +256,26 @@ static void address_space_limit(void)
     printf("     %s", out);
 }
 
+static void aligned_with_arena_full(void)
+{
+    char out[4096];
+    int rc = run_worker("arena-full", "HAKMEM_ARENA_SIZE", 16l << 20, out, sizeof out);
+    EXPECT(rc == 0, "aligned allocations with the arena full: exit %d: %s", rc, out);
+    const char *summary = strstr(out, "arena full");
+    printf("     %s", summary ? summary : out);
+}
+
 int main(int argc, char **argv)
 {
     self = "/proc/self/exe";
     if (argc > 1 && strcmp(argv[1], "worker-nth") == 0) return worker(true);
     if (argc > 1 && strcmp(argv[1], "worker-every") == 0) return worker(false);
     if (argc > 1 && strcmp(argv[1], "rlimit") == 0) return worker_rlimit();
+    if (argc > 1 && strcmp(argv[1], "arena-full") == 0) return worker_arena_full();
     TU_RUN(nth_sweep);
     TU_RUN(every_k);
     TU_RUN(purge_failures);
     TU_RUN(address_space_limit);
+    TU_RUN(aligned_with_arena_full);
     return tu_finish("test_faults");
 }
