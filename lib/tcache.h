@@ -104,13 +104,7 @@ HAK_INLINE void hak_bin_push(hak_bin_t *b, void *p)
         _hak_free_suspect(b, p);
         return;
     }
-#if HAK_DEBUG
-    _hak_debug_mark_free(p, "free");
-#endif
-    hak_block_set_next(p, b->head);
-    hak_block_mark(p);
-    b->head = p;
-    if (HAK_UNLIKELY(--b->room < 0)) _hak_free_overflow(b);
+    hak_bin_push_unchecked(b, p);
 }
 
 HAK_INLINE void *hak_tc_malloc_raw(size_t n)
