@@ -191,7 +191,7 @@ void _hak_central_give(unsigned cls, void *head, unsigned n)
                 s->state = HAK_SPAN_EMPTY;
                 list_push(&k->empty, s);
             } else {
-                s->state = HAK_SPAN_FULL; /* on no list */
+                s->state = HAK_SPAN_DEAD;
                 s->next = dead;
                 dead = s;
             }

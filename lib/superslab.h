@@ -29,7 +29,8 @@
 #define HAK_UNIT_SIZE ((uintptr_t)1 << HAK_UNIT_SHIFT)
 #define HAK_UNITS 32
 
-enum hak_span_state { HAK_SPAN_FULL, HAK_SPAN_PARTIAL, HAK_SPAN_EMPTY };
+/* DEAD: empty and on no list, about to be released. */
+enum hak_span_state { HAK_SPAN_FULL, HAK_SPAN_PARTIAL, HAK_SPAN_EMPTY, HAK_SPAN_DEAD };
 
 typedef struct hak_span {
     void *free;           /* blocks returned by flushes, linked through their first word */
