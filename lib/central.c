@@ -93,7 +93,7 @@ static void list_remove(hak_span_t **list, hak_span_t *s)
     s->next = s->prev = NULL;
 }
 
-unsigned _hak_central_take(unsigned cls, unsigned want, void **head, const void *tc)
+unsigned _hak_central_take(unsigned cls, unsigned want, void **head, void *end, const void *tc)
 {
     struct hak_central *k = &central[cls];
     const uintptr_t size = _hak_cls_size[cls];
@@ -143,7 +143,7 @@ unsigned _hak_central_take(unsigned cls, unsigned want, void **head, const void 
             s->state = HAK_SPAN_FULL;
         }
     }
-    *link = NULL;
+    *link = end;
     k->used += n;
     pthread_mutex_unlock(&k->lock);
     *head = first;

@@ -7,10 +7,12 @@
 #include "sizeclass.h"
 
 /* Takes up to want blocks of class cls, linked through their first word,
- * NULL-terminated; returns how many (0: out of memory). tc tags the spans
- * for the route trace. */
-HAK_HIDDEN unsigned _hak_central_take(unsigned cls, unsigned want, void **head, const void *tc);
-/* Gives back n blocks of class cls linked from head (NULL-terminated).
+ * the last one linked to end; returns how many (0: out of memory). tc tags
+ * the spans for the route trace. */
+HAK_HIDDEN unsigned _hak_central_take(unsigned cls, unsigned want, void **head, void *end,
+                                      const void *tc);
+/* Gives back n blocks of class cls linked from head (the links after the
+ * n-th are not read).
  * Checks each is a block start of that class; aborts naming it if not. */
 HAK_HIDDEN void _hak_central_give(unsigned cls, void *head, unsigned n);
 /* True if p is on its span's free list (a block freed and flushed). */

@@ -24,7 +24,10 @@
 #include <errno.h>
 #include <pthread.h>
 
-__thread hak_tcache_t _hak_tc HAK_TLS;
+/* Never carries the free mark (block.h): the end of every thread list. */
+const uint64_t _hak_tc_end[2] HAK_ALIGNED(16) = {0, 0};
+
+__thread hak_tcache_t _hak_tc HAK_TLS = {.head = {[0 ... HAK_NCLASS - 1] = HAK_TC_END}};
 
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_key_t tc_key;
@@ -87,71 +90,70 @@ void _hak_runtime_init(void)
 
 /* ---- thread set-up and exit -------------------------------------------- */
 
-/* The cap that bins[cls].room counts down from. */
-static uint32_t tc_cap(const hak_tcache_t *tc, unsigned cls)
+/* The cap that room[cls] counts down from. */
+static uint32_t tc_cap(const hak_tc_ref_t *tc, unsigned cls)
 {
     return tc->state == HAK_TC_ACTIVE ? class_cap[cls] : 0;
 }
 
-static uint32_t bin_count(const hak_tcache_t *tc, unsigned cls)
+static uint32_t bin_count(const hak_tc_ref_t *tc, unsigned cls)
 {
-    return (uint32_t)((int64_t)tc_cap(tc, cls) - tc->bins[cls].room);
+    return (uint32_t)((int64_t)tc_cap(tc, cls) - tc->room[cls]);
 }
 
-static void tc_setup(hak_tcache_t *tc)
+static void tc_setup(hak_tc_ref_t *tc)
 {
     _hak_runtime_init();
     if (tc->state != HAK_TC_NEW || !tc_key_ok) return;
     /* Blocks may already sit on the lists (frees before set-up): keep them. */
-    for (unsigned c = 1; c < HAK_NCLASS; c++) tc->bins[c].room += (int32_t)class_cap[c];
+    for (unsigned c = 1; c < HAK_NCLASS; c++) tc->room[c] += (int32_t)class_cap[c];
     tc->state = HAK_TC_ACTIVE;
     /* No list of threads is kept: a thread that first allocates while glibc
      * tears it down (after the key destructors ran, e.g. in its freeres)
      * never gets its destructor called, and a list would keep a pointer to
      * its freed TLS. Such a thread can only leave its few cached blocks
      * behind. Last: may allocate (glibc's second-level key array), which now works. */
-    pthread_setspecific(tc_key, tc);
+    pthread_setspecific(tc_key, &_hak_tc);
 }
 
-static void bin_flush(hak_tcache_t *tc, unsigned cls, uint32_t keep)
+static void bin_flush(hak_tc_ref_t *tc, unsigned cls, uint32_t keep)
 {
-    hak_bin_t *b = &tc->bins[cls];
     uint32_t count = bin_count(tc, cls);
     if (count <= keep) return;
     void *rest;
     if (keep == 0) {
-        rest = b->head;
-        b->head = NULL;
+        rest = tc->head[cls];
+        tc->head[cls] = HAK_TC_END;
     } else {
         /* Keep the most recently freed blocks (the head): they are warm. */
-        void *cut = b->head;
-        for (uint32_t i = 1; i < keep; i++) cut = *(void **)cut;
-        rest = *(void **)cut;
-        *(void **)cut = NULL;
+        void *cut = tc->head[cls];
+        for (uint32_t i = 1; i < keep; i++) cut = hak_block_next(cut);
+        rest = hak_block_next(cut);
+        hak_block_set_next(cut, HAK_TC_END);
     }
-    b->room = (int32_t)tc_cap(tc, cls) - (int32_t)keep;
+    tc->room[cls] = (int32_t)tc_cap(tc, cls) - (int32_t)keep;
     _hak_central_give(cls, rest, count - keep);
 }
 
 void _hak_tc_flush_all(void)
 {
-    hak_tcache_t *tc = &_hak_tc;
+    hak_tc_ref_t *tc = hak_tc_self();
     for (unsigned c = 1; c < HAK_NCLASS; c++) bin_flush(tc, c, 0);
 }
 
 void _hak_tc_thread_exit(void *arg)
 {
-    hak_tcache_t *tc = arg;
-    if (tc != &_hak_tc || tc->state != HAK_TC_ACTIVE) return;
+    hak_tc_ref_t *tc = hak_tc_self();
+    if (arg != &_hak_tc || tc->state != HAK_TC_ACTIVE) return;
     for (unsigned c = 1; c < HAK_NCLASS; c++) bin_flush(tc, c, 0);
     /* Dying: caps 0, so whatever later destructors free goes straight back. */
-    for (unsigned c = 1; c < HAK_NCLASS; c++) tc->bins[c].room -= (int32_t)class_cap[c];
+    for (unsigned c = 1; c < HAK_NCLASS; c++) tc->room[c] -= (int32_t)class_cap[c];
     tc->state = HAK_TC_DYING;
 }
 
 uint64_t _hak_tc_cached_bytes(unsigned cls)
 {
-    return (uint64_t)bin_count(&_hak_tc, cls) * _hak_cls_size[cls];
+    return (uint64_t)bin_count(hak_tc_self(), cls) * _hak_cls_size[cls];
 }
 
 void _hak_tc_after_fork_child(void)
@@ -165,27 +167,26 @@ void _hak_tc_after_fork_child(void)
 
 static HAK_NOINLINE void *tc_refill(unsigned cls)
 {
-    hak_tcache_t *tc = &_hak_tc;
+    hak_tc_ref_t *tc = hak_tc_self();
     if (HAK_UNLIKELY(tc->state != HAK_TC_ACTIVE)) {
         if (tc->state == HAK_TC_NEW) tc_setup(tc);
         if (_hak_arena_size == 0) return NULL;
     }
-    hak_bin_t *b = &tc->bins[cls];
-    void *p = hak_bin_pop(b); /* set-up may have allocated into this very bin */
+    void *p = hak_tc_pop(tc, cls); /* set-up may have allocated into this very list */
     if (p != NULL) return p;
     uint32_t cap = tc_cap(tc, cls);
     unsigned want = cap == 0 ? 1 : (cap + 1) / 2;
     void *head;
-    unsigned n = _hak_central_take(cls, want, &head, tc);
+    unsigned n = _hak_central_take(cls, want, &head, HAK_TC_END, &_hak_tc);
     if (n == 0) return NULL;
-    b->head = head;
-    b->room = (int32_t)cap - (int32_t)n;
-    return hak_bin_pop(b);
+    tc->head[cls] = head;
+    tc->room[cls] = (int32_t)cap - (int32_t)n;
+    return hak_tc_pop(tc, cls);
 }
 
 void *_hak_class_alloc(unsigned cls)
 {
-    void *p = hak_bin_pop(&_hak_tc.bins[cls]);
+    void *p = hak_tc_pop(hak_tc_self(), cls);
     if (HAK_LIKELY(p != NULL)) return p;
     p = tc_refill(cls);
     if (p == NULL) {
@@ -207,14 +208,14 @@ void *_hak_malloc_slow(size_t n)
 /* ---- free slow paths ----------------------------------------------------- */
 
 
-void _hak_free_overflow(hak_bin_t *b)
+void _hak_free_overflow(void *p)
 {
-    hak_tcache_t *tc = &_hak_tc;
-    unsigned cls = (unsigned)(b - tc->bins);
-    if (HAK_UNLIKELY(cls == 0)) _hak_fatal_ptr("free", "invalid pointer", b->head);
+    hak_tc_ref_t *tc = hak_tc_self();
+    unsigned cls = hak_class_at(p);
+    if (HAK_UNLIKELY(cls == 0)) _hak_fatal_ptr("free", "invalid pointer", p);
     if (HAK_UNLIKELY(tc->state == HAK_TC_NEW)) {
         tc_setup(tc);
-        if (b->room >= 0) return;
+        if (tc->room[cls] >= 0) return;
     }
     bin_flush(tc, cls, tc_cap(tc, cls) / 2);
 }
@@ -227,25 +228,26 @@ void _hak_list_corrupt(const void *p)
 /* p carries the free mark: is it really free? Looks on the calling thread's
  * list of its class, then on its span's free list. (A block sitting on
  * another live thread's list is not found: that thread owns its list.) */
-static bool block_is_free(hak_tcache_t *tc, unsigned cls, const void *p)
+static bool block_is_free(hak_tc_ref_t *tc, unsigned cls, const void *p)
 {
     uint32_t limit = bin_count(tc, cls) + 1;
-    for (void *q = tc->bins[cls].head; q != NULL && limit-- > 0; q = hak_block_next(q))
+    for (void *q = tc->head[cls]; q != HAK_TC_END && limit-- > 0; q = hak_block_next(q))
         if (q == p) return true;
     return cls != 0 && _hak_central_holds(cls, p);
 }
 
-void _hak_free_suspect(hak_bin_t *b, void *p)
+void _hak_free_suspect(void *p)
 {
-    hak_tcache_t *tc = &_hak_tc;
-    if (block_is_free(tc, (unsigned)(b - tc->bins), p)) _hak_fatal_ptr("free", "double free", p);
+    hak_tc_ref_t *tc = hak_tc_self();
+    unsigned cls = hak_class_at(p);
+    if (block_is_free(tc, cls, p)) _hak_fatal_ptr("free", "double free", p);
     /* Otherwise the program's own bytes matched the mark: a live block. */
-    hak_bin_push_unchecked(b, p);
+    hak_tc_push_unchecked(tc, cls, p);
 }
 
 bool _hak_block_is_free(const void *p)
 {
-    return hak_block_marked(p) && block_is_free(&_hak_tc, hak_class_at(p), p);
+    return hak_block_marked(p) && block_is_free(hak_tc_self(), hak_class_at(p), p);
 }
 
 static const char *const route_name[HAK_ROUTE_COUNT] = {
@@ -261,7 +263,7 @@ static void route_count(enum hak_route r, const void *p)
 {
     _hak_stat_add(&_hak_g_stats.route[r], 1);
     if (route_sample > 0) {
-        hak_tcache_t *tc = &_hak_tc;
+        hak_tc_ref_t *tc = hak_tc_self();
         if (tc->sampled[r] < route_sample) {
             tc->sampled[r]++;
             _hak_write_str(2, "hakmem: free route ");
@@ -280,7 +282,7 @@ const char *_hak_route_name(unsigned r) { return r < HAK_ROUTE_COUNT ? route_nam
  * route trace on, the fast window is closed on purpose so that every free
  * is counted: the route recorded is the one the fast path's own test
  * (hak_window_hit, on the window it would use) picks, and the block then
- * takes that route (the same hak_bin_push). Otherwise the fast path missed
+ * takes that route (the same hak_tc_push). Otherwise the fast path missed
  * a block it should have taken: counted as slab_lookup, so it shows. */
 static void free_arena_slow(void *p)
 {
@@ -293,7 +295,7 @@ static void free_arena_slow(void *p)
         if (hak_span_of(p)->last_tc != &_hak_tc) route_count(HAK_ROUTE_REMOTE, p);
         _hak_stat_add(&_hak_g_stats.class_frees[cls], 1);
     }
-    hak_bin_push(&_hak_tc.bins[cls], p);
+    hak_tc_push(hak_tc_self(), cls, p);
 }
 
 void _hak_free_slow(void *p)

@@ -1,16 +1,13 @@
 /* tcache.h: the thread cache and the malloc/free fast paths.
  *
- * Each thread has one list of free blocks per size class (a "bin"), in
- * thread-local storage: that is the whole front end. The bins start zeroed
- * (head NULL, room 0), which is what makes an initialisation check needless:
- * a new thread's first malloc finds an empty list and its first free
- * overflows a room of 0, and both slow paths set the thread up.
+ * Each thread has one list of free blocks per size class, in thread-local
+ * storage: that is the whole front end.
  *
- *   malloc(n <= 1 KiB)   class = table[(n+15)/16]; pop bins[class];
- *                        empty -> _hak_malloc_slow (refill a batch)
+ *   malloc(n <= 1 KiB)   class = table[(n+15)/16]; head marked free? pop it
+ *                        otherwise -> _hak_malloc_slow (empty: refill a batch)
  *   free(p)              in the arena and 16-aligned? (one sub, rotate, cmp)
  *                        class = SuperSlab header byte of p's unit
- *                        push bins[class]; room < 0 -> _hak_free_overflow
+ *                        push; room < 0 -> _hak_free_overflow
  *                        otherwise -> _hak_free_slow (NULL, large, foreign)
  * No lock, no atomic, no lookup table on either. A block freed by another
  * thread than its allocator simply joins the freeing thread's list; lists
@@ -26,23 +23,27 @@
 #include "block.h"
 #include "vg.h"
 
-/* room = cap - blocks on the list, where cap is the class's cap for a live
- * thread and 0 for class 0, a thread not yet set up, and a dying thread.
- * Counting down to below zero makes the free path's test one decrement. */
-typedef struct hak_bin {
-    void *head;
-    int32_t room;
-    uint32_t unused_;
-} hak_bin_t;
-
-enum hak_tc_state { HAK_TC_NEW = 0, HAK_TC_ACTIVE, HAK_TC_DYING };
-
+/* Per class: the head of the thread's list and its room, where room = cap -
+ * blocks on the list, cap being the class's cap for a live thread and 0 for
+ * class 0, a thread not yet set up, and a dying thread. Counting down to
+ * below zero makes the free path's test one decrement. Heads and rooms are
+ * separate arrays so that both are indexed by the class with a scaled
+ * address (no multiply or shift on the fast paths). An empty list points at
+ * _hak_tc_end, a block that never carries the free mark: malloc's test of
+ * the mark then also tells an empty list, and needs no NULL test. The TLS
+ * image holds those pointers, so a new thread starts with empty lists and
+ * room 0, and that is what makes an initialisation check needless: its first
+ * malloc finds the end block and its first free overflows a room of 0, and
+ * both slow paths set the thread up. */
 typedef struct hak_tcache {
-    hak_bin_t bins[HAK_NCLASS];
+    void *head[HAK_NCLASS];
+    int32_t room[HAK_NCLASS];
     /* slow-path fields */
     uint32_t state;
     uint32_t sampled[8];
 } hak_tcache_t;
+
+enum hak_tc_state { HAK_TC_NEW = 0, HAK_TC_ACTIVE, HAK_TC_DYING };
 
 #if defined(HAK_TLS_INITIAL_EXEC)
 #define HAK_TLS __attribute__((tls_model("initial-exec")))
@@ -51,67 +52,112 @@ typedef struct hak_tcache {
 #endif
 
 HAK_HIDDEN extern __thread hak_tcache_t _hak_tc HAK_TLS;
+HAK_HIDDEN extern const uint64_t _hak_tc_end[2];
+#define HAK_TC_END ((void *)_hak_tc_end)
+
+/* The calling thread's cache. In the initial-exec build on x86-64 it is
+ * reached through %fs with the offset from the GOT: one load, where
+ * &_hak_tc costs that load plus a load of the thread pointer and an add.
+ * Every access to head and room goes through this one pointer type, so the
+ * compiler never sees the same bytes under two address spaces. */
+#if defined(HAK_TLS_INITIAL_EXEC) && defined(__x86_64__) && defined(__SEG_FS) && \
+    !defined(__STRICT_ANSI__) && !defined(__clang__)
+#define HAK_TC_SEG 1
+typedef __seg_fs hak_tcache_t hak_tc_ref_t;
+HAK_INLINE hak_tc_ref_t *hak_tc_self(void)
+{
+    uintptr_t off;
+    __asm__("movq _hak_tc@gottpoff(%%rip), %0" : "=r"(off));
+    return (hak_tc_ref_t *)off;
+}
+#else
+#define HAK_TC_SEG 0
+typedef hak_tcache_t hak_tc_ref_t;
+HAK_INLINE hak_tc_ref_t *hak_tc_self(void) { return &_hak_tc; }
+#endif
 
 /* NULL only with errno = ENOMEM. */
 HAK_HIDDEN void *_hak_malloc_slow(size_t n);
 HAK_HIDDEN void _hak_free_slow(void *p);
-HAK_HIDDEN void _hak_free_overflow(hak_bin_t *b);
+/* p: the block whose push took room[class of p] below zero. */
+HAK_HIDDEN void _hak_free_overflow(void *p);
 HAK_HIDDEN HAK_NORETURN HAK_COLD void _hak_list_corrupt(const void *p);
 /* Aborts if p is free already (on a thread list or its span's free list);
- * otherwise pushes it as hak_bin_push would. */
-HAK_HIDDEN void _hak_free_suspect(hak_bin_t *b, void *p);
+ * otherwise pushes it as hak_tc_push would. */
+HAK_HIDDEN void _hak_free_suspect(void *p);
 
-/* Pop: load head, check and clear its free mark, load next, store head,
- * room++. A block on a list without the mark was written after it was
- * freed, or the list was corrupted (a link overwritten by an overflow, a
- * block freed twice): stop before handing it out. */
-HAK_INLINE void *hak_bin_pop(hak_bin_t *b)
+/* Takes the head block, whose mark says it is free: unmark it, room++. */
+HAK_INLINE void *hak_tc_take(hak_tc_ref_t *tc, unsigned c, void *p)
 {
-    void *p = b->head;
-    if (HAK_LIKELY(p != NULL)) {
-        if (HAK_UNLIKELY(!hak_block_marked(p))) _hak_list_corrupt(p);
-        b->head = hak_block_next(p);
-        hak_block_unmark(p);
-        b->room++;
+    tc->head[c] = hak_block_next(p);
+    hak_block_unmark(p);
+    tc->room[c]++;
 #if HAK_DEBUG
-        _hak_debug_mark_live(p, "malloc");
+    _hak_debug_mark_live(p, "malloc");
 #endif
-    }
     return p;
 }
 
+/* Pop for the slow paths: NULL when the list is empty. A block on a list
+ * without the mark was written after it was freed, or the list was
+ * corrupted (a link overwritten by an overflow, a block freed twice): stop
+ * before handing it out. */
+HAK_INLINE void *hak_tc_pop(hak_tc_ref_t *tc, unsigned c)
+{
+    void *p = tc->head[c];
+    if (HAK_UNLIKELY(!hak_block_marked(p))) {
+        if (p == HAK_TC_END) return NULL;
+        _hak_list_corrupt(p);
+    }
+    return hak_tc_take(tc, c, p);
+}
+
 /* Push without the double-free test (the suspect path's second half). */
-HAK_INLINE void hak_bin_push_unchecked(hak_bin_t *b, void *p)
+HAK_INLINE void hak_tc_push_unchecked(hak_tc_ref_t *tc, size_t c, void *p)
 {
 #if HAK_DEBUG
     _hak_debug_mark_free(p, "free");
 #endif
-    hak_block_set_next(p, b->head);
+    hak_block_set_next(p, tc->head[c]);
     hak_block_mark(p);
-    b->head = p;
-    if (HAK_UNLIKELY(--b->room < 0)) _hak_free_overflow(b);
+    tc->head[c] = p;
+#if HAK_TC_SEG
+    /* gcc does not fold the room's offset into a flag-setting decrement
+     * through %fs (it spends an add on the index): spelled out. */
+    __asm__ goto("subl $1, %%fs:%c2(%0,%1,4)\n\tjs %l[overflow]"
+                 : : "r"(tc), "r"(c), "i"(offsetof(hak_tcache_t, room))
+                 : "cc", "memory" : overflow);
+    return;
+overflow:
+    _hak_free_overflow(p);
+#else
+    if (HAK_UNLIKELY(--tc->room[c] < 0)) _hak_free_overflow(p);
+#endif
 }
 
 /* Push: a block that already carries the free mark may be a double free
  * (block.h); _hak_free_suspect decides and pushes, out of line, as a tail
- * call so that the fast path needs no stack frame. */
-HAK_INLINE void hak_bin_push(hak_bin_t *b, void *p)
+ * call so that the fast path needs no stack frame. The slow paths take p
+ * alone and find its class again, which leaves the fast path's registers
+ * free. */
+HAK_INLINE void hak_tc_push(hak_tc_ref_t *tc, size_t c, void *p)
 {
-    /* Keeps b in one register: without this gcc computes the TLS address
-     * twice, once for each exit. */
-    __asm__("" : "+r"(b));
     if (HAK_UNLIKELY(hak_block_marked(p))) {
-        _hak_free_suspect(b, p);
+        _hak_free_suspect(p);
         return;
     }
-    hak_bin_push_unchecked(b, p);
+    hak_tc_push_unchecked(tc, c, p);
 }
 
+/* The head of an empty list fails the mark test like a corrupted one: the
+ * slow path tells them apart (hak_tc_pop). */
 HAK_INLINE void *hak_tc_malloc_raw(size_t n)
 {
     if (HAK_LIKELY(n <= HAK_TINY_MAX)) {
-        void *p = hak_bin_pop(&_hak_tc.bins[hak_class_tiny(n)]);
-        if (HAK_LIKELY(p != NULL)) return p;
+        hak_tc_ref_t *tc = hak_tc_self();
+        unsigned c = hak_class_tiny(n);
+        void *p = tc->head[c];
+        if (HAK_LIKELY(hak_block_marked(p))) return hak_tc_take(tc, c, p);
     }
     return _hak_malloc_slow(n);
 }
@@ -139,7 +185,7 @@ HAK_INLINE void hak_tc_free(void *p)
 {
     HAK_VG_FREE(p);
     if (HAK_LIKELY(hak_window_hit(p, _hak_fast_base, _hak_fast_size16))) {
-        hak_bin_push(&_hak_tc.bins[hak_class_at(p)], p);
+        hak_tc_push(hak_tc_self(), hak_class_at(p), p);
         return;
     }
     _hak_free_slow(p);

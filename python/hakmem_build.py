@@ -32,7 +32,7 @@ WARN = ["-Wall", "-Wextra", "-Wshadow", "-Wstrict-prototypes"]
 # configure.ac's HAK_LIB_CFLAGS: the allocator must not let the compiler turn
 # its own code into calls of malloc/calloc (malloc+memset becomes calloc).
 LIB_CFLAGS = [
-    "-std=c11", "-fvisibility=hidden", "-fno-builtin-malloc", "-fno-builtin-calloc",
+    "-std=gnu11", "-fvisibility=hidden", "-fno-builtin-malloc", "-fno-builtin-calloc",
     "-fno-builtin-realloc", "-fno-builtin-free", "-fno-plt",
 ]
 OPT_CFLAGS = ["-O2", "-g", "-DNDEBUG"]  # configure's release build
