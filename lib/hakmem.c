@@ -44,7 +44,7 @@ void *_hak_alloc_aligned(size_t size, size_t align, bool zero)
     }
     unsigned cls = _hak_class_aligned(size, align);
     if (cls != 0) {
-        void *p = _hak_class_alloc(cls);
+        void *p = hak_tc_class_malloc(cls);
         if (p == NULL) {
             errno = ENOMEM;
             return NULL;
@@ -174,7 +174,8 @@ void *hak_aligned_alloc(size_t align, size_t size)
         errno = EINVAL;
         return NULL;
     }
-    return _hak_alloc_aligned(size, align, false);
+    void *p = hak_aligned_fast(size, align);
+    return HAK_LIKELY(p != NULL) ? p : _hak_alloc_aligned(size, align, false);
 }
 
 size_t hak_usable_size(const void *ptr)
@@ -206,7 +207,8 @@ void *hak_alloc(size_t size, size_t align)
         errno = EINVAL;
         return NULL;
     }
-    return _hak_alloc_aligned(size, align, false);
+    void *p = hak_aligned_fast(size, align);
+    return HAK_LIKELY(p != NULL) ? p : _hak_alloc_aligned(size, align, false);
 }
 
 void *hak_alloc_zeroed(size_t size, size_t align)

@@ -29,6 +29,15 @@ const uint8_t _hak_cls_units[HAK_NCLASS] = {
     16, 15, 15, 14, 16,
 };
 
+uint8_t _hak_cls_align[HAK_NCLASS][32];
+
+void _hak_sizeclass_init(void)
+{
+    for (unsigned c = 1; c < HAK_NCLASS; c++)
+        for (unsigned k = 0; k < 17; k++)
+            _hak_cls_align[c][k] = (uint8_t)_hak_class_aligned(_hak_cls_size[c], (size_t)1 << k);
+}
+
 unsigned _hak_class_aligned(size_t n, size_t align)
 {
     if (n > HAK_MID_MAX || align > 65536) return 0;

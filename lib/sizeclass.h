@@ -42,7 +42,21 @@ HAK_INLINE unsigned hak_class_of(size_t n)
 HAK_INLINE bool hak_class_is_tiny(unsigned c) { return c < HAK_FIRST_MID; }
 
 /* Smallest class >= n whose size is a multiple of align (a power of two);
- * 0 if none. */
+ * 0 if none. The search behind the table below. */
 HAK_HIDDEN unsigned _hak_class_aligned(size_t n, size_t align);
+/* [c][k]: the smallest class >= c whose size is a multiple of 2^k (k <= 16);
+ * 0 if none or not yet filled (_hak_sizeclass_init, at start-up). Rows of 32
+ * for a shift instead of a multiply. */
+HAK_HIDDEN extern uint8_t _hak_cls_align[HAK_NCLASS][32];
+HAK_HIDDEN void _hak_sizeclass_init(void);
+
+/* _hak_class_aligned in one table load, for the fast paths: 0 also before
+ * start-up, so the slow path must use _hak_class_aligned. */
+HAK_INLINE unsigned hak_class_aligned_fast(size_t n, size_t align)
+{
+    if (n > HAK_MID_MAX || align > 65536) return 0;
+    if (n < align) n = align;
+    return _hak_cls_align[hak_class_of(n)][(unsigned)__builtin_ctzll((unsigned long long)align)];
+}
 
 #endif

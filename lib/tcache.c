@@ -63,6 +63,7 @@ void _hak_runtime_init(void)
             uint64_t max = hak_class_is_tiny(c) ? 256 : 64;
             class_cap[c] = (uint32_t)(cap < 1 ? 1 : cap > max ? max : cap);
         }
+        _hak_sizeclass_init();
         _hak_central_init();
         _hak_large_init();
         /* Without an arena every request is served by the large tier. */

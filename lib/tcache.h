@@ -193,6 +193,30 @@ HAK_INLINE void hak_tc_free(void *p)
 
 /* A block of class cls for the aligned and mid paths (slow path). */
 HAK_HIDDEN void *_hak_class_alloc(unsigned cls);
+
+/* A block of class c (aligned requests): the malloc fast path without the
+ * size-to-class step. NULL only with errno = ENOMEM. */
+HAK_INLINE void *hak_tc_class_malloc(unsigned c)
+{
+    hak_tc_ref_t *tc = hak_tc_self();
+    void *p = tc->head[c];
+    if (HAK_LIKELY(hak_block_marked(p))) return hak_tc_take(tc, c, p);
+    return _hak_class_alloc(c);
+}
+
+/* An aligned request that a class serves, from the thread's list: NULL when
+ * it takes more (no class, or an empty list), and then the caller goes on
+ * to _hak_alloc_aligned; errno is not touched. */
+HAK_INLINE void *hak_aligned_fast(size_t size, size_t align)
+{
+    unsigned c = hak_class_aligned_fast(size, align);
+    hak_tc_ref_t *tc = hak_tc_self();
+    void *p = tc->head[c]; /* class 0's list is always empty */
+    if (HAK_UNLIKELY(!hak_block_marked(p))) return NULL;
+    p = hak_tc_take(tc, c, p);
+    HAK_VG_ALLOC(p, size, 0);
+    return p;
+}
 /* p (a block of the arena) is free: on this thread's list or its span's. */
 HAK_HIDDEN bool _hak_block_is_free(const void *p);
 /* Returns every block the calling thread caches. */

@@ -45,13 +45,22 @@ HAK_PUBLIC void *reallocarray(void *p, size_t n, size_t size)
     return realloc(p, total);
 }
 
-HAK_PUBLIC int posix_memalign(void **out, size_t align, size_t size)
+/* errno must come out unchanged: saved and restored only off the fast path. */
+static HAK_NOINLINE int posix_memalign_slow(void **out, size_t align, size_t size)
 {
-    if (!hak_is_pow2(align) || align % sizeof(void *) != 0) return EINVAL;
     int saved = errno;
     void *p = _hak_alloc_aligned(size, align, false);
     errno = saved;
     if (p == NULL) return ENOMEM;
+    *out = p;
+    return 0;
+}
+
+HAK_PUBLIC int posix_memalign(void **out, size_t align, size_t size)
+{
+    if (HAK_UNLIKELY(!hak_is_pow2(align) || align % sizeof(void *) != 0)) return EINVAL;
+    void *p = hak_aligned_fast(size, align);
+    if (HAK_UNLIKELY(p == NULL)) return posix_memalign_slow(out, align, size);
     *out = p;
     return 0;
 }
@@ -70,7 +79,8 @@ HAK_PUBLIC void *memalign(size_t align, size_t size)
         while (a < align) a <<= 1;
         align = a;
     }
-    return _hak_alloc_aligned(size, align, false);
+    void *p = hak_aligned_fast(size, align);
+    return HAK_LIKELY(p != NULL) ? p : _hak_alloc_aligned(size, align, false);
 }
 
 /* The kernel's page size (4 KiB on x86-64, up to 64 KiB on aarch64). */
