@@ -135,6 +135,11 @@ void *_hak_realloc(void *p, size_t n, size_t align)
         if (HAK_UNLIKELY(_hak_block_is_free(p))) _hak_fatal_ptr("realloc", "block already freed", p);
         /* Stay if it fits and would not waste more than half the block. */
         if (n <= usable && (n >= usable / 2 || usable <= 16)) return p;
+        /* Growing: at least a quarter more, so a buffer that grows by small
+         * steps moves less often (the new block is still a class block, at
+         * most one class larger than asked). */
+        if (n > usable && n - usable < usable / 4 && usable + usable / 4 <= HAK_MID_MAX)
+            return realloc_move(p, usable, usable + usable / 4, align);
         return realloc_move(p, usable, n, align);
     }
     if (n <= HAK_MID_MAX / 2 && align <= 16) return realloc_move(p, usable, n, align);
@@ -162,6 +167,14 @@ void *hak_realloc(void *ptr, size_t size)
     if (size == 0) {
         hak_tc_free(ptr);
         return NULL;
+    }
+    /* The common case of a growing string or vector, inline: an arena block
+     * whose class still fits, with the checks _hak_realloc makes (a block
+     * carrying the free mark goes there, to be told apart from a freed one). */
+    if (!HAK_VG_ACTIVE && hak_window_hit(ptr, _hak_window_base, _hak_window_size16)) {
+        size_t usable = _hak_cls_size[hak_class_at(ptr)]; /* class 0: 0 */
+        if (size <= usable && (size >= usable / 2 || usable <= 16) && !hak_block_marked(ptr))
+            return ptr;
     }
     void *q = _hak_realloc(ptr, size, 16);
     if (q == NULL) errno = ENOMEM;
