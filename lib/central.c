@@ -159,9 +159,10 @@ static void give_check(unsigned cls, void *b)
         _hak_fatal_ptr("free", "invalid pointer", b);
     hak_span_t *s = hak_span_of(b);
     uint64_t off = (uint64_t)((uintptr_t)b - hak_span_start(s));
-    if ((uintptr_t)b >= s->bump || off * div_magic[cls] > div_magic[cls] - 1)
+    if ((uintptr_t)b >= s->end || off * div_magic[cls] > div_magic[cls] - 1)
         _hak_fatal_ptr("free", "invalid pointer", b);
-    if (s->used == 0) _hak_fatal_ptr("free", "double free", b);
+    /* Past bump: not handed out since the span was last carved or emptied. */
+    if ((uintptr_t)b >= s->bump || s->used == 0) _hak_fatal_ptr("free", "double free", b);
     if (!hak_block_marked(b))
         _hak_fatal_ptr("free", "free list corrupted (write after free, overflow or double free) at", b);
 }
@@ -186,6 +187,14 @@ void _hak_central_give(unsigned cls, void *head, unsigned n)
             list_push(&k->partial, s);
         }
         if (s->used == 0) {
+            /* Every block is back: hand them out again in address order, as
+             * a fresh span would, not in the order the program freed them,
+             * so that blocks allocated one after another share cache lines
+             * and pages again (a program that frees a structure in hash or
+             * tree order otherwise scatters the next one it builds). */
+            s->free = NULL;
+            s->nfree = 0;
+            s->bump = hak_span_start(s);
             list_remove(&k->partial, s);
             if (retain(span_size(s))) {
                 s->state = HAK_SPAN_EMPTY;
@@ -214,7 +223,10 @@ bool _hak_central_holds(unsigned cls, const void *p)
     bool found = false;
     pthread_mutex_lock(&k->lock);
     hak_span_t *s = hak_span_of(p);
-    uint32_t limit = s->nfree;
+    /* A block past bump is not handed out: free, uncarved again if its span
+     * emptied (_hak_central_give). */
+    found = (uintptr_t)p >= s->bump;
+    uint32_t limit = found ? 0 : s->nfree;
     for (void *q = s->free; q != NULL && limit-- > 0; q = hak_block_next(q)) {
         if (q == p) {
             found = true;

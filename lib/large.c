@@ -125,9 +125,13 @@ void _hak_large_lock(void) { pthread_mutex_lock(&large_lock); }
 void _hak_large_unlock(void) { pthread_mutex_unlock(&large_lock); }
 void _hak_large_reset_lock(void) { pthread_mutex_init(&large_lock, NULL); }
 
-/* Best fit among the cached mappings. One much larger than needed is cut
- * down (in place: the kept pages stay resident, so reusing it costs no page
- * faults, and the tail goes back to the OS). */
+/* Best fit among the cached mappings. One more than 3 times larger than
+ * needed is cut down (in place: the kept pages stay resident, so reusing it
+ * costs no page faults, and the tail goes back to the OS). Up to that it is
+ * taken whole: its pages are resident already, and a block that grows again
+ * (a buffer doubling by realloc, as CPython's json encoder does for every
+ * document) then grows inside them instead of unmapping the tail now and
+ * faulting it back in page by page with mremap. */
 static uintptr_t cache_take(size_t maplen, size_t *got)
 {
     int best = -1;
@@ -140,7 +144,7 @@ static uintptr_t cache_take(size_t maplen, size_t *got)
     size_t m = cache[best].maplen;
     cache_bytes -= m;
     cache[best] = cache[--cache_n];
-    if (m - maplen > maplen / 4) {
+    if (m - maplen > 2 * maplen) {
         _hak_os_unmap((void *)(b + maplen), m - maplen);
         _hak_stat_commit(-(int64_t)(m - maplen));
         _hak_stat_sub(&_hak_g_stats.mapped, m - maplen);

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "hakmem.h"
@@ -836,6 +837,45 @@ static void collect_then_allocate(void)
     free(l);
 }
 
+/* A cached large mapping up to 3 times the request is reused whole, so that
+ * a buffer growing again by realloc (CPython's json encoder, every document)
+ * stays within pages that are resident already: no tail unmapped only to be
+ * faulted back in. */
+static long minor_faults(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_minflt;
+}
+
+static void large_reuse_keeps_cached_mapping(void)
+{
+    const size_t big = 600 << 10, small = 290 << 10;
+    hak_collect(); /* an empty large cache */
+    char *p = malloc(big);
+    EXPECT_NOT_NULL(p);
+    if (p == NULL) return;
+    memset(p, 1, big);
+    free(p);
+    char *q = malloc(small);
+    EXPECT_NOT_NULL(q);
+    if (q == NULL) return;
+    EXPECT(malloc_usable_size(q) >= big, "usable %zu: the cached mapping was cut down",
+           malloc_usable_size(q));
+    long before = minor_faults();
+    char *r = realloc(q, big);
+    EXPECT_NOT_NULL(r);
+    if (r == NULL) {
+        free(q);
+        return;
+    }
+    memset(r, 2, big);
+    long faults = minor_faults() - before;
+    EXPECT(r == q, "grew by moving");
+    EXPECT(faults < 16, "%ld page faults to grow within a cached mapping", faults);
+    free(r);
+}
+
 static void mallinfo2_and_malloc_trim(void)
 {
     static void *live[300];
@@ -914,6 +954,7 @@ int main(void)
     TU_RUN(owns_only_live_hakmem_blocks);
     TU_RUN(stats_get);
     TU_RUN(collect_then_allocate);
+    TU_RUN(large_reuse_keeps_cached_mapping);
     TU_RUN(mallinfo2_and_malloc_trim);
     TU_RUN(reallocarray_works);
     return tu_finish("test_api");

@@ -12,6 +12,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,6 +94,27 @@ static void double_free_after_flush(void)
     void *a = v[0];
     for (int i = 0; i < N; i++) free(v[i]);
     free(tu_launder(a));
+}
+
+/* The block's slab emptied (every block back, as when a thread exits) and
+ * its free list was dropped for address-order reuse: the block is found
+ * free by its place past the slab's carving point. */
+static void *malloc_free_448(void *arg)
+{
+    void **out = arg;
+    *out = malloc(400);
+    memset(*out, 1, 400);
+    free(*out);
+    return NULL;
+}
+
+static void double_free_after_slab_emptied(void)
+{
+    void *p = NULL;
+    pthread_t t;
+    if (pthread_create(&t, NULL, malloc_free_448, &p) != 0) _exit(99);
+    pthread_join(t, NULL);
+    free(tu_launder(p));
 }
 
 /* 16-byte aligned, so it passes the free path's alignment test; the release
@@ -183,6 +205,7 @@ static const struct misuse cases[] = {
     {"hak_free-stack-address", hak_free_stack_address, "invalid pointer"},
     {"double-free-after-other-frees", double_free_after_other_frees, "double free"},
     {"double-free-after-flush", double_free_after_flush, "double free"},
+    {"double-free-after-slab-emptied", double_free_after_slab_emptied, "double free"},
     {"double-free-large", double_free_large, "invalid pointer"},
     {"free-interior-aligned-malloc64+16", free_interior_aligned, "invalid pointer"},
     {"free-glibc-pointer", free_glibc_pointer, "invalid pointer"},
