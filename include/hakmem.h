@@ -110,7 +110,7 @@ struct hak_stats {
     uint64_t bytes_mapped;    /* address space reserved or mapped by hakmem */
     uint64_t superslabs;      /* SuperSlabs in use */
     uint64_t spans;           /* slabs (spans) carved */
-    uint64_t large_blocks;    /* live direct mappings */
+    uint64_t large_blocks;    /* live large blocks */
     uint64_t large_bytes;
     /* calls, counted when stats_enabled */
     /* mallocs are derived (frees + blocks in use), so blocks cached by other
@@ -123,7 +123,7 @@ struct hak_stats {
     uint64_t route_mid_fast;    /* pushed onto the thread list, mid class */
     uint64_t route_slab_lookup; /* slab block that missed the fast path (should stay 0) */
     uint64_t route_remote;      /* of the fast ones: block last handed out to another thread */
-    uint64_t route_large;       /* direct mapping (or its cache) */
+    uint64_t route_large;       /* large block */
     uint64_t route_null;        /* free(NULL) */
     /* slow-path events, always counted */
     uint64_t refills, flushes;

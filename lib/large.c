@@ -1,11 +1,41 @@
-/* large.c: direct mappings.
+/* large.c: the Large tier.
  *
- * Layout of a block: [mapping base ... header | block ...], the header in
- * bytes just before the block. The block sits at base + max(64, align)
- * (align up to a page) or at an align boundary of an over-sized mapping.
+ * Two homes for a large block:
+ *   region  a reserved range of address space (HAKMEM_LARGE_CACHE > 0), carved
+ *           page by page like a heap: freed ranges stay resident ("dirty"),
+ *           coalesce with free neighbours and are split to serve later
+ *           requests, so a program that frees and allocates large blocks in
+ *           turn reuses resident pages instead of faulting fresh ones in.
+ *   direct  one mapping per block: blocks bigger than a quarter of the dirty
+ *           budget, alignments above a page, and everything once the region
+ *           is full. Freed at once (munmap); realloc uses mremap.
+ *
+ * Layout of a block: [base ... header | block ... base + len), the header in
+ * bytes just before the block, which sits at base + max(64, align) (align up
+ * to a page) or at an align boundary inside an over-sized direct mapping.
  * The registry, an open-addressing hash set of block addresses under the
  * large lock, is consulted before any header is read, so a free() of a
- * foreign pointer is reported rather than followed.
+ * foreign pointer (or of a freed block) is reported rather than followed.
+ *
+ * Region bookkeeping (all under large_lock):
+ *   [region_base, region_top)  carved at least once; every page in it is a
+ *                              live block or in exactly one free range
+ *   [region_top, region_end)   never used (or purged and merged back): clean
+ *   free ranges                an address-sorted array in a reservation of its
+ *                              own; a range is dirty (resident, counted in
+ *                              `committed`) or clean (purged, reads as zero).
+ *                              Neighbours of the same kind are always merged;
+ *                              a clean range never touches region_top.
+ * Memory return: dirty bytes above HAKMEM_LARGE_CACHE are purged at once,
+ * oldest first; dirty ranges idle for HAKMEM_LARGE_IDLE_MS are purged by the
+ * next large call after that time; hak_collect() purges them all.
+ *
+ * Call tree:
+ *   _hak_large_alloc     region_take (fit_dirty, fit_clean, top) | map_direct
+ *   _hak_large_free      region_give (coalesce, over_budget) | munmap
+ *   _hak_large_realloc   region: shrink -> region_give of the tail,
+ *                        grow -> take_after (the free range or top behind it);
+ *                        direct: mremap; NULL means "move" (caller copies)
  */
 #define _GNU_SOURCE
 #include "large.h"
@@ -17,16 +47,18 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #define LARGE_MAGIC 0x68616b6d4c415247ull /* "hakmLARG" */
 
 typedef struct hak_large_hdr {
     uint64_t magic;
-    uintptr_t base;  /* the mapping */
+    uintptr_t base; /* the mapping, or the region range */
     size_t maplen;
-    size_t offset;   /* block - base */
-    size_t align;    /* as requested (>= 64) */
+    size_t offset;  /* block - base */
+    size_t align;   /* as requested (>= 64) */
 } hak_large_hdr_t;
 
 static pthread_mutex_t large_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -104,77 +136,314 @@ static void reg_remove_at(size_t i)
     reg_count--;
 }
 
-/* ---- cache of freed mappings --------------------------------------------- */
+/* ---- the region ---------------------------------------------------------- */
 
-#define CACHE_SLOTS 16
-static struct {
-    uintptr_t base;
-    size_t maplen;
-} cache[CACHE_SLOTS];
-static unsigned cache_n;
-static size_t cache_bytes;
-static size_t cache_limit;
+typedef struct hak_large_free {
+    uintptr_t start;
+    size_t len;
+    uint64_t since_ms; /* dirty: when it was last given back (the newest part) */
+    bool dirty;
+} hak_large_free_t;
 
-void _hak_large_init(void)
+static uintptr_t region_base, region_top, region_end;
+static uintptr_t region_rw; /* pages below are read-write (committed once) */
+static hak_large_free_t *fr;  /* sorted by start; never overlapping */
+static size_t fr_n, fr_cap;
+static size_t dirty_bytes;    /* sum of the dirty ranges */
+static size_t dirty_limit;    /* HAKMEM_LARGE_CACHE */
+static size_t region_max;     /* bigger ranges go direct */
+static uint64_t idle_ms;      /* HAKMEM_LARGE_IDLE_MS; 0: never by age */
+static uint64_t next_idle_check;
+
+static bool in_region(uintptr_t a) { return a >= region_base && a < region_end; }
+
+/* Coarse milliseconds: a vDSO read, no syscall. */
+static uint64_t now_ms(void)
 {
-    cache_limit = (size_t)_hak_option(HAK_OPT_LARGE_CACHE);
-    long p = sysconf(_SC_PAGESIZE);
-    page = p > 0 ? (size_t)p : HAK_PAGE_SIZE;
-}
-void _hak_large_lock(void) { pthread_mutex_lock(&large_lock); }
-void _hak_large_unlock(void) { pthread_mutex_unlock(&large_lock); }
-void _hak_large_reset_lock(void) { pthread_mutex_init(&large_lock, NULL); }
-
-/* Best fit among the cached mappings. One more than 3 times larger than
- * needed is cut down (in place: the kept pages stay resident, so reusing it
- * costs no page faults, and the tail goes back to the OS). Up to that it is
- * taken whole: its pages are resident already, and a block that grows again
- * (a buffer doubling by realloc, as CPython's json encoder does for every
- * document) then grows inside them instead of unmapping the tail now and
- * faulting it back in page by page with mremap. */
-static uintptr_t cache_take(size_t maplen, size_t *got)
-{
-    int best = -1;
-    for (unsigned i = 0; i < cache_n; i++) {
-        size_t m = cache[i].maplen;
-        if (m >= maplen && (best < 0 || m < cache[best].maplen)) best = (int)i;
-    }
-    if (best < 0) return 0;
-    uintptr_t b = cache[best].base;
-    size_t m = cache[best].maplen;
-    cache_bytes -= m;
-    cache[best] = cache[--cache_n];
-    if (m - maplen > 2 * maplen) {
-        _hak_os_unmap((void *)(b + maplen), m - maplen);
-        _hak_stat_commit(-(int64_t)(m - maplen));
-        _hak_stat_sub(&_hak_g_stats.mapped, m - maplen);
-        m = maplen;
-    }
-    *got = m;
-    return b;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Keeps the mapping if it fits; returns false if the caller must unmap it. */
-static bool cache_put(uintptr_t base, size_t maplen)
+/* Default reservation: 64 GiB, or an eighth of RLIMIT_AS under a limit (the
+ * arena takes a quarter), so that the program keeps room for its own maps. */
+static size_t region_default_size(void)
 {
-    if (maplen > cache_limit / 4) return false;
-    while (cache_n > 0 && (cache_n == CACHE_SLOTS || cache_bytes + maplen > cache_limit)) {
-        /* Evict slot 0: roughly the oldest (slots are refilled from the end). */
-        _hak_os_unmap((void *)cache[0].base, cache[0].maplen);
-        cache_bytes -= cache[0].maplen;
-        _hak_stat_commit(-(int64_t)cache[0].maplen);
-        _hak_stat_sub(&_hak_g_stats.mapped, cache[0].maplen);
-        cache[0] = cache[--cache_n];
+    size_t want = (size_t)64 << 30;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur / 8 < want)
+        want = (size_t)(rl.rlim_cur / 8);
+    return want;
+}
+
+static void region_init(void)
+{
+    size_t size = region_default_size() & ~(page - 1);
+    if (dirty_limit == 0 || size < 4 * region_max) return;
+    void *r = _hak_os_reserve_none(size);
+    if (r == NULL) return;
+    HAK_VG_NOACCESS(r, size);
+    _hak_stat_add(&_hak_g_stats.mapped, size);
+    region_base = region_top = region_rw = (uintptr_t)r;
+    region_end = region_base + size;
+}
+
+/* Room for one more free range; false if the table cannot grow. */
+static bool fr_room(void)
+{
+    if (fr_n < fr_cap) return true;
+    size_t ncap = fr_cap ? fr_cap * 2 : 256;
+    hak_large_free_t *n = _hak_os_map(ncap * sizeof *n);
+    if (n == NULL) return false;
+    if (fr) {
+        memcpy(n, fr, fr_n * sizeof *fr);
+        _hak_os_unmap(fr, fr_cap * sizeof *fr);
     }
-    if (cache_bytes + maplen > cache_limit) return false;
-    cache[cache_n].base = base;
-    cache[cache_n].maplen = maplen;
-    cache_n++;
-    cache_bytes += maplen;
+    fr = n;
+    fr_cap = ncap;
+    return true;
+}
+
+/* First free range starting at or after a. */
+static size_t fr_lower(uintptr_t a)
+{
+    size_t lo = 0, hi = fr_n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (fr[mid].start < a) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+static void fr_remove(size_t i)
+{
+    memmove(&fr[i], &fr[i + 1], (fr_n - i - 1) * sizeof *fr);
+    fr_n--;
+}
+
+/* Adds [start, start+len) as a free range of the given kind, merged with
+ * neighbours of the same kind; a clean range reaching the top lowers it. */
+static void fr_add(uintptr_t start, size_t len, bool dirty, uint64_t since)
+{
+    size_t i = fr_lower(start);
+    if (i > 0 && fr[i - 1].dirty == dirty && fr[i - 1].start + fr[i - 1].len == start) {
+        i--;
+        fr[i].len += len;
+        if (since > fr[i].since_ms) fr[i].since_ms = since;
+    } else {
+        if (!fr_room()) {
+            /* No table to list it in: the pages go back to the kernel and
+             * the address range stays unused, a leak of address space only. */
+            if (dirty) {
+                _hak_os_purge((void *)start, len);
+                dirty_bytes -= len;
+                _hak_stat_commit(-(int64_t)len);
+            }
+            return;
+        }
+        memmove(&fr[i + 1], &fr[i], (fr_n - i) * sizeof *fr);
+        fr_n++;
+        fr[i] = (hak_large_free_t){start, len, since, dirty};
+    }
+    if (i + 1 < fr_n && fr[i + 1].dirty == dirty && fr[i].start + fr[i].len == fr[i + 1].start) {
+        fr[i].len += fr[i + 1].len;
+        if (fr[i + 1].since_ms > fr[i].since_ms) fr[i].since_ms = fr[i + 1].since_ms;
+        fr_remove(i + 1);
+    }
+    if (!dirty && fr[i].start + fr[i].len == region_top) {
+        region_top = fr[i].start;
+        fr_remove(i);
+    }
+}
+
+/* Purges free range i; a failed madvise keeps it dirty (nothing lost).
+ * Returns the bytes given back. */
+static size_t fr_purge(size_t i)
+{
+    hak_large_free_t r = fr[i];
+    if (!_hak_os_purge((void *)r.start, r.len)) return 0;
+    dirty_bytes -= r.len;
+    _hak_stat_commit(-(int64_t)r.len);
+    fr_remove(i);
+    fr_add(r.start, r.len, false, 0);
+    return r.len;
+}
+
+/* Oldest dirty ranges go until the budget holds. */
+static void over_budget(void)
+{
+    while (dirty_bytes > dirty_limit) {
+        size_t old = SIZE_MAX;
+        for (size_t i = 0; i < fr_n; i++)
+            if (fr[i].dirty && (old == SIZE_MAX || fr[i].since_ms < fr[old].since_ms)) old = i;
+        if (old == SIZE_MAX || fr_purge(old) == 0) return;
+    }
+}
+
+/* Dirty ranges untouched for idle_ms go back; checked at most every
+ * idle_ms / 4, so the scan is rare. */
+static void idle_check(void)
+{
+    if (idle_ms == 0 || dirty_bytes == 0) return;
+    uint64_t now = now_ms();
+    if (now < next_idle_check) return;
+    next_idle_check = now + idle_ms / 4;
+    for (size_t i = 0; i < fr_n;) {
+        /* A purge may merge ranges below i: rescan from the start then. */
+        if (fr[i].dirty && fr[i].since_ms + idle_ms <= now && fr_purge(i) != 0) i = 0;
+        else i++;
+    }
+}
+
+/* Moves the top up to a + len, making the pages read-write the first time.
+ * false (ENOMEM) if the kernel refuses them: no fallback to a mapping of its
+ * own, which would be refused as well. */
+static bool top_grow(uintptr_t a, size_t len, int *err)
+{
+    uintptr_t end = a + len;
+    if (end > region_rw) {
+        if (!_hak_os_commit((void *)region_rw, end - region_rw)) {
+            *err = ENOMEM;
+            return false;
+        }
+        region_rw = end;
+    }
+    _hak_stat_commit((int64_t)(end - region_top));
+    region_top = end;
+    return true;
+}
+
+/* Takes len bytes from the front of free range i. Returns true if all of
+ * them were clean (they read as zero). */
+static bool fr_take(size_t i, size_t len)
+{
+    bool clean = !fr[i].dirty;
+    if (clean) _hak_stat_commit((int64_t)len);
+    else dirty_bytes -= len;
+    fr[i].start += len;
+    fr[i].len -= len;
+    if (fr[i].len == 0) fr_remove(i);
+    return clean;
+}
+
+/* Bytes [a, a + len) taken from the free range starting at a and, if that
+ * is too short and ends at the top, from the top; false if they are not free.
+ * *clean says whether all of them read as zero. */
+static bool take_after(uintptr_t a, size_t len, bool *clean)
+{
+    size_t i = fr_lower(a);
+    size_t have = 0;
+    bool from_range = i < fr_n && fr[i].start == a;
+    if (from_range) have = fr[i].len;
+    uintptr_t end = a + have;
+    if (have < len) {
+        int err = 0;
+        if (end != region_top || region_end - region_top < len - have ||
+            !top_grow(region_top, len - have, &err))
+            return false;
+    }
+    *clean = true;
+    if (from_range) *clean = fr_take(i, have < len ? have : len);
+    return true;
+}
+
+/* A range of len bytes: best fit among the dirty ranges (no page faults),
+ * then a dirty range at the top stretched into it, then best fit among the
+ * clean ones, then the top; 0 if the region cannot (*err = ENOMEM if the
+ * kernel refused memory, 0 if the region is only full). */
+static uintptr_t region_take(size_t len, bool *clean, int *err)
+{
+    size_t best = SIZE_MAX;
+    for (int pass = 0; pass < 2 && best == SIZE_MAX; pass++) {
+        bool want_dirty = pass == 0;
+        for (size_t i = 0; i < fr_n; i++) {
+            if (fr[i].dirty != want_dirty || fr[i].len < len) continue;
+            if (best == SIZE_MAX || fr[i].len < fr[best].len) best = i;
+            if (fr[i].len == len) break;
+        }
+        if (pass == 0 && best == SIZE_MAX && fr_n > 0 && fr[fr_n - 1].dirty &&
+            fr[fr_n - 1].start + fr[fr_n - 1].len == region_top &&
+            fr[fr_n - 1].len + (region_end - region_top) >= len) {
+            uintptr_t a = fr[fr_n - 1].start;
+            if (!take_after(a, len, clean)) {
+                *err = ENOMEM;
+                return 0;
+            }
+            return a;
+        }
+    }
+    if (best != SIZE_MAX) {
+        uintptr_t a = fr[best].start;
+        *clean = fr_take(best, len);
+        return a;
+    }
+    if (region_end - region_top >= len) {
+        uintptr_t a = region_top;
+        if (!top_grow(a, len, err)) return 0;
+        *clean = true;
+        return a;
+    }
+    return 0;
+}
+
+/* Gives a range back as dirty: it stays resident for the next request. */
+static void region_give(uintptr_t start, size_t len)
+{
+    HAK_VG_NOACCESS((void *)start, len);
+    dirty_bytes += len;
+    fr_add(start, len, true, now_ms());
+    over_budget();
+}
+
+/* ---- direct mappings ----------------------------------------------------- */
+
+static void direct_unmap(uintptr_t base, size_t maplen)
+{
+    _hak_os_unmap((void *)base, maplen);
+    _hak_stat_commit(-(int64_t)maplen);
+    _hak_stat_sub(&_hak_g_stats.mapped, maplen);
+}
+
+/* A mapping for size bytes at offset (slack: extra for an alignment above a
+ * page); sets *base, *maplen and *offset; false on failure. */
+static bool direct_map(size_t size, size_t align, size_t slack, uintptr_t *base, size_t *maplen,
+                       size_t *offset)
+{
+    void *m = _hak_os_map(*maplen);
+    if (m == NULL) return false;
+    *base = (uintptr_t)m;
+    if (slack) {
+        /* Over-mapped for alignment: trim so the block sits on its boundary
+         * with one page before it for the header. */
+        uintptr_t p = hak_align_up(*base + page, align);
+        uintptr_t keep = p - page;
+        uintptr_t end = hak_align_up(p + size, page);
+        if (keep > *base) _hak_os_unmap((void *)*base, keep - *base);
+        if (*base + *maplen > end) _hak_os_unmap((void *)end, *base + *maplen - end);
+        *base = keep;
+        *maplen = end - keep;
+        *offset = p - keep;
+    }
+    _hak_stat_commit((int64_t)*maplen);
+    _hak_stat_add(&_hak_g_stats.mapped, *maplen);
     return true;
 }
 
 /* ---- the tier ------------------------------------------------------------ */
+
+void _hak_large_init(void)
+{
+    long p = sysconf(_SC_PAGESIZE);
+    page = p > 0 ? (size_t)p : HAK_PAGE_SIZE;
+    dirty_limit = (size_t)_hak_option(HAK_OPT_LARGE_CACHE);
+    idle_ms = (uint64_t)_hak_option(HAK_OPT_LARGE_IDLE_MS);
+    region_max = dirty_limit / 4 & ~(page - 1);
+    region_init();
+}
+void _hak_large_lock(void) { pthread_mutex_lock(&large_lock); }
+void _hak_large_unlock(void) { pthread_mutex_unlock(&large_lock); }
+void _hak_large_reset_lock(void) { pthread_mutex_init(&large_lock, NULL); }
 
 static hak_large_hdr_t *hdr_of(const void *p) { return (hak_large_hdr_t *)((uintptr_t)p - sizeof(hak_large_hdr_t)); }
 
@@ -192,59 +461,44 @@ void *_hak_large_alloc(size_t size, size_t align, bool zero)
     }
     size_t maplen = hak_align_up(need, page);
     uintptr_t base = 0;
-    bool fresh = true;
+    bool clean = true;
     pthread_mutex_lock(&large_lock);
-    if (slack == 0) {
-        size_t got;
-        base = cache_take(maplen, &got);
-        if (base) {
-            maplen = got;
-            fresh = false;
-            HAK_VG_REUSE((void *)base, maplen);
-        }
+    idle_check();
+    int err = 0;
+    if (slack == 0 && maplen <= region_max && region_end != 0) {
+        base = region_take(maplen, &clean, &err);
+        if (base) HAK_VG_REUSE((void *)base, maplen);
     }
-    pthread_mutex_unlock(&large_lock);
-    uintptr_t p;
-    if (base == 0) {
-        void *m = _hak_os_map(maplen);
-        if (m == NULL) {
+    if (err) {
+        pthread_mutex_unlock(&large_lock);
+        errno = ENOMEM;
+        return NULL;
+    }
+    bool direct = base == 0;
+    if (direct) {
+        pthread_mutex_unlock(&large_lock);
+        if (!direct_map(size, align, slack, &base, &maplen, &offset)) {
             errno = ENOMEM;
             return NULL;
         }
-        base = (uintptr_t)m;
-        if (slack) {
-            /* Over-mapped for alignment: trim so the block sits on its boundary
-             * with one page before it for the header. */
-            p = hak_align_up(base + page, align);
-            uintptr_t keep = p - page;
-            uintptr_t end = hak_align_up(p + size, page);
-            if (keep > base) _hak_os_unmap((void *)base, keep - base);
-            if (base + maplen > end) _hak_os_unmap((void *)end, base + maplen - end);
-            base = keep;
-            maplen = end - keep;
-            offset = p - base;
-        }
-        _hak_stat_commit((int64_t)maplen);
-        _hak_stat_add(&_hak_g_stats.mapped, maplen);
+        pthread_mutex_lock(&large_lock);
     }
-    p = base + offset;
+    uintptr_t p = base + offset;
     hak_large_hdr_t *h = hdr_of((void *)p);
     h->magic = LARGE_MAGIC;
     h->base = base;
     h->maplen = maplen;
     h->offset = offset;
     h->align = align;
-    pthread_mutex_lock(&large_lock);
     bool ok = reg_insert(p);
+    if (!ok && !direct) region_give(base, maplen);
     pthread_mutex_unlock(&large_lock);
     if (!ok) {
-        _hak_os_unmap((void *)base, maplen);
-        _hak_stat_commit(-(int64_t)maplen);
-        _hak_stat_sub(&_hak_g_stats.mapped, maplen);
+        if (direct) direct_unmap(base, maplen);
         errno = ENOMEM;
         return NULL;
     }
-    if (zero && !fresh) {
+    if (zero && !clean) {
         HAK_VG_REUSE((void *)p, size);
         memset((void *)p, 0, size);
     }
@@ -277,13 +531,13 @@ bool _hak_large_free(void *p)
     h->magic = 0;
     uintptr_t base = h->base;
     size_t maplen = h->maplen, offset = h->offset;
-    bool cached = cache_put(base, maplen);
-    pthread_mutex_unlock(&large_lock);
-    if (!cached) {
-        _hak_os_unmap((void *)base, maplen);
-        _hak_stat_commit(-(int64_t)maplen);
-        _hak_stat_sub(&_hak_g_stats.mapped, maplen);
+    bool direct = !in_region(base);
+    if (!direct) {
+        region_give(base, maplen);
+        idle_check();
     }
+    pthread_mutex_unlock(&large_lock);
+    if (direct) direct_unmap(base, maplen);
     _hak_stat_sub(&_hak_g_stats.large_blocks, 1);
     _hak_stat_sub(&_hak_g_stats.large_bytes, maplen - offset);
     _hak_stat_add(&_hak_g_stats.large_frees, 1);
@@ -300,6 +554,23 @@ size_t _hak_large_usable(const void *p)
     }
     pthread_mutex_unlock(&large_lock);
     return n;
+}
+
+/* Resizes region block h in place: a shrink gives the tail back, a growth
+ * takes what lies behind the block if it is free. */
+static bool region_resize(hak_large_hdr_t *h, size_t newlen)
+{
+    size_t oldlen = h->maplen;
+    if (newlen < oldlen) {
+        region_give(h->base + newlen, oldlen - newlen);
+    } else {
+        bool clean;
+        if (newlen > region_max || !take_after(h->base + oldlen, newlen - oldlen, &clean))
+            return false;
+        HAK_VG_REUSE((void *)(h->base + oldlen), newlen - oldlen);
+    }
+    h->maplen = newlen;
+    return true;
 }
 
 void *_hak_large_realloc(void *p, size_t size)
@@ -322,46 +593,52 @@ void *_hak_large_realloc(void *p, size_t size)
         pthread_mutex_unlock(&large_lock);
         return p;
     }
-    /* A block aligned beyond a page must keep its alignment: mremap gives
-     * only page alignment, so the caller copies instead. */
-    if (h->align > page) {
+    if (in_region(base)) {
+        /* In place or not at all: a move is the caller's malloc + copy,
+         * into resident memory, cheaper than the faults of a fresh mremap. */
+        bool ok = region_resize(h, newlen);
         pthread_mutex_unlock(&large_lock);
-        return NULL;
-    }
-    reg_remove_at(at);
-    void *m = _hak_os_remap((void *)base, oldlen, newlen);
-    if (m == NULL) {
-        reg_insert((uintptr_t)p); /* cannot fail: the slot was just freed */
+        if (!ok) return NULL;
+    } else {
+        /* A block aligned beyond a page must keep its alignment: mremap gives
+         * only page alignment, so the caller copies instead. */
+        if (h->align > page) {
+            pthread_mutex_unlock(&large_lock);
+            return NULL;
+        }
+        reg_remove_at(at);
+        void *m = _hak_os_remap((void *)base, oldlen, newlen);
+        if (m == NULL) {
+            reg_insert((uintptr_t)p); /* cannot fail: the slot was just freed */
+            pthread_mutex_unlock(&large_lock);
+            errno = ENOMEM;
+            return NULL;
+        }
+        p = (void *)((uintptr_t)m + offset);
+        h = hdr_of(p);
+        h->base = (uintptr_t)m;
+        h->maplen = newlen;
+        reg_insert((uintptr_t)p);
         pthread_mutex_unlock(&large_lock);
-        errno = ENOMEM;
-        return NULL;
+        _hak_stat_commit((int64_t)newlen - (int64_t)oldlen);
+        if (newlen > oldlen) _hak_stat_add(&_hak_g_stats.mapped, newlen - oldlen);
+        else _hak_stat_sub(&_hak_g_stats.mapped, oldlen - newlen);
     }
-    uintptr_t np = (uintptr_t)m + offset;
-    h = hdr_of((void *)np);
-    h->base = (uintptr_t)m;
-    h->maplen = newlen;
-    reg_insert(np);
-    pthread_mutex_unlock(&large_lock);
-    _hak_stat_commit((int64_t)newlen - (int64_t)oldlen);
-    if (newlen > oldlen) _hak_stat_add(&_hak_g_stats.mapped, newlen - oldlen);
-    else _hak_stat_sub(&_hak_g_stats.mapped, oldlen - newlen);
     if (newlen > oldlen) _hak_stat_add(&_hak_g_stats.large_bytes, newlen - oldlen);
     else _hak_stat_sub(&_hak_g_stats.large_bytes, oldlen - newlen);
-    return (void *)np;
+    return p;
 }
 
 size_t _hak_large_collect(void)
 {
     size_t released = 0;
     pthread_mutex_lock(&large_lock);
-    while (cache_n > 0) {
-        cache_n--;
-        _hak_os_unmap((void *)cache[cache_n].base, cache[cache_n].maplen);
-        released += cache[cache_n].maplen;
-        _hak_stat_commit(-(int64_t)cache[cache_n].maplen);
-        _hak_stat_sub(&_hak_g_stats.mapped, cache[cache_n].maplen);
+    for (size_t i = 0; i < fr_n;) {
+        size_t n = fr[i].dirty ? fr_purge(i) : 0;
+        released += n;
+        if (n != 0) i = 0; /* ranges below i may have merged */
+        else i++;
     }
-    cache_bytes = 0;
     pthread_mutex_unlock(&large_lock);
     return released;
 }

@@ -61,6 +61,28 @@ void *_hak_os_reserve(size_t size)
     return p;
 }
 
+void *_hak_os_reserve_none(size_t size)
+{
+    int saved = errno;
+    if (fault_map()) return NULL;
+    void *p = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) {
+        errno = saved;
+        return NULL;
+    }
+    _hak_stat_add(&_hak_g_stats.os_maps, 1);
+    return p;
+}
+
+bool _hak_os_commit(void *p, size_t size)
+{
+    int saved = errno;
+    if (fault_map()) return false;
+    bool ok = mprotect(p, size, PROT_READ | PROT_WRITE) == 0;
+    errno = saved;
+    return ok;
+}
+
 void _hak_os_unmap(void *p, size_t size)
 {
     int saved = errno;

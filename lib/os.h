@@ -12,6 +12,11 @@
 HAK_HIDDEN void *_hak_os_map(size_t size);
 /* Address space only: read-write, MAP_NORESERVE, untouched pages cost nothing. */
 HAK_HIDDEN void *_hak_os_reserve(size_t size);
+/* Address space only, inaccessible until committed: costs no memory, and
+ * under strict overcommit accounting no commit charge either. */
+HAK_HIDDEN void *_hak_os_reserve_none(size_t size);
+/* Makes reserved pages read-write (a mapping call: may fail, ENOMEM). */
+HAK_HIDDEN bool _hak_os_commit(void *p, size_t size);
 HAK_HIDDEN void _hak_os_unmap(void *p, size_t size);
 /* Drops the pages' contents and their memory; they read as zero afterwards. */
 HAK_HIDDEN bool _hak_os_purge(void *p, size_t size);
