@@ -5,10 +5,11 @@
  *                             large sizes: _hak_large_alloc
  *     tc_refill(cls)          first call of a thread: tc_setup;
  *                             _hak_central_take(batch)
- *   _hak_free_overflow(bin)   class 0: bad pointer; new thread: tc_setup;
- *                             else flush the older half to the central pool
+ *   _hak_free_overflow(bin)   class 0: bad pointer; new thread: tc_setup,
+ *                             flush the whole list; else flush the older half
+ *                             to the central pool
  *   _hak_free_slow(p)         NULL; counted frees (stats/trace); large; foreign
- *   _hak_tc_thread_exit       every bin back to the central pool
+ *   _hak_tc_thread_exit       every bin and owned span back to the central pool
  *   _hak_runtime_init         once: options, arena, central pool, thread key,
  *                             fork handlers
  * Nothing here runs unless a fast path missed.
@@ -23,6 +24,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <string.h>
 
 __thread hak_tcache_t _hak_tc HAK_TLS;
 
@@ -133,17 +135,21 @@ static void bin_flush(hak_tcache_t *tc, unsigned cls, uint32_t keep)
     _hak_central_give(cls, rest, count - keep);
 }
 
-void _hak_tc_flush_all(void)
+/* Every cached block back, then the owned spans, which may now be empty and
+ * so releasable. */
+static void tc_return_all(hak_tcache_t *tc)
 {
-    hak_tcache_t *tc = &_hak_tc;
     for (unsigned c = 1; c < HAK_NCLASS; c++) bin_flush(tc, c, 0);
+    for (unsigned c = 1; c < HAK_FIRST_MID; c++) _hak_central_disown(c, &tc->span[c]);
 }
+
+void _hak_tc_flush_all(void) { tc_return_all(&_hak_tc); }
 
 void _hak_tc_thread_exit(void *arg)
 {
     hak_tcache_t *tc = arg;
     if (tc != &_hak_tc || tc->state != HAK_TC_ACTIVE) return;
-    for (unsigned c = 1; c < HAK_NCLASS; c++) bin_flush(tc, c, 0);
+    tc_return_all(tc);
     /* Dying: caps 0, so whatever later destructors free goes straight back. */
     for (unsigned c = 1; c < HAK_NCLASS; c++) tc->bins[c].room -= (int32_t)class_cap[c];
     tc->state = HAK_TC_DYING;
@@ -157,8 +163,11 @@ uint64_t _hak_tc_cached_bytes(unsigned cls)
 void _hak_tc_after_fork_child(void)
 {
     /* Only the forking thread lives on; the others' caches are lost (their
-     * blocks stay counted as in use, bounded by the caps). */
+     * blocks stay counted as in use, bounded by the caps). Their owned spans
+     * go back to the shared lists, and so, for simplicity, do this thread's. */
     pthread_mutex_init(&init_lock, NULL);
+    _hak_central_disown_all();
+    memset(_hak_tc.span, 0, sizeof _hak_tc.span);
 }
 
 /* ---- malloc slow path ---------------------------------------------------- */
@@ -176,7 +185,9 @@ static HAK_NOINLINE void *tc_refill(unsigned cls)
     uint32_t cap = tc_cap(tc, cls);
     unsigned want = cap == 0 ? 1 : (cap + 1) / 2;
     void *head;
-    unsigned n = _hak_central_take(cls, want, &head, tc);
+    /* Only a thread whose exit will give its spans back may own one. */
+    hak_span_t **slot = tc->state == HAK_TC_ACTIVE && hak_class_is_tiny(cls) ? &tc->span[cls] : NULL;
+    unsigned n = _hak_central_take(cls, want, &head, tc, slot);
     if (n == 0) return NULL;
     b->head = head;
     b->room = (int32_t)cap - (int32_t)n;
@@ -213,8 +224,15 @@ void _hak_free_overflow(hak_bin_t *b)
     unsigned cls = (unsigned)(b - tc->bins);
     if (HAK_UNLIKELY(cls == 0)) _hak_fatal_ptr("free", "invalid pointer", b->head);
     if (HAK_UNLIKELY(tc->state == HAK_TC_NEW)) {
+        /* A thread that has never allocated frees what others allocated.
+         * Kept here, the block would be its next malloc of the class, on a
+         * cache line that the block's allocator still uses for its
+         * neighbours (passive false sharing): it goes back to its span,
+         * which its allocator owns and refills from, and this thread's
+         * mallocs get a span of their own. */
         tc_setup(tc);
-        if (b->room >= 0) return;
+        bin_flush(tc, cls, 0);
+        return;
     }
     bin_flush(tc, cls, tc_cap(tc, cls) / 2);
 }

@@ -15,7 +15,9 @@
  * No lock, no atomic, no lookup table on either. A block freed by another
  * thread than its allocator simply joins the freeing thread's list; lists
  * that overflow return a batch to the class's shared pool (central.c), where
- * the allocating thread finds it again, so memory stays bounded.
+ * the allocating thread finds it again in the span it owns, so memory stays
+ * bounded. A new thread's first free (room 0) is always of another thread's
+ * block: that one goes back at once (tcache.c, _hak_free_overflow).
  */
 #ifndef HAK_TCACHE_H
 #define HAK_TCACHE_H
@@ -42,6 +44,9 @@ typedef struct hak_tcache {
     /* slow-path fields */
     uint32_t state;
     uint32_t sampled[8];
+    /* The span each Tiny class refills from, owned by this thread (central.c);
+     * read and written only under the class's lock. */
+    hak_span_t *span[HAK_FIRST_MID];
 } hak_tcache_t;
 
 #if defined(HAK_TLS_INITIAL_EXEC)
