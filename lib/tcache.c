@@ -97,7 +97,8 @@ static uint32_t tc_cap(const hak_tcache_t *tc, unsigned cls)
 
 static uint32_t bin_count(const hak_tcache_t *tc, unsigned cls)
 {
-    return (uint32_t)((int64_t)tc_cap(tc, cls) - tc->bins[cls].room);
+    const hak_bin_t *b = &tc->bins[cls];
+    return (uint32_t)((int64_t)tc_cap(tc, cls) - b->slack - b->room);
 }
 
 static void tc_setup(hak_tcache_t *tc)
@@ -115,10 +116,15 @@ static void tc_setup(hak_tcache_t *tc)
     pthread_setspecific(tc_key, tc);
 }
 
-static void bin_flush(hak_tcache_t *tc, unsigned cls, uint32_t keep)
+/* Returns all but the keep most recent blocks; the list's cap is then the
+ * class's less slack. */
+static void bin_flush(hak_tcache_t *tc, unsigned cls, uint32_t keep, uint32_t slack)
 {
     hak_bin_t *b = &tc->bins[cls];
     uint32_t count = bin_count(tc, cls);
+    HAK_ASSERT(keep + slack <= tc_cap(tc, cls) || (keep == 0 && slack == 0));
+    b->room += (int32_t)b->slack - (int32_t)slack;
+    b->slack = slack;
     if (count <= keep) return;
     void *rest;
     if (keep == 0) {
@@ -131,7 +137,7 @@ static void bin_flush(hak_tcache_t *tc, unsigned cls, uint32_t keep)
         rest = *(void **)cut;
         *(void **)cut = NULL;
     }
-    b->room = (int32_t)tc_cap(tc, cls) - (int32_t)keep;
+    b->room = (int32_t)tc_cap(tc, cls) - (int32_t)slack - (int32_t)keep;
     _hak_central_give(cls, rest, count - keep);
 }
 
@@ -139,7 +145,7 @@ static void bin_flush(hak_tcache_t *tc, unsigned cls, uint32_t keep)
  * so releasable. */
 static void tc_return_all(hak_tcache_t *tc)
 {
-    for (unsigned c = 1; c < HAK_NCLASS; c++) bin_flush(tc, c, 0);
+    for (unsigned c = 1; c < HAK_NCLASS; c++) bin_flush(tc, c, 0, 0);
     for (unsigned c = 1; c < HAK_FIRST_MID; c++) _hak_central_disown(c, &tc->span[c]);
 }
 
@@ -191,6 +197,8 @@ static HAK_NOINLINE void *tc_refill(unsigned cls)
     if (n == 0) return NULL;
     b->head = head;
     b->room = (int32_t)cap - (int32_t)n;
+    b->slack = 0;
+    if (hak_class_is_tiny(cls)) tc->allocates |= 1u << cls;
     return hak_bin_pop(b);
 }
 
@@ -231,10 +239,17 @@ void _hak_free_overflow(hak_bin_t *b)
          * which its allocator owns and refills from, and this thread's
          * mallocs get a span of their own. */
         tc_setup(tc);
-        bin_flush(tc, cls, 0);
+        bin_flush(tc, cls, 0, 0);
         return;
     }
-    bin_flush(tc, cls, tc_cap(tc, cls) / 2);
+    uint32_t cap = tc_cap(tc, cls);
+    /* A thread that has never refilled a Tiny class does not allocate it
+     * (a consumer): blocks it keeps would serve no malloc and only raise
+     * the resident memory, by up to a cap per class. It returns them all,
+     * in batches of a quarter cap, still enough to make the lock cheap. A
+     * refill restores the full cap. */
+    if (hak_class_is_tiny(cls) && !(tc->allocates >> cls & 1)) bin_flush(tc, cls, 0, cap - cap / 4);
+    else bin_flush(tc, cls, cap / 2, 0);
 }
 
 void _hak_list_corrupt(const void *p)
