@@ -1,7 +1,7 @@
 /* central.c: per-class lists of spans, batch refill and flush.
  *
  * A span is on one of its class's lists: partial (it has free or uncarved
- * blocks), empty (every block returned), owned, or none (full). Empty spans are
+ * blocks), empty (every block returned), or none (full or owned). Empty spans are
  * kept, unpurged, while all of them together (every class) stay within
  * HAKMEM_RETAIN_BYTES. So a program that frees and allocates in waves does
  * not pay a purge and page faults each time, and one that frees most of its
@@ -10,18 +10,19 @@
  * the span for a thread list; a span whose used drops to 0 is empty, and only
  * then can it be released, so no thread can still hold one of its blocks.
  *
- * Owned spans (Tiny classes only): a thread refills from one span of its own
- * per class, recorded in its slot (tcache.h), until that span has nothing
- * left; only then does it take another. So two threads never carve
- * neighbouring blocks of one span, which would put their blocks on one cache
- * line (active false sharing), and blocks freed by another thread go back,
- * through the flush, to their allocator's span and so to their allocator,
- * not to the thread that freed them (passive false sharing). An owned span
- * sits on its class's owned list, whatever its counts, until its owner lets
- * go (exhausted, thread exit, hak_collect, fork): only then can it become
- * empty and be released, so a slot never points at a released span. Mid
- * blocks are multiples of 256 bytes, line-aligned, and share no line: their
- * spans are shared, as is simplest.
+ * Owned spans (Tiny classes only): threads refill from one span per class
+ * owned by their group (tcache.c: a few groups per CPU, a thread joins the
+ * least busy), recorded in the group's slot, until that span has nothing
+ * left. So threads of two groups never carve neighbouring blocks of one
+ * span, which would put their blocks on one cache line (active false
+ * sharing), and blocks freed by another thread go back, through the flush,
+ * to their allocator's span and so to their allocator, not to the thread
+ * that freed them (passive false sharing). An owned span is on no list,
+ * whatever its counts, until its slot lets go (exhausted, or hak_collect):
+ * only then can it become empty and be released, so a slot never points at
+ * a released span. Slots are read and written under their class's lock.
+ * Mid blocks are multiples of 256 bytes, line-aligned, and share no line:
+ * their spans are shared, as is simplest.
  *
  * Call tree:
  *   _hak_central_take   lock; the slot's span, or span_next (partial list,
@@ -44,7 +45,6 @@ struct hak_central {
     pthread_mutex_t lock;
     hak_span_t *partial;
     hak_span_t *empty;
-    hak_span_t *owned;
     uint64_t used;
 } HAK_ALIGNED(HAK_CACHE_LINE);
 
@@ -123,7 +123,7 @@ static hak_span_t *span_emptied(struct hak_central *k, hak_span_t *s)
 }
 
 /* The next span to carve from: the first partial one, else an empty one,
- * else a new one. owned: taken off the shared lists for one thread. */
+ * else a new one. owned: taken off the shared lists for a group's slot. */
 static hak_span_t *span_next(struct hak_central *k, unsigned cls, bool owned)
 {
     hak_span_t *s = k->partial;
@@ -137,7 +137,7 @@ static hak_span_t *span_next(struct hak_central *k, unsigned cls, bool owned)
         return NULL;
     }
     s->state = owned ? HAK_SPAN_OWNED : HAK_SPAN_PARTIAL;
-    list_push(owned ? &k->owned : &k->partial, s);
+    if (!owned) list_push(&k->partial, s);
     return s;
 }
 
@@ -146,7 +146,6 @@ static hak_span_t *span_next(struct hak_central *k, unsigned cls, bool owned)
 static hak_span_t *span_disown(struct hak_central *k, hak_span_t *s)
 {
     HAK_ASSERT(s->state == HAK_SPAN_OWNED);
-    list_remove(&k->owned, s);
     if (s->used == 0) return span_emptied(k, s);
     if (s->free == NULL && s->bump >= s->end) {
         s->state = HAK_SPAN_FULL;
@@ -168,6 +167,16 @@ unsigned _hak_central_take(unsigned cls, unsigned want, void **head, const void 
     pthread_mutex_lock(&k->lock);
     hak_span_t *s = slot != NULL ? *slot : NULL;
     while (n < want) {
+        /* Blocks freed into another span are better than new ones carved
+         * from this one: their pages are resident already, and the process
+         * stays smaller. So the owned span gives way to the first partial
+         * one once its own free list is spent (not when it is empty: that
+         * one has nothing carved, so nothing to share). */
+        if (s != NULL && s->free == NULL && s->used > 0 && k->partial != NULL &&
+            k->partial->free != NULL) {
+            span_disown(k, s);
+            s = NULL;
+        }
         if (s == NULL && (s = span_next(k, cls, slot != NULL)) == NULL) break;
         unsigned got = 0;
         while (n + got < want && s->free != NULL) {
@@ -193,7 +202,7 @@ unsigned _hak_central_take(unsigned cls, unsigned want, void **head, const void 
         s->last_tc = tc;
         n += got;
         if (s->free == NULL && s->bump >= s->end) {
-            list_remove(slot != NULL ? &k->owned : &k->partial, s);
+            if (slot == NULL) list_remove(&k->partial, s);
             s->state = HAK_SPAN_FULL;
             s = NULL;
         }
@@ -210,34 +219,12 @@ unsigned _hak_central_take(unsigned cls, unsigned want, void **head, const void 
 void _hak_central_disown(unsigned cls, hak_span_t **slot)
 {
     struct hak_central *k = &central[cls];
+    hak_span_t *dead = NULL;
     pthread_mutex_lock(&k->lock);
-    hak_span_t *s = *slot, *dead = NULL;
+    if (*slot != NULL) dead = span_disown(k, *slot);
     *slot = NULL;
-    if (s != NULL) dead = span_disown(k, s);
     pthread_mutex_unlock(&k->lock);
     if (dead != NULL) _hak_span_release(dead);
-}
-
-void _hak_central_disown_all(void)
-{
-    for (unsigned c = 1; c < HAK_NCLASS; c++) {
-        struct hak_central *k = &central[c];
-        hak_span_t *dead = NULL;
-        pthread_mutex_lock(&k->lock);
-        while (k->owned != NULL) {
-            hak_span_t *s = span_disown(k, k->owned);
-            if (s != NULL) {
-                s->next = dead;
-                dead = s;
-            }
-        }
-        pthread_mutex_unlock(&k->lock);
-        while (dead != NULL) {
-            hak_span_t *s = dead;
-            dead = s->next;
-            _hak_span_release(s);
-        }
-    }
 }
 
 /* The checks a flush makes on every block: cheap enough for release builds,

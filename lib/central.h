@@ -9,14 +9,12 @@
 
 /* Takes up to want blocks of class cls, linked through their first word,
  * NULL-terminated; returns how many (0: out of memory). tc tags the spans
- * for the route trace. slot (a thread's, Tiny classes; else NULL): the span
- * the thread owns, carved first and replaced when it runs out. */
+ * for the route trace. slot (a thread group's, Tiny classes; else NULL):
+ * the span the group owns, carved first and replaced when it runs out. */
 HAK_HIDDEN unsigned _hak_central_take(unsigned cls, unsigned want, void **head, const void *tc,
                                       hak_span_t **slot);
 /* The span in *slot (if any) goes back to the shared lists; *slot = NULL. */
 HAK_HIDDEN void _hak_central_disown(unsigned cls, hak_span_t **slot);
-/* Every owned span goes back (a forked child: their owners are gone). */
-HAK_HIDDEN void _hak_central_disown_all(void);
 /* Gives back n blocks of class cls linked from head (NULL-terminated).
  * Checks each is a block start of that class; aborts naming it if not. */
 HAK_HIDDEN void _hak_central_give(unsigned cls, void *head, unsigned n);

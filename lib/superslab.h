@@ -29,14 +29,14 @@
 #define HAK_UNIT_SIZE ((uintptr_t)1 << HAK_UNIT_SHIFT)
 #define HAK_UNITS 32
 
-/* DEAD: empty and on no list, about to be released. OWNED: a thread's own
- * span to refill from (central.c), on its class's owned list. */
+/* DEAD: empty and on no list, about to be released. OWNED: a thread group's
+ * span to refill from (central.c), on no list. */
 enum hak_span_state { HAK_SPAN_FULL, HAK_SPAN_PARTIAL, HAK_SPAN_EMPTY, HAK_SPAN_DEAD, HAK_SPAN_OWNED };
 
 typedef struct hak_span {
     void *free;           /* blocks returned by flushes, linked through their first word */
     uintptr_t bump, end;  /* the part never handed out yet: carved on demand */
-    struct hak_span *next, *prev; /* its class's partial, empty or owned list */
+    struct hak_span *next, *prev; /* its class's partial or empty list */
     const void *last_tc;  /* thread cache that last took blocks (route trace) */
     uint32_t nfree;       /* blocks on free */
     uint32_t used;        /* blocks handed out: in thread lists or in use */

@@ -28,15 +28,13 @@
 #include "block.h"
 #include "vg.h"
 
-/* room = cap - slack - blocks on the list, where cap is the class's cap for
- * a live thread and 0 for class 0, a thread not yet set up, and a dying
- * thread. Counting down to below zero makes the free path's test one
- * decrement. slack (slow paths only) lowers the cap of a list that only
- * frees (tcache.c, bin_flush). */
+/* room = cap - blocks on the list, where cap is the class's cap for a live
+ * thread and 0 for class 0, a thread not yet set up, and a dying thread.
+ * Counting down to below zero makes the free path's test one decrement. */
 typedef struct hak_bin {
     void *head;
     int32_t room;
-    uint32_t slack;
+    uint32_t unused_;
 } hak_bin_t;
 
 enum hak_tc_state { HAK_TC_NEW = 0, HAK_TC_ACTIVE, HAK_TC_DYING };
@@ -46,9 +44,8 @@ typedef struct hak_tcache {
     /* slow-path fields */
     uint32_t state;
     uint32_t sampled[8];
-    /* The span each Tiny class refills from, owned by this thread (central.c);
-     * written by this thread (or a forked child) under the class's lock. */
-    hak_span_t *span[HAK_FIRST_MID];
+    /* The span group it refills Tiny classes from (tcache.c, central.c). */
+    uint32_t group;
     /* Bit c: this thread has refilled Tiny class c, so it allocates it. */
     uint32_t allocates;
 } hak_tcache_t;
