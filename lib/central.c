@@ -261,7 +261,7 @@ void _hak_central_give(unsigned cls, void *head, unsigned n)
             s->state = HAK_SPAN_PARTIAL;
             list_push(&k->partial, s);
         }
-        /* An owned span stays with its owner, however empty (see the top). */
+        /* An owned span stays with its group, however empty (see the top). */
         if (s->used == 0 && s->state != HAK_SPAN_OWNED) {
             list_remove(&k->partial, s);
             if (span_emptied(k, s) != NULL) {
