@@ -1,7 +1,7 @@
 /* central.c: per-class lists of spans, batch refill and flush.
  *
  * A span is on one of its class's lists: partial (it has free or uncarved
- * blocks), empty (every block returned), or none (full). Empty spans are
+ * blocks), empty (every block returned), or none (full or owned). Empty spans are
  * kept, unpurged, while all of them together (every class) stay within
  * HAKMEM_RETAIN_BYTES. So a program that frees and allocates in waves does
  * not pay a purge and page faults each time, and one that frees most of its
@@ -10,10 +10,26 @@
  * the span for a thread list; a span whose used drops to 0 is empty, and only
  * then can it be released, so no thread can still hold one of its blocks.
  *
+ * Owned spans (Tiny classes only): threads refill from one span per class
+ * owned by their group (tcache.c: a few groups per CPU, a thread joins the
+ * least busy), recorded in the group's slot, until that span has nothing
+ * left. So threads of two groups never carve neighbouring blocks of one
+ * span, which would put their blocks on one cache line (active false
+ * sharing), and blocks freed by another thread go back, through the flush,
+ * to their allocator's span and so to their allocator, not to the thread
+ * that freed them (passive false sharing). An owned span is on no list,
+ * whatever its counts, until its slot lets go (exhausted, or hak_collect):
+ * only then can it become empty and be released, so a slot never points at
+ * a released span. Slots are read and written under their class's lock.
+ * Mid blocks are multiples of 256 bytes, line-aligned, and share no line:
+ * their spans are shared, as is simplest.
+ *
  * Call tree:
- *   _hak_central_take   lock; pop span free lists; carve; _hak_span_new
+ *   _hak_central_take   lock; the slot's span, or span_next (partial list,
+ *                       empty list, _hak_span_new); pop its free list; carve
  *   _hak_central_give   lock; push each block on its span; empty spans
  *                       beyond the retain limit: _hak_span_release (unlocked)
+ *   _hak_central_disown lock; the slot's span back to the shared lists
  */
 #define _GNU_SOURCE
 #include "central.h"
@@ -93,7 +109,55 @@ static void list_remove(hak_span_t **list, hak_span_t *s)
     s->next = s->prev = NULL;
 }
 
-unsigned _hak_central_take(unsigned cls, unsigned want, void **head, void *end, const void *tc)
+/* Where an empty span goes: kept within the retain budget, else returned
+ * for the caller to release once it has dropped the lock. */
+static hak_span_t *span_emptied(struct hak_central *k, hak_span_t *s)
+{
+    if (retain(span_size(s))) {
+        s->state = HAK_SPAN_EMPTY;
+        list_push(&k->empty, s);
+        return NULL;
+    }
+    s->state = HAK_SPAN_DEAD;
+    return s;
+}
+
+/* The next span to carve from: the first partial one, else an empty one,
+ * else a new one. owned: taken off the shared lists for a group's slot. */
+static hak_span_t *span_next(struct hak_central *k, unsigned cls, bool owned)
+{
+    hak_span_t *s = k->partial;
+    if (s != NULL) {
+        if (!owned) return s;
+        list_remove(&k->partial, s);
+    } else if ((s = k->empty) != NULL) {
+        list_remove(&k->empty, s);
+        atomic_fetch_sub_explicit(&retained_bytes, span_size(s), memory_order_relaxed);
+    } else if ((s = _hak_span_new(cls)) == NULL) {
+        return NULL;
+    }
+    s->state = owned ? HAK_SPAN_OWNED : HAK_SPAN_PARTIAL;
+    if (!owned) list_push(&k->partial, s);
+    return s;
+}
+
+/* An owned span goes back to the list its counts choose; returns it if it
+ * is to be released. */
+static hak_span_t *span_disown(struct hak_central *k, hak_span_t *s)
+{
+    HAK_ASSERT(s->state == HAK_SPAN_OWNED);
+    if (s->used == 0) return span_emptied(k, s);
+    if (s->free == NULL && s->bump >= s->end) {
+        s->state = HAK_SPAN_FULL;
+    } else {
+        s->state = HAK_SPAN_PARTIAL;
+        list_push(&k->partial, s);
+    }
+    return NULL;
+}
+
+unsigned _hak_central_take(unsigned cls, unsigned want, void **head, void *end,
+                           const void *tc, hak_span_t **slot)
 {
     struct hak_central *k = &central[cls];
     const uintptr_t size = _hak_cls_size[cls];
@@ -101,20 +165,19 @@ unsigned _hak_central_take(unsigned cls, unsigned want, void **head, void *end, 
     void **link = &first;
     unsigned n = 0;
     pthread_mutex_lock(&k->lock);
+    hak_span_t *s = slot != NULL ? *slot : NULL;
     while (n < want) {
-        hak_span_t *s = k->partial;
-        if (s == NULL) {
-            s = k->empty;
-            if (s != NULL) {
-                list_remove(&k->empty, s);
-                atomic_fetch_sub_explicit(&retained_bytes, span_size(s), memory_order_relaxed);
-            } else {
-                s = _hak_span_new(cls);
-                if (s == NULL) break;
-            }
-            s->state = HAK_SPAN_PARTIAL;
-            list_push(&k->partial, s);
+        /* Blocks freed into another span are better than new ones carved
+         * from this one: their pages are resident already, and the process
+         * stays smaller. So the owned span gives way to the first partial
+         * one once its own free list is spent (not when it is empty: that
+         * one has nothing carved, so nothing to share). */
+        if (s != NULL && s->free == NULL && s->used > 0 && k->partial != NULL &&
+            k->partial->free != NULL) {
+            span_disown(k, s);
+            s = NULL;
         }
+        if (s == NULL && (s = span_next(k, cls, slot != NULL)) == NULL) break;
         unsigned got = 0;
         while (n + got < want && s->free != NULL) {
             void *b = s->free;
@@ -139,16 +202,29 @@ unsigned _hak_central_take(unsigned cls, unsigned want, void **head, void *end, 
         s->last_tc = tc;
         n += got;
         if (s->free == NULL && s->bump >= s->end) {
-            list_remove(&k->partial, s);
+            if (slot == NULL) list_remove(&k->partial, s);
             s->state = HAK_SPAN_FULL;
+            s = NULL;
         }
     }
+    if (slot != NULL) *slot = s;
     *link = end;
     k->used += n;
     pthread_mutex_unlock(&k->lock);
     *head = first;
     _hak_stat_add(&_hak_g_stats.refills, 1);
     return n;
+}
+
+void _hak_central_disown(unsigned cls, hak_span_t **slot)
+{
+    struct hak_central *k = &central[cls];
+    hak_span_t *dead = NULL;
+    pthread_mutex_lock(&k->lock);
+    if (*slot != NULL) dead = span_disown(k, *slot);
+    *slot = NULL;
+    pthread_mutex_unlock(&k->lock);
+    if (dead != NULL) _hak_span_release(dead);
 }
 
 /* The checks a flush makes on every block: cheap enough for release builds,
@@ -195,14 +271,13 @@ void _hak_central_give(unsigned cls, void *head, unsigned n)
             s->free = NULL;
             s->nfree = 0;
             s->bump = hak_span_start(s);
-            list_remove(&k->partial, s);
-            if (retain(span_size(s))) {
-                s->state = HAK_SPAN_EMPTY;
-                list_push(&k->empty, s);
-            } else {
-                s->state = HAK_SPAN_DEAD;
-                s->next = dead;
-                dead = s;
+            /* An owned span stays with its group, however empty (see the top). */
+            if (s->state != HAK_SPAN_OWNED) {
+                list_remove(&k->partial, s);
+                if (span_emptied(k, s) != NULL) {
+                    s->next = dead;
+                    dead = s;
+                }
             }
         }
     }

@@ -5,12 +5,16 @@
 
 #include "platform.h"
 #include "sizeclass.h"
+#include "superslab.h"
 
 /* Takes up to want blocks of class cls, linked through their first word,
  * the last one linked to end; returns how many (0: out of memory). tc tags
- * the spans for the route trace. */
+ * the spans for the route trace. slot (a span group's, Tiny classes; else
+ * NULL): the span the group owns, carved first and replaced when it runs out. */
 HAK_HIDDEN unsigned _hak_central_take(unsigned cls, unsigned want, void **head, void *end,
-                                      const void *tc);
+                                      const void *tc, hak_span_t **slot);
+/* The span in *slot (if any) goes back to the shared lists; *slot = NULL. */
+HAK_HIDDEN void _hak_central_disown(unsigned cls, hak_span_t **slot);
 /* Gives back n blocks of class cls linked from head (the links after the
  * n-th are not read).
  * Checks each is a block start of that class; aborts naming it if not. */

@@ -29,8 +29,9 @@
 #define HAK_UNIT_SIZE ((uintptr_t)1 << HAK_UNIT_SHIFT)
 #define HAK_UNITS 32
 
-/* DEAD: empty and on no list, about to be released. */
-enum hak_span_state { HAK_SPAN_FULL, HAK_SPAN_PARTIAL, HAK_SPAN_EMPTY, HAK_SPAN_DEAD };
+/* DEAD: empty and on no list, about to be released. OWNED: a thread group's
+ * span to refill from (central.c), on no list. */
+enum hak_span_state { HAK_SPAN_FULL, HAK_SPAN_PARTIAL, HAK_SPAN_EMPTY, HAK_SPAN_DEAD, HAK_SPAN_OWNED };
 
 typedef struct hak_span {
     void *free;           /* blocks returned by flushes, linked through their first word */

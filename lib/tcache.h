@@ -12,7 +12,9 @@
  * No lock, no atomic, no lookup table on either. A block freed by another
  * thread than its allocator simply joins the freeing thread's list; lists
  * that overflow return a batch to the class's shared pool (central.c), where
- * the allocating thread finds it again, so memory stays bounded.
+ * the allocating thread finds it again in the span its group owns, so memory stays
+ * bounded. A new thread's first free (room 0) is always of another thread's
+ * block: that one goes back at once (tcache.c, _hak_free_overflow).
  */
 #ifndef HAK_TCACHE_H
 #define HAK_TCACHE_H
@@ -41,7 +43,12 @@ typedef struct hak_tcache {
     /* slow-path fields */
     uint32_t state;
     uint32_t sampled[8];
+    /* The span group it refills Tiny classes from (tcache.c, central.c). */
+    uint32_t group;
+    /* Bit c: this thread has refilled Tiny class c, so it allocates it. */
+    uint32_t allocates;
 } hak_tcache_t;
+_Static_assert(HAK_FIRST_MID <= 32, "one bit per Tiny class");
 
 enum hak_tc_state { HAK_TC_NEW = 0, HAK_TC_ACTIVE, HAK_TC_DYING };
 
