@@ -87,7 +87,8 @@ HAK_EXPORT HAK_WARN_UNUSED void *hak_realloc_layout(void *ptr, size_t old_size,
  *  allocator handed out always answers 0. */
 HAK_EXPORT int hak_owns(const void *ptr);
 /** Returns cached memory to the OS now: the calling thread's cache, empty
- *  slabs, empty SuperSlabs and the large-mapping cache. Returns bytes released. */
+ *  slabs, empty SuperSlabs and the large tier's free resident memory. Returns bytes
+ *  released. */
 HAK_EXPORT size_t hak_collect(void);
 
 /* ---- Statistics --------------------------------------------------------- */

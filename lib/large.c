@@ -31,7 +31,8 @@
  * next large call after that time; hak_collect() purges them all.
  *
  * Call tree:
- *   _hak_large_alloc     region_take (fit_dirty, fit_clean, top) | map_direct
+ *   _hak_large_alloc     region_take (fr_best dirty, stretch the top range,
+ *                        fr_best clean, top_grow) | direct_map
  *   _hak_large_free      region_give (coalesce, over_budget) | munmap
  *   _hak_large_realloc   region: shrink -> region_give of the tail,
  *                        grow -> take_after (the free range or top behind it);
@@ -72,7 +73,14 @@ static uintptr_t *reg_slots; /* 0 = empty */
 static size_t reg_cap;       /* power of two */
 static size_t reg_count;
 
-static size_t reg_hash(uintptr_t p) { return (size_t)((p >> 12) * 0x9E3779B97F4A7C15ull); }
+/* Multiplied, then the high half folded down: the low bits of the product
+ * alone would depend only on p's low bits, and blocks aligned to 2 MiB or
+ * more (or spaced by a power of two) would all land on a few slots. */
+static size_t reg_hash(uintptr_t p)
+{
+    uint64_t x = (uint64_t)p * 0x9E3779B97F4A7C15ull;
+    return (size_t)(x ^ (x >> 32));
+}
 
 static bool reg_find(uintptr_t p, size_t *at)
 {
@@ -290,23 +298,20 @@ static void idle_check(void)
     if (now < next_idle_check) return;
     next_idle_check = now + idle_ms / 4;
     for (size_t i = 0; i < fr_n;) {
-        /* A purge may merge ranges below i: rescan from the start then. */
-        if (fr[i].dirty && fr[i].since_ms + idle_ms <= now && fr_purge(i) != 0) i = 0;
+        /* A purge may merge the range with its clean neighbours, at i - 1 at
+         * the lowest: ranges below that are untouched. */
+        if (fr[i].dirty && fr[i].since_ms + idle_ms <= now && fr_purge(i) != 0) i = i ? i - 1 : 0;
         else i++;
     }
 }
 
-/* Moves the top up to a + len, making the pages read-write the first time.
- * false (ENOMEM) if the kernel refuses them: no fallback to a mapping of its
- * own, which would be refused as well. */
-static bool top_grow(uintptr_t a, size_t len, int *err)
+/* Moves the top up to a + len, making the pages read-write the first time;
+ * false if the kernel refuses them. */
+static bool top_grow(uintptr_t a, size_t len)
 {
     uintptr_t end = a + len;
     if (end > region_rw) {
-        if (!_hak_os_commit((void *)region_rw, end - region_rw)) {
-            *err = ENOMEM;
-            return false;
-        }
+        if (!_hak_os_commit((void *)region_rw, end - region_rw)) return false;
         region_rw = end;
     }
     _hak_stat_commit((int64_t)(end - region_top));
@@ -338,9 +343,8 @@ static bool take_after(uintptr_t a, size_t len, bool *clean)
     if (from_range) have = fr[i].len;
     uintptr_t end = a + have;
     if (have < len) {
-        int err = 0;
         if (end != region_top || region_end - region_top < len - have ||
-            !top_grow(region_top, len - have, &err))
+            !top_grow(region_top, len - have))
             return false;
     }
     *clean = true;
@@ -348,30 +352,33 @@ static bool take_after(uintptr_t a, size_t len, bool *clean)
     return true;
 }
 
-/* A range of len bytes: best fit among the dirty ranges (no page faults),
- * then a dirty range at the top stretched into it, then best fit among the
- * clean ones, then the top; 0 if the region cannot (*err = ENOMEM if the
- * kernel refused memory, 0 if the region is only full). */
-static uintptr_t region_take(size_t len, bool *clean, int *err)
+/* Best fit among the free ranges of one kind; SIZE_MAX if none fits. */
+static size_t fr_best(size_t len, bool dirty)
 {
     size_t best = SIZE_MAX;
-    for (int pass = 0; pass < 2 && best == SIZE_MAX; pass++) {
-        bool want_dirty = pass == 0;
-        for (size_t i = 0; i < fr_n; i++) {
-            if (fr[i].dirty != want_dirty || fr[i].len < len) continue;
-            if (best == SIZE_MAX || fr[i].len < fr[best].len) best = i;
-            if (fr[i].len == len) break;
-        }
-        if (pass == 0 && best == SIZE_MAX && fr_n > 0 && fr[fr_n - 1].dirty &&
-            fr[fr_n - 1].start + fr[fr_n - 1].len == region_top &&
+    for (size_t i = 0; i < fr_n; i++) {
+        if (fr[i].dirty != dirty || fr[i].len < len) continue;
+        if (best == SIZE_MAX || fr[i].len < fr[best].len) best = i;
+        if (fr[i].len == len) break;
+    }
+    return best;
+}
+
+/* A range of len bytes: best fit among the dirty ranges (no page faults),
+ * then a dirty range at the top stretched into it (faults for the new part
+ * only), then best fit among the clean ones, then the top; 0 if none can
+ * (region full, or the kernel refused pages), and the caller maps instead. */
+static uintptr_t region_take(size_t len, bool *clean)
+{
+    size_t best = fr_best(len, true);
+    if (best == SIZE_MAX) {
+        if (fr_n > 0 && fr[fr_n - 1].dirty && fr[fr_n - 1].start + fr[fr_n - 1].len == region_top &&
             fr[fr_n - 1].len + (region_end - region_top) >= len) {
             uintptr_t a = fr[fr_n - 1].start;
-            if (!take_after(a, len, clean)) {
-                *err = ENOMEM;
-                return 0;
-            }
-            return a;
+            if (take_after(a, len, clean)) return a;
+            /* Refused (nothing changed): a clean range needs no new pages. */
         }
+        best = fr_best(len, false);
     }
     if (best != SIZE_MAX) {
         uintptr_t a = fr[best].start;
@@ -380,7 +387,7 @@ static uintptr_t region_take(size_t len, bool *clean, int *err)
     }
     if (region_end - region_top >= len) {
         uintptr_t a = region_top;
-        if (!top_grow(a, len, err)) return 0;
+        if (!top_grow(a, len)) return 0;
         *clean = true;
         return a;
     }
@@ -464,15 +471,9 @@ void *_hak_large_alloc(size_t size, size_t align, bool zero)
     bool clean = true;
     pthread_mutex_lock(&large_lock);
     idle_check();
-    int err = 0;
     if (slack == 0 && maplen <= region_max && region_end != 0) {
-        base = region_take(maplen, &clean, &err);
+        base = region_take(maplen, &clean);
         if (base) HAK_VG_REUSE((void *)base, maplen);
-    }
-    if (err) {
-        pthread_mutex_unlock(&large_lock);
-        errno = ENOMEM;
-        return NULL;
     }
     bool direct = base == 0;
     if (direct) {
@@ -499,8 +500,10 @@ void *_hak_large_alloc(size_t size, size_t align, bool zero)
         return NULL;
     }
     if (zero && !clean) {
-        HAK_VG_REUSE((void *)p, size);
-        memset((void *)p, 0, size);
+        /* The whole usable size, as calloc's contract is read by programs
+         * that use malloc_usable_size: no old bytes past the request. */
+        HAK_VG_REUSE((void *)p, maplen - offset);
+        memset((void *)p, 0, maplen - offset);
     }
     _hak_stat_add(&_hak_g_stats.large_blocks, 1);
     _hak_stat_add(&_hak_g_stats.large_bytes, maplen - offset);
@@ -525,9 +528,12 @@ bool _hak_large_free(void *p)
         pthread_mutex_unlock(&large_lock);
         return false;
     }
-    reg_remove_at(at);
     hak_large_hdr_t *h = hdr_of(p);
-    if (h->magic != LARGE_MAGIC) _hak_fatal_ptr("free", "large block header overwritten", p);
+    if (h->magic != LARGE_MAGIC) {
+        pthread_mutex_unlock(&large_lock);
+        _hak_fatal_ptr("free", "large block header overwritten", p);
+    }
+    reg_remove_at(at);
     h->magic = 0;
     uintptr_t base = h->base;
     size_t maplen = h->maplen, offset = h->offset;
@@ -548,11 +554,14 @@ size_t _hak_large_usable(const void *p)
 {
     size_t at, n = 0;
     pthread_mutex_lock(&large_lock);
+    bool bad = false;
     if (reg_find((uintptr_t)p, &at)) {
         const hak_large_hdr_t *h = hdr_of(p);
+        bad = h->magic != LARGE_MAGIC;
         n = h->maplen - h->offset;
     }
     pthread_mutex_unlock(&large_lock);
+    if (bad) _hak_fatal_ptr("malloc_usable_size", "large block header overwritten", p);
     return n;
 }
 
@@ -586,6 +595,11 @@ void *_hak_large_realloc(void *p, size_t size)
         _hak_fatal_ptr("realloc", "invalid pointer", p);
     }
     hak_large_hdr_t *h = hdr_of(p);
+    if (h->magic != LARGE_MAGIC) {
+        pthread_mutex_unlock(&large_lock);
+        _hak_fatal_ptr("realloc", "large block header overwritten", p);
+    }
+    idle_check();
     size_t offset = h->offset, oldlen = h->maplen;
     uintptr_t base = h->base;
     size_t newlen = hak_align_up(size + offset, page);
@@ -609,9 +623,10 @@ void *_hak_large_realloc(void *p, size_t size)
         reg_remove_at(at);
         void *m = _hak_os_remap((void *)base, oldlen, newlen);
         if (m == NULL) {
+            /* NULL: the caller moves the block, and sets errno only if that
+             * fails too. */
             reg_insert((uintptr_t)p); /* cannot fail: the slot was just freed */
             pthread_mutex_unlock(&large_lock);
-            errno = ENOMEM;
             return NULL;
         }
         p = (void *)((uintptr_t)m + offset);
@@ -636,7 +651,7 @@ size_t _hak_large_collect(void)
     for (size_t i = 0; i < fr_n;) {
         size_t n = fr[i].dirty ? fr_purge(i) : 0;
         released += n;
-        if (n != 0) i = 0; /* ranges below i may have merged */
+        if (n != 0) i = i ? i - 1 : 0; /* as in idle_check */
         else i++;
     }
     pthread_mutex_unlock(&large_lock);

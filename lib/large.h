@@ -1,7 +1,8 @@
 /* large.h: the Large tier: blocks above 256 KiB (and alignments the slabs
- * cannot give) as direct mappings, each with a header before the block, a
- * registry that answers "is this one of ours?" without touching the pointer,
- * and a small cache of freed mappings. */
+ * cannot give), carved from a reserved region whose freed ranges stay
+ * resident, or mapped one by one (large.c); each has a header before the
+ * block, and a registry answers "is this one of ours?" without touching the
+ * pointer. */
 #ifndef HAK_LARGE_H
 #define HAK_LARGE_H
 
@@ -15,7 +16,8 @@ HAK_HIDDEN bool _hak_large_free(void *p);
 /* Usable bytes of a live large block, 0 if p is not one. */
 HAK_HIDDEN size_t _hak_large_usable(const void *p);
 HAK_HIDDEN bool _hak_large_owns(const void *p);
-/* Resizes a live large block (mremap); NULL with p intact on failure. */
+/* Resizes a live large block in place (region) or with mremap (mapped);
+ * NULL with p intact when it cannot, and then the caller moves it. */
 HAK_HIDDEN void *_hak_large_realloc(void *p, size_t size);
 HAK_HIDDEN size_t _hak_large_collect(void);
 HAK_HIDDEN void _hak_large_init(void);

@@ -227,15 +227,22 @@ static void nth_sweep(void)
     if (TEST_DEBUG_LIB) EXPECT(runs_with_null > 0, "no injected failure ever reached the program");
 }
 
+/* Every run clean (the worker checks errno, damage and service after a
+ * NULL); whether a given K reaches the program as a NULL depends on which
+ * calls it hits, since most have a fallback (the large tier maps a block of
+ * its own when the region cannot grow), so that is asked of all K together. */
 static void every_k(void)
 {
+    long seen = 0;
     for (long k = 2; k <= 7; k++) {
         char out[512];
         int rc = run_worker("worker-every", "HAKMEM_FAULT_MAP_EVERY", k, out, sizeof out);
         EXPECT(rc == 0, "HAKMEM_FAULT_MAP_EVERY=%ld: exit %d, output: %s", k, rc, out);
-        if (TEST_DEBUG_LIB) EXPECT(field(out, "nulls=") > 0, "K=%ld: no NULL seen: %s", k, out);
+        long nl = field(out, "nulls=");
+        if (nl > 0) seen += nl;
         printf("     every %ld: %s", k, out);
     }
+    if (TEST_DEBUG_LIB) EXPECT(seen > 0, "no injected failure reached the program for any K");
 }
 
 static void purge_failures(void)
