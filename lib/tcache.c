@@ -38,6 +38,7 @@ static _Atomic bool runtime_ready;
 static uint32_t class_cap[HAK_NCLASS];
 static int64_t route_sample;
 #define REFILL_BYTES 16384u
+#define SLOW_START_BLOCKS 4u
 
 /* Span groups: each owns one span per Tiny class to refill from (central.c),
  * so threads of different groups never get blocks on one cache line. A
@@ -227,6 +228,14 @@ static HAK_NOINLINE void *tc_refill(unsigned cls)
      * their half cap; callgrind's random_mixed counts do not rise. */
     unsigned most = REFILL_BYTES / _hak_cls_size[cls];
     if (want > most) want = most > 0 ? most : 1;
+    /* Slow start: a class's first batch is small and each refill doubles
+     * it up to the limit above, so a thread that uses a class for a few
+     * blocks carves (and touches) a few blocks, not a full batch of each of
+     * the classes it ever touches (a program's start-up, a thread that
+     * allocates a handful of objects). */
+    unsigned start = tc->batch[cls] ? tc->batch[cls] : SLOW_START_BLOCKS;
+    if (want > start) want = start;
+    if (start < 0x8000) tc->batch[cls] = (uint16_t)(start * 2);
     void *head;
     /* A thread not set up (or dying) has no group. */
     hak_span_t **slot = tc->state == HAK_TC_ACTIVE && hak_class_is_tiny(cls) ? &group_span[tc->group][cls] : NULL;

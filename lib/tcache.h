@@ -47,6 +47,8 @@ typedef struct hak_tcache {
     uint32_t group;
     /* Bit c: this thread has refilled Tiny class c, so it allocates it. */
     uint32_t allocates;
+    /* The most blocks the next refill of each class takes (0: not yet). */
+    uint16_t batch[HAK_NCLASS];
 } hak_tcache_t;
 _Static_assert(HAK_FIRST_MID <= 32, "one bit per Tiny class");
 

@@ -154,6 +154,42 @@ static void emptied_slab_reused_in_address_order(void)
     for (int i = 0; i < ORDER_N; i++) free(order_blocks[i]);
 }
 
+/* A new thread that allocates one block of every Tiny size holds only a
+ * few blocks of each class in its cache (the first refill of a class is
+ * small and grows as the class is used), not a full batch of each. */
+static const size_t tiny_sizes[] = {16,  32,  48,  64,  80,  96,  112, 128, 160, 192,
+                                    224, 256, 320, 384, 448, 512, 640, 768, 896, 1024};
+#define NTINY (sizeof tiny_sizes / sizeof tiny_sizes[0])
+
+static void *one_of_each(void *arg)
+{
+    void *p[NTINY];
+    size_t sum = 0;
+    for (size_t i = 0; i < NTINY; i++) {
+        p[i] = malloc(tiny_sizes[i]);
+        EXPECT_NOT_NULL(p[i]);
+        sum += tiny_sizes[i];
+    }
+    struct hak_stats s;
+    EXPECT_EQ(hak_stats_get(&s, sizeof s), 0);
+    *(uint64_t *)arg = s.bytes_cached;
+    EXPECT(s.bytes_cached <= 4 * sum,
+           "a thread with one block of each Tiny class caches %llu bytes (at most %zu expected)",
+           (unsigned long long)s.bytes_cached, 4 * sum);
+    for (size_t i = 0; i < NTINY; i++) free(p[i]);
+    return NULL;
+}
+
+static void first_refill_is_small(void)
+{
+    pthread_t t;
+    uint64_t cached = 0;
+    pthread_create(&t, NULL, one_of_each, &cached);
+    pthread_join(t, NULL);
+    printf("     cached after one block of each of %zu classes: %llu bytes\n", NTINY,
+           (unsigned long long)cached);
+}
+
 int main(void)
 {
     TU_RUN(tiny_64);
@@ -161,5 +197,6 @@ int main(void)
     TU_RUN(mid_sizes);
     TU_RUN(freed_by_other_thread);
     TU_RUN(emptied_slab_reused_in_address_order);
+    TU_RUN(first_refill_is_small);
     return tu_finish("test_memreturn");
 }
