@@ -188,7 +188,11 @@ static void region_init(void)
 {
     size_t size = region_default_size() & ~(page - 1);
     if (dirty_limit == 0 || size < 4 * region_max) return;
-    void *r = _hak_os_reserve_none(size);
+    /* Refused (valgrind's address space, a tight RLIMIT_AS): halve, since a
+     * smaller region still serves. */
+    void *r;
+    while ((r = _hak_os_reserve_none(size)) == NULL && size / 2 >= 4 * region_max)
+        size = size / 2 & ~(page - 1);
     if (r == NULL) return;
     HAK_VG_NOACCESS(r, size);
     _hak_stat_add(&_hak_g_stats.mapped, size);
@@ -244,9 +248,9 @@ static void fr_add(uintptr_t start, size_t len, bool dirty, uint64_t since)
             /* No table to list it in: the pages go back to the kernel and
              * the address range stays unused, a leak of address space only. */
             if (dirty) {
-                _hak_os_purge((void *)start, len);
                 dirty_bytes -= len;
-                _hak_stat_commit(-(int64_t)len);
+                /* Still resident if the purge failed: then still committed. */
+                if (_hak_os_purge((void *)start, len)) _hak_stat_commit(-(int64_t)len);
             }
             return;
         }
