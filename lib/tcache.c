@@ -204,7 +204,8 @@ void _hak_tc_after_fork_child(void)
     pthread_mutex_init(&init_lock, NULL);
     pthread_mutex_init(&group_lock, NULL);
     for (unsigned g = 0; g < ngroups; g++) group_threads[g] = 0;
-    if (_hak_tc.state == HAK_TC_ACTIVE) group_threads[_hak_tc.group] = 1;
+    hak_tc_ref_t *tc = hak_tc_self();
+    if (tc->state == HAK_TC_ACTIVE) group_threads[tc->group] = 1;
 }
 
 /* ---- malloc slow path ---------------------------------------------------- */
