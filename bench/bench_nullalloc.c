@@ -9,7 +9,10 @@
  * bump pointer into big mappings, one mapping per large block.
  *
  * Built by callgrind.sh as a throwaway shared object:
- *   cc -O2 -shared -fPIC -D_GNU_SOURCE bench_nullalloc.c -o libbench_null.so
+ *   cc -O2 -shared -fPIC -std=c11 -D_GNU_SOURCE -fno-builtin bench_nullalloc.c \
+ *      -o libbench_null.so
+ * (-fno-builtin: without it gcc turns calloc's malloc + memset into a call
+ * of calloc, itself, and the process crashes.)
  * Never installed and never used for timing.
  */
 #include <errno.h>
