@@ -166,11 +166,9 @@ hak_span_t *_hak_span_new(unsigned cls)
     memset(s, 0, sizeof *s);
     s->bump = start;
     s->end = start + (uintptr_t)cap * size;
-    s->capacity = cap;
     s->cls = (uint8_t)cls;
     s->units = (uint8_t)n;
     s->state = HAK_SPAN_PARTIAL;
-    s->live = 1;
     for (unsigned i = 0; i < n; i++) {
         ss->unit_head[u + i] = (uint8_t)u;
         ss->unit_cls[u + i] = (uint8_t)cls;
@@ -188,7 +186,8 @@ void _hak_span_release(hak_span_t *s)
     hak_ss_t *ss = hak_ss_of(s);
     unsigned u = (unsigned)(s - ss->span);
     unsigned n = s->units;
-    HAK_ASSERT(s->used == 0 && s->live);
+    /* From the empty list (hak_collect) or straight from a flush (DEAD). */
+    HAK_ASSERT(s->used == 0 && (s->state == HAK_SPAN_EMPTY || s->state == HAK_SPAN_DEAD));
     uintptr_t start = (uintptr_t)ss + ((uintptr_t)u << HAK_UNIT_SHIFT);
     /* Purge outside the lock: it is a system call and the units are still ours. */
     _hak_os_purge((void *)start, (uintptr_t)n << HAK_UNIT_SHIFT);
@@ -197,7 +196,7 @@ void _hak_span_release(hak_span_t *s)
         ss->unit_cls[u + i] = 0;
         ss->unit_head[u + i] = 0;
     }
-    s->live = 0;
+    s->state = HAK_SPAN_DEAD;
     uint32_t mask = (n >= 32 ? ~0u : ((1u << n) - 1)) << u;
     ss->free_units |= mask;
     if (!ss->listed) ss_list_push(ss);

@@ -40,8 +40,7 @@ typedef struct hak_span {
     const void *last_tc;  /* thread cache that last took blocks (route trace) */
     uint32_t nfree;       /* blocks on free */
     uint32_t used;        /* blocks handed out: in thread lists or in use */
-    uint32_t capacity;
-    uint8_t cls, units, state, live;
+    uint8_t cls, units, state;
 } hak_span_t;
 
 typedef struct hak_ss {
