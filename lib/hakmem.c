@@ -29,7 +29,7 @@ size_t _hak_usable(const void *p, const char *what)
         if (cls == 0 || ((uintptr_t)p & 15) != 0) _hak_fatal_ptr(what, "invalid pointer", p);
         return _hak_cls_size[cls];
     }
-    size_t n = _hak_large_usable(p);
+    size_t n = _hak_large_usable(p, what);
     if (n == 0) _hak_fatal_ptr(what, "invalid pointer", p);
     return n;
 }
@@ -198,7 +198,7 @@ size_t hak_usable_size(const void *ptr)
         unsigned cls = hak_class_at(ptr);
         return cls != 0 && ((uintptr_t)ptr & 15) == 0 ? _hak_cls_size[cls] : 0;
     }
-    return _hak_large_usable(ptr);
+    return _hak_large_usable(ptr, "malloc_usable_size");
 }
 
 void hak_free_sized(void *ptr, size_t size)

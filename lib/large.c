@@ -554,7 +554,7 @@ bool _hak_large_free(void *p)
     return true;
 }
 
-size_t _hak_large_usable(const void *p)
+size_t _hak_large_usable(const void *p, const char *what)
 {
     size_t at, n = 0;
     pthread_mutex_lock(&large_lock);
@@ -565,7 +565,7 @@ size_t _hak_large_usable(const void *p)
         n = h->maplen - h->offset;
     }
     pthread_mutex_unlock(&large_lock);
-    if (bad) _hak_fatal_ptr("malloc_usable_size", "large block header overwritten", p);
+    if (bad) _hak_fatal_ptr(what, "large block header overwritten", p);
     return n;
 }
 

@@ -13,8 +13,9 @@
 HAK_HIDDEN void *_hak_large_alloc(size_t size, size_t align, bool zero);
 /* false if p is not a live large block (nothing done). */
 HAK_HIDDEN bool _hak_large_free(void *p);
-/* Usable bytes of a live large block, 0 if p is not one. */
-HAK_HIDDEN size_t _hak_large_usable(const void *p);
+/* Usable bytes of a live large block, 0 if p is not one; aborts naming
+ * `what` (the caller's entry point) if its header was overwritten. */
+HAK_HIDDEN size_t _hak_large_usable(const void *p, const char *what);
 HAK_HIDDEN bool _hak_large_owns(const void *p);
 /* Resizes a live large block in place (region) or with mremap (mapped);
  * NULL with p intact when it cannot, and then the caller moves it. */

@@ -188,6 +188,30 @@ static void double_free_large(void)
     free(tu_launder(p));
 }
 
+/* Two large blocks carved one after the other: an overflow past the first's
+ * usable end lands on the second's header, which free and realloc check
+ * before they trust it. Fresh large memory is carved in address order, so
+ * the second follows the first (checked: the case fails if it does not). */
+static char *large_overflow_into_next(void)
+{
+    hak_collect();
+    char *a = malloc(1 << 20), *b = malloc(1 << 20);
+    if (a == NULL || b == NULL || b < a + malloc_usable_size(a) ||
+        b > a + malloc_usable_size(a) + 4096) {
+        fprintf(stderr, "large blocks not adjacent: %p %p\n", (void *)a, (void *)b);
+        _exit(3);
+    }
+    memset(a + malloc_usable_size(a), 0x41, (size_t)(b - (a + malloc_usable_size(a))));
+    return tu_launder(b);
+}
+
+static void large_header_overwritten_free(void) { free(large_overflow_into_next()); }
+
+static void large_header_overwritten_realloc(void)
+{
+    (void)tu_launder(realloc(large_overflow_into_next(), 2 << 20));
+}
+
 /* ---- running one case -------------------------------------------------------------------- */
 
 struct misuse {
@@ -212,6 +236,9 @@ static const struct misuse cases[] = {
     {"overflow-one-byte-into-free-block", overflow_one_byte, "free list corrupted"},
     {"write-after-free", write_after_free, "free list corrupted"},
     {"realloc-freed-pointer", realloc_freed, "already freed"},
+    {"large-header-overwritten-free", large_header_overwritten_free, "large block header overwritten"},
+    {"large-header-overwritten-realloc", large_header_overwritten_realloc,
+     "large block header overwritten"},
 };
 
 static void run_case(const struct misuse *c)
