@@ -214,15 +214,7 @@ void hak_free_sized(void *ptr, size_t size)
 
 /* ---- layout API ---------------------------------------------------------- */
 
-void *hak_alloc(size_t size, size_t align)
-{
-    if (!hak_is_pow2(align)) {
-        errno = EINVAL;
-        return NULL;
-    }
-    void *p = hak_aligned_fast(size, align);
-    return HAK_LIKELY(p != NULL) ? p : _hak_alloc_aligned(size, align, false);
-}
+void *hak_alloc(size_t size, size_t align) { return hak_aligned_alloc(align, size); }
 
 void *hak_alloc_zeroed(size_t size, size_t align)
 {

@@ -79,8 +79,7 @@ HAK_PUBLIC void *memalign(size_t align, size_t size)
         while (a < align) a <<= 1;
         align = a;
     }
-    void *p = hak_aligned_fast(size, align);
-    return HAK_LIKELY(p != NULL) ? p : _hak_alloc_aligned(size, align, false);
+    return hak_aligned_alloc(align, size);
 }
 
 /* The kernel's page size (4 KiB on x86-64, up to 64 KiB on aarch64). */
