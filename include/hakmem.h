@@ -103,9 +103,10 @@ struct hak_stats {
     uint32_t version;         /* HAK_STATS_VERSION */
     uint32_t stats_enabled;   /* per-call counters were kept */
     /* memory */
-    uint64_t bytes_in_use;    /* bytes in blocks handed out and not freed, and
-                                 blocks cached by threads other than the caller */
-    uint64_t bytes_cached;    /* bytes in the calling thread's cache */
+    uint64_t bytes_in_use;    /* bytes in blocks handed out and not freed */
+    uint64_t bytes_cached;    /* bytes on every thread's free lists: the caller's
+                                 exactly, other threads' as of their last refill
+                                 or flush (their fast paths count nothing) */
     uint64_t bytes_committed; /* slab spans + SuperSlab headers + large mappings */
     uint64_t bytes_committed_peak;
     uint64_t bytes_mapped;    /* address space reserved or mapped by hakmem */

@@ -33,10 +33,9 @@
  */
 #define _GNU_SOURCE
 #include "central.h"
-#include "options.h"
-#include "stats.h"
-#include "superslab.h"
 #include "block.h"
+#include "counters.h"
+#include "superslab.h"
 #include "vg.h"
 
 #include <pthread.h>
@@ -46,22 +45,18 @@ struct hak_central {
     hak_span_t *partial;
     hak_span_t *empty;
     uint64_t used;
+    /* Of used, the blocks on thread lists as their threads last said. */
+    int64_t cached;
 } HAK_ALIGNED(HAK_CACHE_LINE);
 
 static struct hak_central central[HAK_NCLASS];
-/* For the exact block-start test without a division: off % size == 0 iff
- * off * m <= m - 1 (mod 2^64), m = floor((2^64-1)/size) + 1, for off < 2^32. */
-static uint64_t div_magic[HAK_NCLASS];
 static uint64_t retain_budget;
 static _Atomic uint64_t retained_bytes; /* the empty ones among them */
 
-void _hak_central_init(void)
+void _hak_central_init(uint64_t retain_bytes)
 {
-    for (unsigned c = 0; c < HAK_NCLASS; c++) {
-        pthread_mutex_init(&central[c].lock, NULL);
-        if (c > 0) div_magic[c] = UINT64_MAX / _hak_cls_size[c] + 1;
-    }
-    retain_budget = (uint64_t)_hak_option(HAK_OPT_RETAIN_BYTES);
+    for (unsigned c = 0; c < HAK_NCLASS; c++) pthread_mutex_init(&central[c].lock, NULL);
+    retain_budget = retain_bytes;
 }
 
 void _hak_central_lock_all(void)
@@ -78,6 +73,8 @@ void _hak_central_reset_locks(void)
 }
 
 uint64_t _hak_central_used(unsigned cls) { return __atomic_load_n(&central[cls].used, __ATOMIC_RELAXED); }
+
+int64_t _hak_central_cached(unsigned cls) { return __atomic_load_n(&central[cls].cached, __ATOMIC_RELAXED); }
 
 static uint64_t span_size(const hak_span_t *s) { return (uint64_t)s->units << HAK_UNIT_SHIFT; }
 
@@ -157,7 +154,7 @@ static hak_span_t *span_disown(struct hak_central *k, hak_span_t *s)
 }
 
 unsigned _hak_central_take(unsigned cls, unsigned want, void **head, void *end,
-                           const void *tc, hak_span_t **slot)
+                           const void *tc, hak_span_t **slot, int64_t told)
 {
     struct hak_central *k = &central[cls];
     const uintptr_t size = _hak_cls_size[cls];
@@ -210,6 +207,7 @@ unsigned _hak_central_take(unsigned cls, unsigned want, void **head, void *end,
     if (slot != NULL) *slot = s;
     *link = end;
     k->used += n;
+    k->cached += (int64_t)n - told;
     pthread_mutex_unlock(&k->lock);
     *head = first;
     _hak_stat_add(&_hak_g_stats.refills, 1);
@@ -235,7 +233,7 @@ static void give_check(unsigned cls, void *b)
         _hak_fatal_ptr("free", "invalid pointer", b);
     hak_span_t *s = hak_span_of(b);
     uint64_t off = (uint64_t)((uintptr_t)b - hak_span_start(s));
-    if ((uintptr_t)b >= s->end || off * div_magic[cls] > div_magic[cls] - 1)
+    if ((uintptr_t)b >= s->end || !hak_class_divides(cls, off))
         _hak_fatal_ptr("free", "invalid pointer", b);
     /* Past bump: not handed out since the span was last carved or emptied. */
     if ((uintptr_t)b >= s->bump || s->used == 0) _hak_fatal_ptr("free", "double free", b);
@@ -243,7 +241,7 @@ static void give_check(unsigned cls, void *b)
         _hak_fatal_ptr("free", "free list corrupted (write after free, overflow or double free) at", b);
 }
 
-void _hak_central_give(unsigned cls, void *head, unsigned n)
+void _hak_central_give(unsigned cls, void *head, unsigned n, int64_t cached_delta)
 {
     struct hak_central *k = &central[cls];
     hak_span_t *dead = NULL;
@@ -282,6 +280,7 @@ void _hak_central_give(unsigned cls, void *head, unsigned n)
         }
     }
     k->used -= n;
+    k->cached += cached_delta;
     pthread_mutex_unlock(&k->lock);
     _hak_stat_add(&_hak_g_stats.flushes, 1);
     while (dead != NULL) {

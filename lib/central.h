@@ -10,22 +10,30 @@
 /* Takes up to want blocks of class cls, linked through their first word,
  * the last one linked to end; returns how many (0: out of memory). tc tags
  * the spans for the route trace. slot (a span group's, Tiny classes; else
- * NULL): the span the group owns, carved first and replaced when it runs out. */
+ * NULL): the span the group owns, carved first and replaced when it runs out.
+ * told: the blocks of cls the calling thread last said its list held; the
+ * list is empty now and will hold what this returns (the stats' count of
+ * every thread's cache). */
 HAK_HIDDEN unsigned _hak_central_take(unsigned cls, unsigned want, void **head, void *end,
-                                      const void *tc, hak_span_t **slot);
+                                      const void *tc, hak_span_t **slot, int64_t told);
 /* The span in *slot (if any) goes back to the shared lists; *slot = NULL. */
 HAK_HIDDEN void _hak_central_disown(unsigned cls, hak_span_t **slot);
 /* Gives back n blocks of class cls linked from head (the links after the
- * n-th are not read).
+ * n-th are not read). cached_delta: how many more blocks of cls the calling
+ * thread's list now holds than it last said (see take).
  * Checks each is a block start of that class; aborts naming it if not. */
-HAK_HIDDEN void _hak_central_give(unsigned cls, void *head, unsigned n);
+HAK_HIDDEN void _hak_central_give(unsigned cls, void *head, unsigned n, int64_t cached_delta);
 /* True if p is on its span's free list (a block freed and flushed). */
 HAK_HIDDEN bool _hak_central_holds(unsigned cls, const void *p);
 /* Releases the empty spans every class keeps; returns bytes released. */
 HAK_HIDDEN size_t _hak_central_collect(void);
 /* Blocks of class cls handed out of the central pool (in thread lists or in use). */
 HAK_HIDDEN uint64_t _hak_central_used(unsigned cls);
-HAK_HIDDEN void _hak_central_init(void);
+/* Blocks of class cls on thread lists, as each thread last said (at its
+ * refills and flushes). */
+HAK_HIDDEN int64_t _hak_central_cached(unsigned cls);
+/* retain_bytes: empty spans kept unpurged, all classes together. */
+HAK_HIDDEN void _hak_central_init(uint64_t retain_bytes);
 HAK_HIDDEN void _hak_central_lock_all(void);
 HAK_HIDDEN void _hak_central_unlock_all(void);
 HAK_HIDDEN void _hak_central_reset_locks(void);

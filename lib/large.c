@@ -40,17 +40,13 @@
  */
 #define _GNU_SOURCE
 #include "large.h"
-#include "options.h"
+#include "counters.h"
 #include "os.h"
-#include "stats.h"
 #include "vg.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
-#include <unistd.h>
 
 #define LARGE_MAGIC 0x68616b6d4c415247ull /* "hakmLARG" */
 
@@ -65,7 +61,7 @@ typedef struct hak_large_hdr {
 static pthread_mutex_t large_lock = PTHREAD_MUTEX_INITIALIZER;
 /* The kernel's page size (4 KiB on x86-64, up to 64 KiB on aarch64): every
  * mapping length and trim is a multiple of it. */
-static size_t page = HAK_PAGE_SIZE;
+static size_t page = 4096;
 
 /* ---- registry ------------------------------------------------------------ */
 
@@ -165,22 +161,13 @@ static uint64_t next_idle_check;
 
 static bool in_region(uintptr_t a) { return a >= region_base && a < region_end; }
 
-/* Coarse milliseconds: a vDSO read, no syscall. */
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Default reservation: 64 GiB, or an eighth of RLIMIT_AS under a limit (the
  * arena takes a quarter), so that the program keeps room for its own maps. */
 static size_t region_default_size(void)
 {
     size_t want = (size_t)64 << 30;
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur / 8 < want)
-        want = (size_t)(rl.rlim_cur / 8);
+    uint64_t limit = _hak_os_as_limit();
+    if (limit != 0 && limit / 8 < want) want = (size_t)(limit / 8);
     return want;
 }
 
@@ -298,7 +285,7 @@ static void over_budget(void)
 static void idle_check(void)
 {
     if (idle_ms == 0 || dirty_bytes == 0) return;
-    uint64_t now = now_ms();
+    uint64_t now = _hak_os_now_ms();
     if (now < next_idle_check) return;
     next_idle_check = now + idle_ms / 4;
     for (size_t i = 0; i < fr_n;) {
@@ -403,7 +390,7 @@ static void region_give(uintptr_t start, size_t len)
 {
     HAK_VG_NOACCESS((void *)start, len);
     dirty_bytes += len;
-    fr_add(start, len, true, now_ms());
+    fr_add(start, len, true, _hak_os_now_ms());
     over_budget();
 }
 
@@ -443,12 +430,11 @@ static bool direct_map(size_t size, size_t align, size_t slack, uintptr_t *base,
 
 /* ---- the tier ------------------------------------------------------------ */
 
-void _hak_large_init(void)
+void _hak_large_init(uint64_t cache_bytes, uint64_t idle_after_ms)
 {
-    long p = sysconf(_SC_PAGESIZE);
-    page = p > 0 ? (size_t)p : HAK_PAGE_SIZE;
-    dirty_limit = (size_t)_hak_option(HAK_OPT_LARGE_CACHE);
-    idle_ms = (uint64_t)_hak_option(HAK_OPT_LARGE_IDLE_MS);
+    page = _hak_os_page_size();
+    dirty_limit = (size_t)cache_bytes;
+    idle_ms = idle_after_ms;
     region_max = dirty_limit / 4 & ~(page - 1);
     region_init();
 }

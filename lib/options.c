@@ -8,10 +8,9 @@
  */
 #define _GNU_SOURCE
 #include "options.h"
+#include "os.h"
 
-#include <fcntl.h>
 #include <string.h>
-#include <unistd.h>
 
 struct hak_option_desc {
     const char *name;
@@ -41,7 +40,7 @@ static const struct hak_option_desc hak_option_table[HAK_OPT_COUNT] = {
     [HAK_OPT_ARENA_SIZE] = {"HAKMEM_ARENA_SIZE", 0, 0, (int64_t)1 << 46,
                             "address space reserved for slabs (0: automatic)"},
     [HAK_OPT_VERBOSE] = {"HAKMEM_VERBOSE", 0, 0, 1, "print the library and options at start"},
-    /* Fault injection: honoured by debug builds only (os.c). */
+    /* Fault injection: honoured by debug builds only (os.c, set by init.c). */
     [HAK_OPT_FAULT_MAP_NTH] = {"HAKMEM_FAULT_MAP_NTH", 0, 0, INT64_MAX,
                                "debug builds: the Nth mmap/mremap fails (0: none)"},
     [HAK_OPT_FAULT_MAP_EVERY] = {"HAKMEM_FAULT_MAP_EVERY", 0, 0, INT64_MAX,
@@ -115,17 +114,7 @@ static void option_apply(const char *entry)
 static void options_from_proc(void)
 {
     static char buf[16384];
-    int fd = open("/proc/self/environ", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return;
-    size_t len = 0;
-    for (;;) {
-        ssize_t r = read(fd, buf + len, sizeof buf - 1 - len);
-        if (r <= 0) break;
-        len += (size_t)r;
-        if (len == sizeof buf - 1) break;
-    }
-    close(fd);
-    buf[len] = '\0';
+    size_t len = _hak_os_read_file("/proc/self/environ", buf, sizeof buf);
     for (size_t i = 0; i < len;) {
         option_apply(buf + i);
         i += strlen(buf + i) + 1;

@@ -1,44 +1,63 @@
-/* os.c: mmap and friends, with counters for the stats, and (debug builds)
- * fault injection: HAKMEM_FAULT_MAP_NTH / _MAP_EVERY make mapping calls fail
- * as the kernel would (ENOMEM), HAKMEM_FAULT_PURGE_EVERY makes madvise fail,
- * so tests can show that every failure ends as NULL + ENOMEM or as memory
- * kept, never as a crash or a damaged block. */
+/* os.c: the platform layer (os.h): mmap and friends with counters for the
+ * stats, facts about the machine, and (debug builds) fault injection. */
 #define _GNU_SOURCE
 #include "os.h"
-#include "options.h"
-#include "stats.h"
+#include "counters.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #if HAK_DEBUG
 static _Atomic uint64_t map_calls, purge_calls;
+static uint64_t fault_map_nth, fault_map_every, fault_purge_every;
+
+void _hak_os_set_faults(uint64_t map_nth, uint64_t map_every, uint64_t purge_every)
+{
+    fault_map_nth = map_nth;
+    fault_map_every = map_every;
+    fault_purge_every = purge_every;
+}
 
 /* True if this mapping call is to fail. */
 static bool fault_map(void)
 {
     uint64_t n = atomic_fetch_add_explicit(&map_calls, 1, memory_order_relaxed) + 1;
-    uint64_t nth = (uint64_t)_hak_option(HAK_OPT_FAULT_MAP_NTH);
-    uint64_t every = (uint64_t)_hak_option(HAK_OPT_FAULT_MAP_EVERY);
-    return (nth != 0 && n == nth) || (every != 0 && n % every == 0);
+    return (fault_map_nth != 0 && n == fault_map_nth) ||
+           (fault_map_every != 0 && n % fault_map_every == 0);
 }
 
 static bool fault_purge(void)
 {
     uint64_t n = atomic_fetch_add_explicit(&purge_calls, 1, memory_order_relaxed) + 1;
-    uint64_t every = (uint64_t)_hak_option(HAK_OPT_FAULT_PURGE_EVERY);
-    return every != 0 && n % every == 0;
+    return fault_purge_every != 0 && n % fault_purge_every == 0;
 }
 #else
+void _hak_os_set_faults(uint64_t map_nth, uint64_t map_every, uint64_t purge_every)
+{
+    (void)map_nth;
+    (void)map_every;
+    (void)purge_every;
+}
 static inline bool fault_map(void) { return false; }
 static inline bool fault_purge(void) { return false; }
 #endif
 
-void *_hak_os_map(size_t size)
+/* ---- memory ---------------------------------------------------------------- */
+
+/* errno is the program's: a failed call leaves it as it was (the caller sets
+ * ENOMEM where the failure reaches the program). */
+static void *map(size_t size, int prot, int flags)
 {
     int saved = errno;
     if (fault_map()) return NULL;
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *p = mmap(NULL, size, prot, MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
     if (p == MAP_FAILED) {
         errno = saved;
         return NULL;
@@ -47,32 +66,9 @@ void *_hak_os_map(size_t size)
     return p;
 }
 
-void *_hak_os_reserve(size_t size)
-{
-    int saved = errno;
-    if (fault_map()) return NULL;
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED) {
-        errno = saved;
-        return NULL;
-    }
-    _hak_stat_add(&_hak_g_stats.os_maps, 1);
-    return p;
-}
-
-void *_hak_os_reserve_none(size_t size)
-{
-    int saved = errno;
-    if (fault_map()) return NULL;
-    void *p = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED) {
-        errno = saved;
-        return NULL;
-    }
-    _hak_stat_add(&_hak_g_stats.os_maps, 1);
-    return p;
-}
+void *_hak_os_map(size_t size) { return map(size, PROT_READ | PROT_WRITE, 0); }
+void *_hak_os_reserve(size_t size) { return map(size, PROT_READ | PROT_WRITE, MAP_NORESERVE); }
+void *_hak_os_reserve_none(size_t size) { return map(size, PROT_NONE, MAP_NORESERVE); }
 
 bool _hak_os_commit(void *p, size_t size)
 {
@@ -107,4 +103,85 @@ void *_hak_os_remap(void *p, size_t old_size, size_t new_size)
     void *q = mremap(p, old_size, new_size, MREMAP_MAYMOVE);
     errno = saved;
     return q == MAP_FAILED ? NULL : q;
+}
+
+/* ---- the machine ----------------------------------------------------------- */
+
+size_t _hak_os_page_size(void)
+{
+    /* Racing first calls store the same value. */
+    static size_t page;
+    if (HAK_UNLIKELY(page == 0)) {
+        long p = sysconf(_SC_PAGESIZE);
+        page = p > 0 ? (size_t)p : 4096;
+    }
+    return page;
+}
+
+uint64_t _hak_os_as_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return 0;
+    return (uint64_t)rl.rlim_cur;
+}
+
+unsigned _hak_os_cpu_count(void)
+{
+    /* A system call, no allocation: safe while malloc initialises. */
+    cpu_set_t cpus;
+    if (sched_getaffinity(0, sizeof cpus, &cpus) != 0) return 1;
+    int n = CPU_COUNT(&cpus);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+uint64_t _hak_os_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+bool _hak_os_random(void *buf, size_t n)
+{
+    int saved = errno;
+    unsigned char *out = buf;
+    size_t got = 0;
+    /* getrandom(2) by number: no libc wrapper that might differ by version. */
+    while (got < n) {
+        long r = syscall(SYS_getrandom, out + got, n - got, 0x0001 /* GRND_NONBLOCK */);
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    errno = saved;
+    if (got == n) return true;
+    /* The 16 bytes the kernel gave the process at exec, stirred with what
+     * differs between runs (ASLR'd addresses, the clock). */
+    const unsigned char *aux = (const unsigned char *)getauxval(AT_RANDOM);
+    uint64_t x = (uint64_t)(uintptr_t)&got ^ ((uint64_t)(uintptr_t)buf << 17) ^ _hak_os_now_ms();
+    for (size_t i = got; i < n; i++) {
+        x ^= aux != NULL ? aux[i % 16] : 0;
+        x *= 0x9E3779B97F4A7C15ull;
+        x ^= x >> 29;
+        out[i] = (unsigned char)(x >> 32);
+    }
+    return false;
+}
+
+size_t _hak_os_read_file(const char *path, char *buf, size_t cap)
+{
+    if (cap == 0) return 0;
+    int saved = errno;
+    size_t len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        while (len < cap - 1) {
+            ssize_t r = read(fd, buf + len, cap - 1 - len);
+            if (r <= 0) break;
+            len += (size_t)r;
+        }
+        close(fd);
+    }
+    buf[len] = '\0';
+    errno = saved;
+    return len;
 }

@@ -1,12 +1,16 @@
-/* os.h: the only door to the kernel's memory calls (mmap, munmap, madvise,
- * mremap). Everything above asks here, so that counting, fault injection and
- * a port to another OS touch one file. */
+/* os.h: the platform layer. Every call to the kernel that concerns memory or
+ * the machine goes through here (mmap, munmap, mprotect, madvise, mremap, the
+ * page size, the address-space limit, the CPU count, the clock, random bytes,
+ * reading a /proc file), so that counting, fault injection and a port to
+ * another OS touch one file. No other file of lib/ includes a system header
+ * for these (tests/test_layers.sh checks it); message.c's write(2) and
+ * abort(3) for diagnostics sit below, since every layer may need them. */
 #ifndef HAK_OS_H
 #define HAK_OS_H
 
 #include "platform.h"
 
-#define HAK_PAGE_SIZE 4096u
+/* ---- memory ---------------------------------------------------------------- */
 
 /* Fresh zeroed read-write anonymous memory, or NULL. */
 HAK_HIDDEN void *_hak_os_map(size_t size);
@@ -22,5 +26,28 @@ HAK_HIDDEN void _hak_os_unmap(void *p, size_t size);
 HAK_HIDDEN bool _hak_os_purge(void *p, size_t size);
 /* Grows or shrinks a mapping, maybe moving it; NULL on failure (old one intact). */
 HAK_HIDDEN void *_hak_os_remap(void *p, size_t old_size, size_t new_size);
+
+/* Debug builds: make the Nth / every Kth mapping call and every Kth purge
+ * fail as the kernel would (0: never), so that tests can show every failure
+ * ends as NULL + ENOMEM or as memory kept. Release builds ignore it. */
+HAK_HIDDEN void _hak_os_set_faults(uint64_t map_nth, uint64_t map_every, uint64_t purge_every);
+
+/* ---- the machine ----------------------------------------------------------- */
+
+/* The kernel's page size (4 KiB on x86-64, up to 64 KiB on aarch64). */
+HAK_HIDDEN size_t _hak_os_page_size(void);
+/* The soft RLIMIT_AS in bytes; 0 when there is none. */
+HAK_HIDDEN uint64_t _hak_os_as_limit(void);
+/* CPUs this process may run on (at least 1). */
+HAK_HIDDEN unsigned _hak_os_cpu_count(void);
+/* Monotonic milliseconds, coarse (a vDSO read, no system call). */
+HAK_HIDDEN uint64_t _hak_os_now_ms(void);
+/* n bytes from the kernel's random source without allocating and without
+ * blocking; false if none could be had (then buf holds weaker bytes: the
+ * auxiliary vector's AT_RANDOM mixed with addresses and the clock). */
+HAK_HIDDEN bool _hak_os_random(void *buf, size_t n);
+/* Reads up to cap - 1 bytes of a file (a /proc file) into buf and ends them
+ * with a NUL; returns the bytes read (0 when it cannot be read). */
+HAK_HIDDEN size_t _hak_os_read_file(const char *path, char *buf, size_t cap);
 
 #endif

@@ -1,33 +1,54 @@
-/* sizeclass.c: the class tables (see sizeclass.h for the layout). */
+/* sizeclass.c: the class tables, all derived from HAK_CLASS_SIZE
+ * (sizeclass.h) at compile time, and the checks that they agree. */
 #include "sizeclass.h"
 
-const uint32_t _hak_cls_size[HAK_NCLASS] = {
-    0, 16, 32, 48, 64, 80, 96, 112,
-    128, 160, 192, 224, 256, 320, 384, 448,
-    512, 640, 768, 896, 1024, 1280, 1536, 1792,
-    2048, 2560, 3072, 3584, 4096, 5120, 6144, 7168,
-    8192, 10240, 12288, 14336, 16384, 20480, 24576, 28672,
-    32768, 40960, 49152, 57344, 65536, 81920, 98304, 114688,
-    131072, 163840, 196608, 229376, 262144,
-};
+/* Repetition: M(b), M(b+1), ... */
+#define REP4(M, b) M(b) M((b) + 1) M((b) + 2) M((b) + 3)
+#define REP16(M, b) REP4(M, b) REP4(M, (b) + 4) REP4(M, (b) + 8) REP4(M, (b) + 12)
+#define REP64(M, b) REP16(M, b) REP16(M, (b) + 16) REP16(M, (b) + 32) REP16(M, (b) + 48)
+/* Classes 0..52 */
+#define EACH_CLASS(M) REP16(M, 0) REP16(M, 16) REP16(M, 32) REP4(M, 48) M(52)
 
-/* Indexed by (n + 15) / 16 for n <= 1024. */
-const uint8_t _hak_cls_small[65] = {
-    1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 10, 10, 11, 11, 12,
-    12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15, 16, 16, 16,
-    16, 17, 17, 17, 17, 17, 17, 17, 17, 18, 18, 18, 18, 18, 18, 18,
-    18, 19, 19, 19, 19, 19, 19, 19, 19, 20, 20, 20, 20, 20, 20, 20,
-    20,
-};
+/* A slab holds at least 8 blocks where 8 fit in 16 units; bigger classes
+ * take the fewest units that hold as many blocks as 16 units would, so
+ * that the slab divides evenly where it can (15 units of 160 KiB blocks
+ * hold 6, as 16 would, and waste nothing). */
+#define SLAB_MAX_UNITS 16u
+#define SLAB_BLOCKS(s) ((SLAB_MAX_UNITS * HAK_UNIT_SIZE / (s)) < 8u ? (SLAB_MAX_UNITS * HAK_UNIT_SIZE / (s)) : 8u)
+#define SLAB_UNITS(s) ((SLAB_BLOCKS(s) * (s) + HAK_UNIT_SIZE - 1) / HAK_UNIT_SIZE)
 
-/* 64 KiB units per slab: at least 8 blocks where that fits in 16 units, and
- * chosen so that the slab divides evenly where possible. */
-const uint8_t _hak_cls_units[HAK_NCLASS] = {
-    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 2, 2, 2, 2, 3, 3, 4, 4, 5, 6, 7, 8, 10, 12, 14,
-    16, 15, 15, 14, 16,
-};
+#define SIZE_ENTRY(c) HAK_CLASS_SIZE(c),
+#define UNITS_ENTRY(c) (uint8_t)((c) == 0 ? 0 : SLAB_UNITS(HAK_CLASS_SIZE(c) + ((c) == 0))),
+#define MAGIC_ENTRY(c) (UINT64_MAX / ((c) == 0 ? 1u : HAK_CLASS_SIZE(c)) + 1),
+#define SMALL_ENTRY(i) (uint8_t)HAK_CLASS_OF(16u * (i)),
+
+const uint32_t _hak_cls_size[HAK_NCLASS] = {EACH_CLASS(SIZE_ENTRY)};
+const uint8_t _hak_cls_units[HAK_NCLASS] = {EACH_CLASS(UNITS_ENTRY)};
+const uint64_t _hak_cls_div_magic[HAK_NCLASS] = {EACH_CLASS(MAGIC_ENTRY)};
+/* Indexed by (n + 15) / 16 for n <= HAK_TINY_MAX. */
+const uint8_t _hak_cls_small[65] = {REP64(SMALL_ENTRY, 0) SMALL_ENTRY(64)};
+
+/* ---- checks: the build fails if the derived tables disagree ------------------ */
+
+#define CHECK_CLASS(c)                                                                 \
+    _Static_assert(HAK_CLASS_SIZE(c) % 16 == 0, "class sizes are 16-byte multiples");          \
+    _Static_assert(HAK_CLASS_OF(HAK_CLASS_SIZE(c)) == (c), "a class's size maps to it");        \
+    _Static_assert(SLAB_UNITS(HAK_CLASS_SIZE(c)) >= 1 && SLAB_UNITS(HAK_CLASS_SIZE(c)) <= SLAB_MAX_UNITS, \
+                   "a slab fits a SuperSlab");                                                  \
+    _Static_assert(SLAB_UNITS(HAK_CLASS_SIZE(c)) * HAK_UNIT_SIZE / HAK_CLASS_SIZE(c) >= 4,      \
+                   "a slab holds at least 4 blocks");
+/* Classes 2..52 against the one below. */
+#define CHECK_STEP(c)                                                                  \
+    _Static_assert(HAK_CLASS_SIZE(c) > HAK_CLASS_SIZE((c) - 1), "class sizes grow");            \
+    _Static_assert(HAK_CLASS_OF(HAK_CLASS_SIZE((c) - 1) + 1) == (c),                           \
+                   "the byte after the previous class maps to this one");
+REP16(CHECK_CLASS, 1) REP16(CHECK_CLASS, 17) REP16(CHECK_CLASS, 33) REP4(CHECK_CLASS, 49)
+REP16(CHECK_STEP, 2) REP16(CHECK_STEP, 18) REP16(CHECK_STEP, 34) REP4(CHECK_STEP, 49)
+
+_Static_assert(HAK_CLASS_SIZE(HAK_FIRST_MID - 1) == HAK_TINY_MAX, "Tiny ends at HAK_TINY_MAX");
+_Static_assert(HAK_CLASS_SIZE(HAK_NCLASS - 1) == HAK_MID_MAX, "Mid ends at HAK_MID_MAX");
+_Static_assert(HAK_CLASS_OF(HAK_TINY_MAX + 1) == HAK_FIRST_MID, "Mid starts after Tiny");
+_Static_assert(SLAB_MAX_UNITS * HAK_UNIT_SIZE <= ((uint64_t)1 << 32), "block offsets fit the division-free test");
 
 uint8_t _hak_cls_align[HAK_NCLASS][32];
 

@@ -1,13 +1,20 @@
 /* sizeclass.h: the size classes shared by the Tiny and Mid tiers.
  *
+ * One definition, HAK_CLASS_SIZE(c) below; everything else is derived from
+ * it at compile time in sizeclass.c (the class of a size, the Tiny lookup
+ * table, each class's slab length in units, the division-free constants)
+ * and checked there by _Static_asserts, so a change that makes them
+ * disagree does not build.
+ *
  * Class 0 is not a class: it marks a slab unit that holds no blocks. Its
  * thread list has capacity 0, so a free that finds class 0 falls straight
- * into the slow path, which reports the bad pointer (tcache.h).
- * Classes 1..20 are Tiny (16..1024 bytes, 4 per doubling above 128), 21..52
- * are Mid (1280 bytes..256 KiB, 4 per doubling). Every class size is a
- * multiple of 16 and every slab starts on a 64 KiB boundary, so every block
- * is 16-byte aligned, and a block of a class whose size is a multiple of a
- * power of two A <= 64 KiB is A-aligned (used by the aligned allocators).
+ * into the slow path, which reports the bad pointer (alloc.h).
+ * Classes 1..4 are 16..64 bytes in steps of 16; from there on, 4 classes per
+ * doubling: 1..20 are Tiny (up to 1 KiB), 21..52 Mid (1280 bytes..256 KiB).
+ * Every class size is a multiple of 16 and every slab starts on a 64 KiB
+ * boundary, so every block is 16-byte aligned, and a block of a class whose
+ * size is a multiple of a power of two A <= 64 KiB is A-aligned (used by the
+ * aligned allocators).
  */
 #ifndef HAK_SIZECLASS_H
 #define HAK_SIZECLASS_H
@@ -19,20 +26,40 @@
 #define HAK_TINY_MAX 1024u
 #define HAK_MID_MAX (256u * 1024u)
 
+/* Slabs are runs of 64 KiB units (superslab.h); each class's slab length in
+ * units is derived here with its size. */
+#define HAK_UNIT_SHIFT 16
+#define HAK_UNIT_SIZE ((uintptr_t)1 << HAK_UNIT_SHIFT)
+
+/* The definition: class c >= 5 is the (i+1)-th quarter step above 64 << g,
+ * with g = (c - 5) / 4 and i = (c - 5) % 4. */
+#define HAK_CLASS_G_(c) ((c) < 5 ? 0 : ((c) - 5) / 4)
+#define HAK_CLASS_I_(c) ((c) < 5 ? 0 : ((c) - 5) % 4)
+#define HAK_CLASS_SIZE(c)                                                              \
+    ((c) <= 4 ? 16u * (unsigned)(c)                                                    \
+              : (64u << HAK_CLASS_G_(c)) + (unsigned)(HAK_CLASS_I_(c) + 1) * (16u << HAK_CLASS_G_(c)))
+
+/* Its inverse, for n > 64: x = n - 1 lies in [64 << g, 128 << g) with
+ * g = log2(x) - 6, and its two bits below the top pick the quarter. A
+ * constant expression for constant n (gcc and clang fold the builtin). */
+#define HAK_LOG2(x) (63 - __builtin_clzll((unsigned long long)(x)))
+#define HAK_CLASS_OF_ABOVE_64(n)                                                       \
+    (5u + (unsigned)(HAK_LOG2((n) - 1) - 6) * 4u +                                     \
+     (unsigned)((((n) - 1) >> (HAK_LOG2((n) - 1) - 2)) & 3))
+#define HAK_CLASS_OF(n) ((n) <= 64 ? ((n) <= 16 ? 1u : (unsigned)(((n) + 15) / 16)) : HAK_CLASS_OF_ABOVE_64(n))
+
 HAK_HIDDEN extern const uint8_t _hak_cls_small[65];
 HAK_HIDDEN extern const uint32_t _hak_cls_size[HAK_NCLASS];
 HAK_HIDDEN extern const uint8_t _hak_cls_units[HAK_NCLASS];
+/* For the exact block-start test without a division: off % size == 0 iff
+ * off * m <= m - 1 (mod 2^64), m = floor((2^64-1)/size) + 1, for off < 2^32. */
+HAK_HIDDEN extern const uint64_t _hak_cls_div_magic[HAK_NCLASS];
 
-/* n <= HAK_TINY_MAX: one table load. */
+/* n <= HAK_TINY_MAX: one table load (the table is HAK_CLASS_OF at 16-byte steps). */
 HAK_INLINE unsigned hak_class_tiny(size_t n) { return _hak_cls_small[(n + 15) >> 4]; }
 
-/* HAK_TINY_MAX < n <= HAK_MID_MAX: 4 classes per power of two. */
-HAK_INLINE unsigned hak_class_mid(size_t n)
-{
-    size_t x = n - 1;
-    unsigned l = (unsigned)(63 - __builtin_clzll((unsigned long long)x));
-    return HAK_FIRST_MID + (l - 10) * 4 + (unsigned)((x >> (l - 2)) & 3);
-}
+/* HAK_TINY_MAX < n <= HAK_MID_MAX. */
+HAK_INLINE unsigned hak_class_mid(size_t n) { return HAK_CLASS_OF_ABOVE_64(n); }
 
 HAK_INLINE unsigned hak_class_of(size_t n)
 {
@@ -40,6 +67,12 @@ HAK_INLINE unsigned hak_class_of(size_t n)
 }
 
 HAK_INLINE bool hak_class_is_tiny(unsigned c) { return c < HAK_FIRST_MID; }
+
+/* off (from its span's start) is a multiple of class c's size; off < 2^32. */
+HAK_INLINE bool hak_class_divides(unsigned c, uint64_t off)
+{
+    return off * _hak_cls_div_magic[c] <= _hak_cls_div_magic[c] - 1;
+}
 
 /* Smallest class >= n whose size is a multiple of align (a power of two);
  * 0 if none. The search behind the table below. */

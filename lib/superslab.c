@@ -9,14 +9,12 @@
  */
 #define _GNU_SOURCE
 #include "superslab.h"
+#include "counters.h"
 #include "os.h"
-#include "options.h"
-#include "stats.h"
 #include "vg.h"
 
 #include <pthread.h>
 #include <string.h>
-#include <sys/resource.h>
 
 uintptr_t _hak_fast_base;
 uintptr_t _hak_fast_size16;
@@ -31,7 +29,9 @@ static hak_ss_t *ss_with_room;     /* SuperSlabs with at least one free unit */
 static hak_ss_t *ss_purged;        /* SuperSlabs with no span, pages purged */
 
 #define ALL_UNITS_FREE (~(uint32_t)1) /* units 1..31 */
-#define SS_HEADER_BYTES hak_align_up(sizeof(hak_ss_t), HAK_PAGE_SIZE)
+/* The header's pages (unit 0 is never handed out, so this may exceed it). */
+static uintptr_t ss_header_bytes;
+static uintptr_t page_bytes;
 
 void _hak_arena_lock(void) { pthread_mutex_lock(&arena_lock); }
 void _hak_arena_unlock(void) { pthread_mutex_unlock(&arena_lock); }
@@ -42,18 +42,17 @@ void _hak_arena_reset_lock(void) { pthread_mutex_init(&arena_lock, NULL); }
 static uintptr_t arena_default_size(void)
 {
     uintptr_t want = (uintptr_t)256 << 30;
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
-        uintptr_t quarter = (uintptr_t)(rl.rlim_cur / 4);
-        if (quarter < want) want = quarter;
-    }
+    uint64_t limit = _hak_os_as_limit();
+    if (limit != 0 && limit / 4 < want) want = (uintptr_t)(limit / 4);
     return want;
 }
 
-bool _hak_arena_init(void)
+bool _hak_arena_init(uint64_t size)
 {
     if (_hak_arena_size != 0) return true;
-    uintptr_t want = (uintptr_t)_hak_option(HAK_OPT_ARENA_SIZE);
+    page_bytes = _hak_os_page_size();
+    ss_header_bytes = hak_align_up(sizeof(hak_ss_t), page_bytes);
+    uintptr_t want = (uintptr_t)size;
     if (want == 0) want = arena_default_size();
     want &= ~(HAK_SS_SIZE - 1);
     const uintptr_t min_size = 8 * HAK_SS_SIZE;
@@ -119,7 +118,7 @@ static hak_ss_t *ss_new(void)
     ss->next = NULL;
     ss->listed = 0;
     _hak_stat_add(&_hak_g_stats.superslabs, 1);
-    _hak_stat_commit((int64_t)(reused ? SS_HEADER_BYTES - HAK_PAGE_SIZE : SS_HEADER_BYTES));
+    _hak_stat_commit((int64_t)(reused ? ss_header_bytes - page_bytes : ss_header_bytes));
     ss_list_push(ss);
     return ss;
 }
@@ -219,13 +218,13 @@ size_t _hak_arena_collect(void)
         *pp = ss->next;
         /* Its units were purged when their spans went; now the header too,
          * all but its first page, which holds the link to the next one. */
-        if (SS_HEADER_BYTES > HAK_PAGE_SIZE)
-            _hak_os_purge((char *)ss + HAK_PAGE_SIZE, SS_HEADER_BYTES - HAK_PAGE_SIZE);
+        if (ss_header_bytes > page_bytes)
+            _hak_os_purge((char *)ss + page_bytes, ss_header_bytes - page_bytes);
         ss->next = ss_purged;
         ss_purged = ss;
-        released += SS_HEADER_BYTES - HAK_PAGE_SIZE;
+        released += ss_header_bytes - page_bytes;
         _hak_stat_sub(&_hak_g_stats.superslabs, 1);
-        _hak_stat_commit(-(int64_t)(SS_HEADER_BYTES - HAK_PAGE_SIZE));
+        _hak_stat_commit(-(int64_t)(ss_header_bytes - page_bytes));
     }
     pthread_mutex_unlock(&arena_lock);
     return released;
@@ -236,8 +235,7 @@ bool _hak_span_block_start(const void *p)
     if (!hak_in_arena(p) || hak_class_at(p) == 0) return false;
     const hak_span_t *s = hak_span_of(p);
     uintptr_t start = hak_span_start(s);
-    uintptr_t off = (uintptr_t)p - start;
-    return (uintptr_t)p < s->end && off % _hak_cls_size[s->cls] == 0;
+    return (uintptr_t)p < s->end && hak_class_divides(s->cls, (uintptr_t)p - start);
 }
 
 #if HAK_DEBUG

@@ -25,9 +25,9 @@
 
 #define HAK_SS_SHIFT 21
 #define HAK_SS_SIZE ((uintptr_t)1 << HAK_SS_SHIFT)
-#define HAK_UNIT_SHIFT 16
-#define HAK_UNIT_SIZE ((uintptr_t)1 << HAK_UNIT_SHIFT)
+/* Units: HAK_UNIT_SIZE (sizeclass.h). */
 #define HAK_UNITS 32
+_Static_assert(HAK_UNITS * HAK_UNIT_SIZE == HAK_SS_SIZE, "a SuperSlab is 32 units");
 
 /* DEAD: empty and on no list, about to be released. OWNED: a thread group's
  * span to refill from (central.c), on no list. */
@@ -106,8 +106,9 @@ HAK_INLINE uintptr_t hak_span_start(const hak_span_t *s)
  * division: slow paths and debug builds only). */
 HAK_HIDDEN bool _hak_span_block_start(const void *p);
 
-/* Reserves the arena (once). false if no address space could be had. */
-HAK_HIDDEN bool _hak_arena_init(void);
+/* Reserves the arena (once): size bytes, or (0) 256 GiB or a quarter of
+ * RLIMIT_AS, halved until the kernel agrees. false if none could be had. */
+HAK_HIDDEN bool _hak_arena_init(uint64_t size);
 /* Opens the free fast path's window (after the options are known). */
 HAK_HIDDEN void _hak_arena_open_fast_window(bool open);
 /* A new span of class cls, its memory zero or purged, or NULL (arena full). */

@@ -4,7 +4,8 @@
  * the test library libhakmem_vg); elsewhere every macro is empty. memcheck
  * then sees each block handed out as a heap block (so it reports leaks, reads
  * of uninitialised bytes, overruns past the request and use after free in
- * the program) instead of as part of one big mapping. The first 16 bytes of
+ * the program) instead of as part of one big mapping. HAK_VG_ALLOC, which
+ * needs a block's usable size, is in alloc.h. The first 16 bytes of
  * a free block stay accessible: they hold hakmem's link and free mark
  * (block.h), which the allocator itself reads.
  */
@@ -16,11 +17,6 @@
 #if defined(HAK_CONFIG_VALGRIND) && HAK_CONFIG_VALGRIND
 #include <valgrind/memcheck.h>
 #define HAK_VG_ACTIVE 1
-/* p (n bytes asked for) goes to the program; zero: known to read 0. The
- * rest of the block up to its usable size becomes inaccessible, so an
- * overrun past the request is reported (hakmem.c). */
-HAK_HIDDEN void _hak_vg_alloc(void *p, size_t n, int zero);
-#define HAK_VG_ALLOC(p, n, zero) _hak_vg_alloc((p), (n), (zero))
 /* p comes back from the program. */
 #define HAK_VG_FREE(p)                                                                 \
     do {                                                                               \
@@ -38,7 +34,6 @@ HAK_HIDDEN void _hak_vg_alloc(void *p, size_t n, int zero);
 #define HAK_VG_RUNNING() (RUNNING_ON_VALGRIND != 0)
 #else
 #define HAK_VG_ACTIVE 0
-#define HAK_VG_ALLOC(p, n, zero) ((void)0)
 #define HAK_VG_FREE(p) ((void)0)
 #define HAK_VG_REUSE(p, n) ((void)0)
 #define HAK_VG_NOACCESS(p, n) ((void)0)

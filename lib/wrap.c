@@ -8,16 +8,12 @@
  */
 #define _GNU_SOURCE
 #include "../include/hakmem.h"
-#include "api.h"
-#include "central.h"
+#include "alloc.h"
 #include "os.h"
-#include "stats.h"
-#include "tcache.h"
 
 #include <errno.h>
 #include <malloc.h>
 #include <string.h>
-#include <unistd.h>
 
 #define HAK_PUBLIC __attribute__((visibility("default")))
 #if defined(__has_attribute) && __has_attribute(copy)
@@ -82,22 +78,11 @@ HAK_PUBLIC void *memalign(size_t align, size_t size)
     return hak_aligned_alloc(align, size);
 }
 
-/* The kernel's page size (4 KiB on x86-64, up to 64 KiB on aarch64). */
-static size_t page_size(void)
-{
-    static size_t page;
-    if (page == 0) {
-        long p = sysconf(_SC_PAGESIZE);
-        page = p > 0 ? (size_t)p : HAK_PAGE_SIZE;
-    }
-    return page;
-}
-
-HAK_PUBLIC void *valloc(size_t size) { return _hak_alloc_aligned(size, page_size(), false); }
+HAK_PUBLIC void *valloc(size_t size) { return _hak_alloc_aligned(size, _hak_os_page_size(), false); }
 
 HAK_PUBLIC void *pvalloc(size_t size)
 {
-    size_t page = page_size();
+    size_t page = _hak_os_page_size();
     if (size > SIZE_MAX - page) {
         errno = ENOMEM;
         return NULL;

@@ -165,6 +165,10 @@ static void *one_of_each(void *arg)
 {
     void *p[NTINY];
     size_t sum = 0;
+    /* bytes_cached counts every thread's lists: this thread's share is the
+     * difference (the main thread waits in pthread_join meanwhile). */
+    struct hak_stats before;
+    EXPECT_EQ(hak_stats_get(&before, sizeof before), 0);
     for (size_t i = 0; i < NTINY; i++) {
         p[i] = malloc(tiny_sizes[i]);
         EXPECT_NOT_NULL(p[i]);
@@ -172,10 +176,14 @@ static void *one_of_each(void *arg)
     }
     struct hak_stats s;
     EXPECT_EQ(hak_stats_get(&s, sizeof s), 0);
-    *(uint64_t *)arg = s.bytes_cached;
-    EXPECT(s.bytes_cached <= 4 * sum,
+    uint64_t mine = s.bytes_cached - before.bytes_cached;
+    *(uint64_t *)arg = mine;
+    EXPECT(s.bytes_cached >= before.bytes_cached, "bytes_cached fell from %llu to %llu",
+           (unsigned long long)before.bytes_cached, (unsigned long long)s.bytes_cached);
+    EXPECT(mine > 0, "a thread's own refills are not counted as cached");
+    EXPECT(mine <= 4 * sum,
            "a thread with one block of each Tiny class caches %llu bytes (at most %zu expected)",
-           (unsigned long long)s.bytes_cached, 4 * sum);
+           (unsigned long long)mine, 4 * sum);
     for (size_t i = 0; i < NTINY; i++) free(p[i]);
     return NULL;
 }
@@ -190,6 +198,58 @@ static void first_refill_is_small(void)
            (unsigned long long)cached);
 }
 
+/* bytes_cached counts the lists of every live thread, not only the
+ * caller's: a thread frees 300 blocks of 256 bytes into its own list and
+ * waits; the main thread sees them cached, and no longer once it exits.
+ * Another thread's list is counted as of its last refill or flush: here the
+ * flush when the list passed its cap (256 blocks of this class), which
+ * kept half of them, 128. */
+static pthread_mutex_t hold_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hold_cond = PTHREAD_COND_INITIALIZER;
+static int hold_stage;
+
+static void *cache_and_wait(void *arg)
+{
+    (void)arg;
+    static void *p[300];
+    for (int i = 0; i < 300; i++) p[i] = malloc(256);
+    for (int i = 0; i < 300; i++) free(p[i]);
+    pthread_mutex_lock(&hold_lock);
+    hold_stage = 1;
+    pthread_cond_broadcast(&hold_cond);
+    while (hold_stage != 2) pthread_cond_wait(&hold_cond, &hold_lock);
+    pthread_mutex_unlock(&hold_lock);
+    return NULL;
+}
+
+static void cached_counts_every_thread(void)
+{
+    struct hak_stats s0, s1, s2;
+    hak_collect();
+    EXPECT_EQ(hak_stats_get(&s0, sizeof s0), 0);
+    pthread_t t;
+    pthread_create(&t, NULL, cache_and_wait, NULL);
+    pthread_mutex_lock(&hold_lock);
+    while (hold_stage != 1) pthread_cond_wait(&hold_cond, &hold_lock);
+    pthread_mutex_unlock(&hold_lock);
+    EXPECT_EQ(hak_stats_get(&s1, sizeof s1), 0);
+    pthread_mutex_lock(&hold_lock);
+    hold_stage = 2;
+    pthread_cond_broadcast(&hold_cond);
+    pthread_mutex_unlock(&hold_lock);
+    pthread_join(t, NULL);
+    EXPECT_EQ(hak_stats_get(&s2, sizeof s2), 0);
+    printf("     bytes_cached: %llu before, %llu with another thread's 300 x 256 B, %llu after it exited\n",
+           (unsigned long long)s0.bytes_cached, (unsigned long long)s1.bytes_cached,
+           (unsigned long long)s2.bytes_cached);
+    EXPECT(s1.bytes_cached >= s0.bytes_cached + 128 * 256,
+           "another live thread's cached blocks of 256 B are not counted (%llu -> %llu)",
+           (unsigned long long)s0.bytes_cached, (unsigned long long)s1.bytes_cached);
+    EXPECT(s2.bytes_cached <= s0.bytes_cached,
+           "an exited thread's cache is still counted (%llu -> %llu)",
+           (unsigned long long)s0.bytes_cached, (unsigned long long)s2.bytes_cached);
+}
+
 int main(void)
 {
     TU_RUN(tiny_64);
@@ -198,5 +258,6 @@ int main(void)
     TU_RUN(freed_by_other_thread);
     TU_RUN(emptied_slab_reused_in_address_order);
     TU_RUN(first_refill_is_small);
+    TU_RUN(cached_counts_every_thread);
     return tu_finish("test_memreturn");
 }

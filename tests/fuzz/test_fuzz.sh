@@ -24,8 +24,7 @@ if ! "$cc" -std=c11 -D_GNU_SOURCE -O1 -g -DHAK_DEBUG=1 -fvisibility=hidden \
     -fno-builtin-malloc -fno-builtin-calloc -fno-builtin-realloc -fno-builtin-free \
     -fsanitize=fuzzer,undefined -fno-sanitize-recover=undefined \
     -I"$top_srcdir/include" \
-    "$src/message.c" "$src/os.c" "$src/options.c" "$src/sizeclass.c" "$src/superslab.c" \
-    "$src/central.c" "$src/large.c" "$src/tcache.c" "$src/hakmem.c" "$src/stats.c" \
+    $(ls "$src"/*.c | grep -v /wrap.c) \
     "$top_srcdir/tests/fuzz/fuzz_alloc.c" -o "$bin" -lpthread 2>"$work/cc.log"; then
     if grep -q "fuzzer" "$work/cc.log"; then
         cat "$work/cc.log"

@@ -1,20 +1,23 @@
-/* stats.h: process-wide counters, declared once.
+/* counters.h: process-wide counters, declared once; every tier adds to them.
  *
+ * The bottom half of the statistics (the report, report.c, is the top half:
+ * it reads these and asks each tier for what only the tier knows).
  * Fast paths never touch these. Slow paths (refill, flush, OS calls, large
  * blocks) always count, with relaxed atomics. Per-call counts (frees by route,
  * by class) exist only when HAKMEM_STATS=1 or HAKMEM_FREE_ROUTE_TRACE=1: then
  * free() is sent down its slow path, which counts and then does what the fast
- * path would have done (see tcache.c), so a release build pays nothing for a
+ * path would have done (alloc.c), so a release build pays nothing for a
  * disabled statistic. Mallocs per class are derived at read time: a block
  * that is neither free nor cached was malloc'd (mallocs = frees + in use).
  */
-#ifndef HAK_STATS_H
-#define HAK_STATS_H
+#ifndef HAK_COUNTERS_H
+#define HAK_COUNTERS_H
 
 #include "platform.h"
 
 #include <stdatomic.h>
 
+/* The routes a free can take (HAKMEM_FREE_ROUTE_TRACE); names in counters.c. */
 enum hak_route {
     HAK_ROUTE_TINY_FAST,
     HAK_ROUTE_MID_FAST,
@@ -24,6 +27,9 @@ enum hak_route {
     HAK_ROUTE_NULL,
     HAK_ROUTE_COUNT
 };
+
+/* "tiny_fast", ...; "?" for an unknown route. */
+HAK_HIDDEN const char *_hak_route_name(unsigned r);
 
 #define HAK_STATS_MAX_CLASSES 64
 

@@ -1,40 +1,29 @@
-/* stats.c: the counters, the public snapshot and the exit report. */
+/* report.c: the top half of the statistics: the public snapshot
+ * (hak_stats_get), the printed report and the exit report. It reads the
+ * counters (counters.h) and asks each tier for what only the tier knows:
+ * blocks handed out and cached per class (central.c, tcache.c). */
 #define _GNU_SOURCE
-#include "stats.h"
 #include "central.h"
+#include "counters.h"
 #include "options.h"
 #include "sizeclass.h"
-#include "superslab.h"
 #include "tcache.h"
 #include "../include/hakmem.h"
 
 #include <errno.h>
 #include <string.h>
 
-struct hak_gstats _hak_g_stats;
-bool _hak_g_count_calls;
-
-HAK_HIDDEN const char *_hak_route_name(unsigned r);
-
-void _hak_stat_commit(int64_t delta)
-{
-    uint64_t now = atomic_fetch_add_explicit(&_hak_g_stats.committed, (uint64_t)delta,
-                                             memory_order_relaxed) + (uint64_t)delta;
-    uint64_t peak = atomic_load_explicit(&_hak_g_stats.committed_peak, memory_order_relaxed);
-    while (delta > 0 && now > peak &&
-           !atomic_compare_exchange_weak_explicit(&_hak_g_stats.committed_peak, &peak, now,
-                                                  memory_order_relaxed, memory_order_relaxed)) {
-    }
-}
-
 struct class_snapshot {
     uint64_t used, cached, frees;
 };
 
+/* cached: every thread's list as its thread last told the central pool,
+ * the calling thread's exactly. */
 static void snapshot_class(unsigned c, struct class_snapshot *s)
 {
+    int64_t cached = _hak_central_cached(c) + _hak_tc_untold(c);
     s->used = _hak_central_used(c) * _hak_cls_size[c];
-    s->cached = _hak_tc_cached_bytes(c);
+    s->cached = cached > 0 ? (uint64_t)cached * _hak_cls_size[c] : 0;
     s->frees = _hak_stat_get(&_hak_g_stats.class_frees[c]);
 }
 
@@ -114,8 +103,7 @@ static void write_percent(int fd, uint64_t part, uint64_t whole)
     _hak_write_str(fd, "%");
 }
 
-HAK_HIDDEN void _hak_route_report(int fd);
-void _hak_route_report(int fd)
+static void route_report(int fd)
 {
     struct hak_gstats *g = &_hak_g_stats;
     uint64_t tiny_frees = 0, total = 0;
@@ -192,6 +180,6 @@ void hak_stats_print(int fd)
  * finalised late). */
 __attribute__((destructor)) static void stats_at_exit(void)
 {
-    if (_hak_option(HAK_OPT_ROUTE_TRACE)) _hak_route_report(2);
+    if (_hak_option(HAK_OPT_ROUTE_TRACE)) route_report(2);
     if (_hak_option(HAK_OPT_STATS)) hak_stats_print(2);
 }

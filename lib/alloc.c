@@ -1,0 +1,263 @@
+/* alloc.c: the slow paths behind alloc.h, and the helpers that the public
+ * entry points share (usable size, aligned, calloc, realloc).
+ *
+ * Call tree:
+ *   _hak_malloc_slow(n)      mid sizes: _hak_class_alloc; large: _hak_large_alloc
+ *     _hak_class_alloc(cls)  pop; a new thread: _hak_thread_init (init.c);
+ *                            _hak_tc_refill; arena full: _hak_large_alloc
+ *   _hak_free_overflow(p)    class 0: bad pointer; a new thread:
+ *                            _hak_thread_init, the block goes back at once;
+ *                            else _hak_tc_overflow (a batch goes back)
+ *   _hak_free_suspect(p)     p carries the free mark: double free, or the
+ *                            program's bytes matched it
+ *   _hak_free_slow(p)        NULL; counted frees (stats/trace); large; foreign
+ */
+#define _GNU_SOURCE
+#include "alloc.h"
+#include "counters.h"
+#include "init.h"
+#include "large.h"
+#include "options.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* ---- malloc slow path ---------------------------------------------------- */
+
+void *_hak_class_alloc(unsigned cls)
+{
+    hak_tc_ref_t *tc = hak_tc_self();
+    void *p = hak_tc_pop(tc, cls);
+    if (HAK_LIKELY(p != NULL)) return p;
+    if (HAK_UNLIKELY(tc->state == HAK_TC_NEW)) {
+        _hak_thread_init();
+        /* Set-up may have allocated into this very list. */
+        if ((p = hak_tc_pop(tc, cls)) != NULL) return p;
+    }
+    if ((p = _hak_tc_refill(cls)) != NULL) return p;
+    /* Arena exhausted or absent (no span to refill from): the large tier
+     * still serves, with the alignment a block of this class has (aligned
+     * requests rely on it). */
+    size_t size = _hak_cls_size[cls];
+    return _hak_large_alloc(size, size & -size, false);
+}
+
+void *_hak_malloc_slow(size_t n)
+{
+    if (n <= HAK_MID_MAX) return _hak_class_alloc(hak_class_of(n));
+    _hak_runtime_init();
+    return _hak_large_alloc(n, 16, false);
+}
+
+/* ---- free slow paths ----------------------------------------------------- */
+
+void _hak_free_overflow(void *p)
+{
+    unsigned cls = hak_class_at(p);
+    if (HAK_UNLIKELY(cls == 0)) _hak_fatal_ptr("free", "invalid pointer", p);
+    if (HAK_UNLIKELY(hak_tc_self()->state == HAK_TC_NEW)) {
+        /* A thread that has never allocated frees what others allocated.
+         * Kept here, the block would be its next malloc of the class, on a
+         * cache line that the block's allocator still uses for its
+         * neighbours (passive false sharing): it goes back to its span,
+         * which its allocator owns and refills from, and this thread's
+         * mallocs get a span of their own. */
+        _hak_thread_init();
+        _hak_tc_flush_class(cls);
+        return;
+    }
+    _hak_tc_overflow(cls);
+}
+
+void _hak_free_suspect(void *p)
+{
+    if (_hak_block_is_free(p)) _hak_fatal_ptr("free", "double free", p);
+    /* Otherwise the program's own bytes matched the mark: a live block. */
+    hak_tc_push_unchecked(hak_tc_self(), hak_class_at(p), p);
+}
+
+static void route_count(enum hak_route r, const void *p)
+{
+    _hak_stat_add(&_hak_g_stats.route[r], 1);
+    int64_t sample = _hak_option(HAK_OPT_ROUTE_SAMPLE);
+    if (sample > 0) {
+        hak_tc_ref_t *tc = hak_tc_self();
+        if (tc->sampled[r] < sample) {
+            tc->sampled[r]++;
+            _hak_write_str(2, "hakmem: free route ");
+            _hak_write_str(2, _hak_route_name(r));
+            _hak_write_str(2, " ");
+            _hak_write_hex(2, (uint64_t)(uintptr_t)p);
+            _hak_write_str(2, "\n");
+        }
+    }
+}
+
+/* An arena block reaches here for two reasons. With HAKMEM_STATS or the
+ * route trace on, the fast window is closed on purpose so that every free
+ * is counted: the route recorded is the one the fast path's own test
+ * (hak_window_hit, on the window it would use) picks, and the block then
+ * takes that route (the same hak_tc_push). Otherwise the fast path missed
+ * a block it should have taken: counted as slab_lookup, so it shows. */
+static void free_arena_slow(void *p)
+{
+    unsigned cls = hak_class_at(p);
+    if (cls != 0) {
+        enum hak_route r = HAK_ROUTE_SLAB_LOOKUP;
+        if (_hak_g_count_calls && hak_window_hit(p, _hak_window_base, _hak_window_size16))
+            r = hak_class_is_tiny(cls) ? HAK_ROUTE_TINY_FAST : HAK_ROUTE_MID_FAST;
+        route_count(r, p);
+        if (hak_span_of(p)->last_tc != &_hak_tc) route_count(HAK_ROUTE_REMOTE, p);
+        _hak_stat_add(&_hak_g_stats.class_frees[cls], 1);
+    }
+    hak_tc_push(hak_tc_self(), cls, p);
+}
+
+void _hak_free_slow(void *p)
+{
+    if (p == NULL) {
+        if (_hak_g_count_calls) route_count(HAK_ROUTE_NULL, p);
+        return;
+    }
+    if (hak_in_arena(p)) {
+        if (((uintptr_t)p & 15) == 0) {
+            free_arena_slow(p);
+            return;
+        }
+        _hak_fatal_ptr("free", "invalid pointer", p);
+    }
+    if (_hak_large_free(p)) {
+        if (_hak_g_count_calls) route_count(HAK_ROUTE_LARGE, p);
+        return;
+    }
+    _hak_fatal_ptr("free", "invalid pointer", p);
+}
+
+/* ---- helpers of the entry points ---------------------------------------- */
+
+size_t _hak_usable(const void *p, const char *what)
+{
+    if (hak_in_arena(p)) {
+        unsigned cls = hak_class_at(p);
+        if (cls == 0 || ((uintptr_t)p & 15) != 0) _hak_fatal_ptr(what, "invalid pointer", p);
+        return _hak_cls_size[cls];
+    }
+    size_t n = _hak_large_usable(p, what);
+    if (n == 0) _hak_fatal_ptr(what, "invalid pointer", p);
+    return n;
+}
+
+void *_hak_alloc_aligned(size_t size, size_t align, bool zero)
+{
+    if (align <= 16) {
+        void *p = hak_tc_malloc(size);
+        if (p && zero) memset(p, 0, size);
+        if (p == NULL) errno = ENOMEM;
+        return p;
+    }
+    unsigned cls = _hak_class_aligned(size, align);
+    if (cls != 0) {
+        void *p = hak_tc_class_malloc(cls);
+        if (p == NULL) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        HAK_ASSERT(((uintptr_t)p & (align - 1)) == 0);
+        HAK_VG_ALLOC(p, size, 0);
+        if (zero) memset(p, 0, size);
+        return p;
+    }
+    _hak_runtime_init();
+    void *p = _hak_large_alloc(size, align, zero);
+    HAK_VG_ALLOC(p, size, zero);
+    return p;
+}
+
+void *_hak_calloc(size_t n, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (total > HAK_MID_MAX) {
+        _hak_runtime_init();
+        /* Fresh mappings are zero already: no memset of untouched pages. */
+        void *p = _hak_large_alloc(total, 16, true);
+        HAK_VG_ALLOC(p, total, 1);
+        return p;
+    }
+    void *p = hak_tc_malloc(total);
+    if (p == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return memset(p, 0, total);
+}
+
+#if HAK_VG_ACTIVE
+void _hak_vg_alloc(void *p, size_t n, int zero)
+{
+    if (p == NULL) return;
+    size_t usable = _hak_usable(p, "malloc");
+    VALGRIND_MALLOCLIKE_BLOCK(p, n ? n : 1, 0, zero);
+    if (usable > n && n > 0) VALGRIND_MAKE_MEM_NOACCESS((char *)p + n, usable - n);
+}
+
+/* The size memcheck knows for a block: its accessible prefix (the tail past
+ * the request was made inaccessible above). GET_VBITS reports nothing, so
+ * probing is silent; a binary search over the usable size. */
+static size_t vg_request_size(const void *p, size_t usable)
+{
+    size_t lo = 0, hi = usable; /* bytes [0, lo) accessible; [hi, usable) not */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo + 1) / 2;
+        unsigned char vbits;
+        if (VALGRIND_GET_VBITS((const char *)p + mid - 1, &vbits, 1) == 3) hi = mid - 1;
+        else lo = mid;
+    }
+    return lo;
+}
+#endif
+
+/* Moves a block, keeping align; the old one is freed only on success. */
+static void *realloc_move(void *p, size_t old_usable, size_t n, size_t align)
+{
+    void *q = _hak_alloc_aligned(n, align, false);
+    if (q == NULL) return NULL;
+#if HAK_VG_ACTIVE
+    /* Copy only what memcheck lets the program use, not the whole block. */
+    if (HAK_VG_RUNNING()) old_usable = vg_request_size(p, old_usable);
+#endif
+    memcpy(q, p, old_usable < n ? old_usable : n);
+    hak_tc_free(p);
+    return q;
+}
+
+void *_hak_realloc(void *p, size_t n, size_t align)
+{
+    size_t usable = _hak_usable(p, "realloc");
+    /* Under valgrind every realloc moves, so memcheck's idea of the block's
+     * size is always the size asked for. */
+    if (HAK_VG_RUNNING()) {
+        if (HAK_UNLIKELY(hak_in_arena(p) && _hak_block_is_free(p)))
+            _hak_fatal_ptr("realloc", "block already freed", p);
+        return realloc_move(p, usable, n, align);
+    }
+    if (hak_in_arena(p)) {
+        if (HAK_UNLIKELY(_hak_block_is_free(p))) _hak_fatal_ptr("realloc", "block already freed", p);
+        /* Stay if it fits and would not waste more than half the block. */
+        if (n <= usable && (n >= usable / 2 || usable <= 16)) return p;
+        /* Growing: at least a quarter more, so a buffer that grows by small
+         * steps moves less often (the new block is still a class block, at
+         * most one class larger than asked). */
+        if (n > usable && n - usable < usable / 4 && usable + usable / 4 <= HAK_MID_MAX)
+            return realloc_move(p, usable, usable + usable / 4, align);
+        return realloc_move(p, usable, n, align);
+    }
+    if (n <= HAK_MID_MAX / 2 && align <= 16) return realloc_move(p, usable, n, align);
+    if (n <= usable && n >= usable / 2) return p;
+    void *q = _hak_large_realloc(p, n);
+    if (q != NULL) return q;
+    return realloc_move(p, usable, n, align);
+}

@@ -1,0 +1,163 @@
+/* alloc.h: the malloc and free fast paths, and the helpers that the public
+ * entry points share (hakmem.c: hak_*, wrap.c: the standard names).
+ *
+ *   malloc(n <= 1 KiB)   class = table[(n+15)/16]; head marked free? pop it
+ *                        otherwise -> _hak_malloc_slow (empty: refill a batch)
+ *   free(p)              in the arena and 16-aligned? (one sub, rotate, cmp)
+ *                        class = SuperSlab header byte of p's unit
+ *                        push; room < 0 -> _hak_free_overflow
+ *                        otherwise -> _hak_free_slow (NULL, large, foreign)
+ * No lock, no atomic, no lookup table on either, and no initialisation
+ * check: a new thread's lists are empty with room 0 (tcache.h), so its first
+ * malloc and its first free both fall into a slow path here, which sets the
+ * process and the thread up (init.c). A new thread's first free (room 0) is
+ * always of another thread's block: that one goes back at once.
+ */
+#ifndef HAK_ALLOC_H
+#define HAK_ALLOC_H
+
+#include "platform.h"
+#include "block.h"
+#include "sizeclass.h"
+#include "superslab.h"
+#include "tcache.h"
+#include "vg.h"
+
+/* ---- slow paths (alloc.c) ------------------------------------------------- */
+
+#if HAK_VG_ACTIVE
+/* p (n bytes asked for) goes to the program; zero: known to read 0. The
+ * rest of the block up to its usable size becomes inaccessible, so an
+ * overrun past the request is reported. */
+HAK_HIDDEN void _hak_vg_alloc(void *p, size_t n, int zero);
+#define HAK_VG_ALLOC(p, n, zero) _hak_vg_alloc((p), (n), (zero))
+#else
+#define HAK_VG_ALLOC(p, n, zero) ((void)0)
+#endif
+
+/* NULL only with errno = ENOMEM. */
+HAK_HIDDEN void *_hak_malloc_slow(size_t n);
+HAK_HIDDEN void _hak_free_slow(void *p);
+/* p: the block whose push took room[class of p] below zero. */
+HAK_HIDDEN void _hak_free_overflow(void *p);
+/* Aborts if p is free already (on a thread list or its span's free list);
+ * otherwise pushes it as hak_tc_push would. */
+HAK_HIDDEN void _hak_free_suspect(void *p);
+/* A block of class cls for the aligned and mid paths (slow path). */
+HAK_HIDDEN void *_hak_class_alloc(unsigned cls);
+
+/* ---- fast paths ------------------------------------------------------------ */
+
+/* Push without the double-free test (the suspect path's second half). */
+HAK_INLINE void hak_tc_push_unchecked(hak_tc_ref_t *tc, size_t c, void *p)
+{
+#if HAK_DEBUG
+    _hak_debug_mark_free(p, "free");
+#endif
+    hak_block_set_next(p, tc->head[c]);
+    hak_block_mark(p);
+    tc->head[c] = p;
+#if HAK_TC_SEG
+    /* gcc does not fold the room's offset into a flag-setting decrement
+     * through %fs (it spends an add on the index): spelled out. */
+    __asm__ goto("subl $1, %%fs:%c2(%0,%1,4)\n\tjs %l[overflow]"
+                 : : "r"(tc), "r"(c), "i"(offsetof(hak_tcache_t, room))
+                 : "cc", "memory" : overflow);
+    return;
+overflow:
+    _hak_free_overflow(p);
+#else
+    if (HAK_UNLIKELY(--tc->room[c] < 0)) _hak_free_overflow(p);
+#endif
+}
+
+/* Push: a block that already carries the free mark may be a double free
+ * (block.h); _hak_free_suspect decides and pushes, out of line, as a tail
+ * call so that the fast path needs no stack frame. The slow paths take p
+ * alone and find its class again, which leaves the fast path's registers
+ * free. */
+HAK_INLINE void hak_tc_push(hak_tc_ref_t *tc, size_t c, void *p)
+{
+    if (HAK_UNLIKELY(hak_block_marked(p))) {
+        _hak_free_suspect(p);
+        return;
+    }
+    hak_tc_push_unchecked(tc, c, p);
+}
+
+/* The head of an empty list fails the mark test like a corrupted one: the
+ * slow path tells them apart (hak_tc_pop). */
+HAK_INLINE void *hak_tc_malloc_raw(size_t n)
+{
+    if (HAK_LIKELY(n <= HAK_TINY_MAX)) {
+        hak_tc_ref_t *tc = hak_tc_self();
+        unsigned c = hak_class_tiny(n);
+        void *p = tc->head[c];
+        if (HAK_LIKELY(hak_block_marked(p))) return hak_tc_take(tc, c, p);
+    }
+    return _hak_malloc_slow(n);
+}
+
+/* A block of at least n bytes for the program (vg.h: registered with
+ * valgrind in the builds that do that). */
+HAK_INLINE void *hak_tc_malloc(size_t n)
+{
+#if HAK_VG_ACTIVE
+    void *p = hak_tc_malloc_raw(n);
+    HAK_VG_ALLOC(p, n, 0);
+    return p;
+#else
+    return hak_tc_malloc_raw(n);
+#endif
+}
+
+/* sub, rotate, compare: true exactly for 16-aligned addresses in the window. */
+HAK_INLINE bool hak_window_hit(const void *p, uintptr_t base, uintptr_t size16)
+{
+    return hak_rotr((uintptr_t)p - base, 4) < size16;
+}
+
+HAK_INLINE void hak_tc_free(void *p)
+{
+    HAK_VG_FREE(p);
+    if (HAK_LIKELY(hak_window_hit(p, _hak_fast_base, _hak_fast_size16))) {
+        hak_tc_push(hak_tc_self(), hak_class_at(p), p);
+        return;
+    }
+    _hak_free_slow(p);
+}
+
+/* A block of class c (aligned requests): the malloc fast path without the
+ * size-to-class step. NULL only with errno = ENOMEM. */
+HAK_INLINE void *hak_tc_class_malloc(unsigned c)
+{
+    hak_tc_ref_t *tc = hak_tc_self();
+    void *p = tc->head[c];
+    if (HAK_LIKELY(hak_block_marked(p))) return hak_tc_take(tc, c, p);
+    return _hak_class_alloc(c);
+}
+
+/* An aligned request that a class serves, from the thread's list: NULL when
+ * it takes more (no class, or an empty list), and then the caller goes on
+ * to _hak_alloc_aligned; errno is not touched. */
+HAK_INLINE void *hak_aligned_fast(size_t size, size_t align)
+{
+    unsigned c = hak_class_aligned_fast(size, align);
+    hak_tc_ref_t *tc = hak_tc_self();
+    void *p = tc->head[c]; /* class 0's list is always empty */
+    if (HAK_UNLIKELY(!hak_block_marked(p))) return NULL;
+    p = hak_tc_take(tc, c, p);
+    HAK_VG_ALLOC(p, size, 0);
+    return p;
+}
+/* ---- helpers of the entry points (alloc.c) -------------------------------- */
+
+/* Usable size; aborts naming `what` for a pointer hakmem did not hand out. */
+HAK_HIDDEN size_t _hak_usable(const void *p, const char *what);
+/* NULL with errno=ENOMEM on failure. */
+HAK_HIDDEN void *_hak_alloc_aligned(size_t size, size_t align, bool zero);
+HAK_HIDDEN void *_hak_calloc(size_t n, size_t size);
+/* p non-NULL, n > 0; NULL (p intact) on failure. */
+HAK_HIDDEN void *_hak_realloc(void *p, size_t n, size_t align);
+
+#endif
