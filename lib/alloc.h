@@ -117,11 +117,13 @@ HAK_INLINE bool hak_window_hit(const void *p, uintptr_t base, uintptr_t size16)
     return hak_rotr((uintptr_t)p - base, 4) < size16;
 }
 
+/* The window's offset also indexes the class table (superslab.h). */
 HAK_INLINE void hak_tc_free(void *p)
 {
     HAK_VG_FREE(p);
-    if (HAK_LIKELY(hak_window_hit(p, _hak_fast_base, _hak_fast_size16))) {
-        hak_tc_push(hak_tc_self(), hak_class_at(p), p);
+    uintptr_t off = (uintptr_t)p - _hak_fast_base;
+    if (HAK_LIKELY(hak_rotr(off, 4) < _hak_fast_size16)) {
+        hak_tc_push(hak_tc_self(), _hak_unit_cls[off >> HAK_UNIT_SHIFT], p);
         return;
     }
     _hak_free_slow(p);

@@ -37,7 +37,7 @@ static const struct hak_option_desc hak_option_table[HAK_OPT_COUNT] = {
                              "bytes of freed large blocks kept resident for reuse"},
     [HAK_OPT_LARGE_IDLE_MS] = {"HAKMEM_LARGE_IDLE_MS", 1000, 0, 3600 * 1000,
                                "freed large memory unused this long goes back (0: never)"},
-    [HAK_OPT_ARENA_SIZE] = {"HAKMEM_ARENA_SIZE", 0, 0, (int64_t)1 << 46,
+    [HAK_OPT_ARENA_SIZE] = {"HAKMEM_ARENA_SIZE", 0, 0, (int64_t)256 << 30,
                             "address space reserved for slabs (0: automatic)"},
     [HAK_OPT_VERBOSE] = {"HAKMEM_VERBOSE", 0, 0, 1, "print the library and options at start"},
     /* Fault injection: honoured by debug builds only (os.c, set by init.c). */

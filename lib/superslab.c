@@ -22,6 +22,13 @@ uintptr_t _hak_window_base;
 uintptr_t _hak_window_size16;
 uintptr_t _hak_arena_base;
 uintptr_t _hak_arena_size;
+uint8_t _hak_unit_cls[HAK_ARENA_MAX >> HAK_UNIT_SHIFT];
+
+/* The class table's entry for unit u of ss. */
+static uint8_t *unit_cls(hak_ss_t *ss, unsigned u)
+{
+    return &_hak_unit_cls[(((uintptr_t)ss - _hak_arena_base) >> HAK_UNIT_SHIFT) + u];
+}
 
 static pthread_mutex_t arena_lock = PTHREAD_MUTEX_INITIALIZER;
 static uintptr_t arena_bump;       /* next never-used SuperSlab */
@@ -54,6 +61,7 @@ bool _hak_arena_init(uint64_t size)
     ss_header_bytes = hak_align_up(sizeof(hak_ss_t), page_bytes);
     uintptr_t want = (uintptr_t)size;
     if (want == 0) want = arena_default_size();
+    if (want > HAK_ARENA_MAX) want = HAK_ARENA_MAX;
     want &= ~(HAK_SS_SIZE - 1);
     const uintptr_t min_size = 8 * HAK_SS_SIZE;
     if (want < min_size) want = min_size;
@@ -112,7 +120,7 @@ static hak_ss_t *ss_new(void)
         arena_bump += HAK_SS_SIZE;
     }
     /* Fresh, or purged but for its first page: the per-unit tables read as
-     * zero (every unit_cls was cleared when its span went). */
+     * zero, and so do its units' classes (cleared when their spans went). */
     HAK_VG_DEFINED(ss, sizeof *ss);
     ss->free_units = ALL_UNITS_FREE;
     ss->next = NULL;
@@ -170,7 +178,7 @@ hak_span_t *_hak_span_new(unsigned cls)
     s->state = HAK_SPAN_PARTIAL;
     for (unsigned i = 0; i < n; i++) {
         ss->unit_head[u + i] = (uint8_t)u;
-        ss->unit_cls[u + i] = (uint8_t)cls;
+        *unit_cls(ss, u + i) = (uint8_t)cls;
     }
     pthread_mutex_unlock(&arena_lock);
     /* Untouchable until carved into blocks (central.c). */
@@ -192,7 +200,7 @@ void _hak_span_release(hak_span_t *s)
     _hak_os_purge((void *)start, (uintptr_t)n << HAK_UNIT_SHIFT);
     pthread_mutex_lock(&arena_lock);
     for (unsigned i = 0; i < n; i++) {
-        ss->unit_cls[u + i] = 0;
+        *unit_cls(ss, u + i) = 0;
         ss->unit_head[u + i] = 0;
     }
     s->state = HAK_SPAN_DEAD;

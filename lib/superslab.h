@@ -6,11 +6,16 @@
  * unit 0 holds the header below, units 1..31 are handed out in runs ("spans",
  * the slabs) that each hold blocks of one size class.
  *
- * From any block address, in O(1) and without a lookup table:
+ * From any block address, in O(1):
+ *   _hak_unit_cls[(addr - arena) >> 16]        the size class (0: not a block)
  *   ss   = addr & ~(2 MiB - 1)                 the header
  *   unit = (addr >> 16) & 31                   which 64 KiB unit
- *   ss->unit_cls[unit]                         the size class (0: not a block)
  *   ss->span[ss->unit_head[unit]]              the slab's metadata
+ * The class table is flat, one byte per unit of the whole arena, so that
+ * free() finds the class from the offset its arena test computed anyway
+ * (one shift and one load; a byte in the SuperSlab's header cost four more
+ * instructions to address). It is static, 4 MiB for the largest arena,
+ * and only its pages under SuperSlabs in use are ever touched.
  * "Is this hakmem's?" is one subtraction and compare against the arena, so
  * free() can tell its own pointers from anything else before reading memory.
  *
@@ -48,8 +53,7 @@ typedef struct hak_ss {
     uint32_t free_units;  /* bit u set: unit u is free */
     uint32_t listed;
     uint8_t pad_[HAK_CACHE_LINE - 16];
-    /* Read by every free(): its own cache line, written only when spans change. */
-    uint8_t unit_cls[HAK_UNITS];
+    /* Read by the slow paths: its own cache line, written only when spans change. */
     uint8_t unit_head[HAK_UNITS];
     hak_span_t span[HAK_UNITS];
 #if HAK_DEBUG
@@ -60,6 +64,11 @@ typedef struct hak_ss {
 } hak_ss_t;
 
 _Static_assert(sizeof(hak_ss_t) <= HAK_UNIT_SIZE, "SuperSlab header must fit unit 0");
+
+/* The largest arena the class table covers (HAKMEM_ARENA_SIZE is clamped). */
+#define HAK_ARENA_MAX ((uintptr_t)256 << 30)
+/* Class of every 64 KiB unit of the arena, by (addr - arena base) >> 16. */
+HAK_HIDDEN extern uint8_t _hak_unit_cls[HAK_ARENA_MAX >> HAK_UNIT_SHIFT];
 
 /* The free fast path's window onto the arena: rotr(addr - base, 4) < size16
  * is true exactly for 16-byte aligned addresses inside the arena. Both are 0
@@ -89,7 +98,7 @@ HAK_INLINE unsigned hak_unit_of(const void *p)
 /* Class of the unit holding p (p must be inside the arena). */
 HAK_INLINE unsigned hak_class_at(const void *p)
 {
-    return hak_ss_of(p)->unit_cls[hak_unit_of(p)];
+    return _hak_unit_cls[((uintptr_t)p - _hak_arena_base) >> HAK_UNIT_SHIFT];
 }
 HAK_INLINE hak_span_t *hak_span_of(const void *p)
 {
