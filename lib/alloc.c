@@ -73,7 +73,7 @@ void _hak_free_suspect(void *p)
 {
     if (_hak_block_is_free(p)) _hak_fatal_ptr("free", "double free", p);
     /* Otherwise the program's own bytes matched the mark: a live block. */
-    hak_tc_push_unchecked(hak_tc_self(), hak_class_at(p), p);
+    hak_tc_push_unchecked(hak_tc_self(), hak_class_at(p), p, _hak_key);
 }
 
 static void route_count(enum hak_route r, const void *p)

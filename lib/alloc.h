@@ -48,14 +48,16 @@ HAK_HIDDEN void *_hak_class_alloc(unsigned cls);
 
 /* ---- fast paths ------------------------------------------------------------ */
 
-/* Push without the double-free test (the suspect path's second half). */
-HAK_INLINE void hak_tc_push_unchecked(hak_tc_ref_t *tc, size_t c, void *p)
+/* Push without the double-free test (the suspect path's second half);
+ * key: _hak_key, read once. */
+HAK_INLINE void hak_tc_push_unchecked(hak_tc_ref_t *tc, size_t c, void *p, uint64_t key)
 {
 #if HAK_DEBUG
     _hak_debug_mark_free(p, "free");
 #endif
-    hak_block_set_next(p, tc->head[c]);
-    hak_block_mark(p);
+    /* The mark first: then the key's register is free for the link. */
+    hak_block_mark_k(p, key);
+    hak_block_set_next_k(p, tc->head[c], key);
     tc->head[c] = p;
 #if HAK_TC_SEG
     /* gcc does not fold the room's offset into a flag-setting decrement
@@ -78,14 +80,15 @@ overflow:
  * free. */
 HAK_INLINE void hak_tc_push(hak_tc_ref_t *tc, size_t c, void *p)
 {
-    if (HAK_UNLIKELY(hak_block_marked(p))) {
+    uint64_t key = _hak_key;
+    if (HAK_UNLIKELY(hak_block_marked_k(p, key))) {
         _hak_free_suspect(p);
         return;
     }
-    hak_tc_push_unchecked(tc, c, p);
+    hak_tc_push_unchecked(tc, c, p, key);
 }
 
-/* The head of an empty list fails the mark test like a corrupted one: the
+/* The head of an empty list fails the link test like a corrupted one: the
  * slow path tells them apart (hak_tc_pop). */
 HAK_INLINE void *hak_tc_malloc_raw(size_t n)
 {
@@ -93,8 +96,29 @@ HAK_INLINE void *hak_tc_malloc_raw(size_t n)
         hak_tc_ref_t *tc = hak_tc_self();
         unsigned c = hak_class_tiny(n);
         void *p = tc->head[c];
-        if (HAK_LIKELY(hak_block_marked(p))) return hak_tc_take(tc, c, p);
+#if HAK_TC_SEG && __GNUC__ >= 11
+        /* hak_block_link and hak_link_bad, spelled out: left to itself gcc
+         * decodes into the return register and spends a move on p, and
+         * loads the mask into a register instead of testing memory. */
+        uintptr_t next;
+        __asm__ goto("mov (%[p]), %[next]\n\t"
+                     "xor %[p], %[next]\n\t"
+                     "xor %[key], %[next]\n\t"
+                     "test %[next], %[bad]\n\t"
+                     "jne %l[slow]"
+                     : [next] "=&r"(next)
+                     : [p] "a"(p), [key] "m"(_hak_key), [bad] "m"(_hak_link_bad)
+                     : "cc", "memory"
+                     : slow);
+        return hak_tc_take(tc, c, p, next);
+#else
+        uintptr_t next = hak_block_link(p);
+        if (HAK_LIKELY(!hak_link_bad(next))) return hak_tc_take(tc, c, p, next);
+#endif
     }
+#if HAK_TC_SEG && __GNUC__ >= 11
+slow:
+#endif
     return _hak_malloc_slow(n);
 }
 
@@ -135,7 +159,8 @@ HAK_INLINE void *hak_tc_class_malloc(unsigned c)
 {
     hak_tc_ref_t *tc = hak_tc_self();
     void *p = tc->head[c];
-    if (HAK_LIKELY(hak_block_marked(p))) return hak_tc_take(tc, c, p);
+    uintptr_t next = hak_block_link(p);
+    if (HAK_LIKELY(!hak_link_bad(next))) return hak_tc_take(tc, c, p, next);
     return _hak_class_alloc(c);
 }
 
@@ -147,8 +172,9 @@ HAK_INLINE void *hak_aligned_fast(size_t size, size_t align)
     unsigned c = hak_class_aligned_fast(size, align);
     hak_tc_ref_t *tc = hak_tc_self();
     void *p = tc->head[c]; /* class 0's list is always empty */
-    if (HAK_UNLIKELY(!hak_block_marked(p))) return NULL;
-    p = hak_tc_take(tc, c, p);
+    uintptr_t next = hak_block_link(p);
+    if (HAK_UNLIKELY(hak_link_bad(next))) return NULL;
+    p = hak_tc_take(tc, c, p, next);
     HAK_VG_ALLOC(p, size, 0);
     return p;
 }

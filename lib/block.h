@@ -1,32 +1,75 @@
 /* block.h: the layout of a free block, known only here.
  *
- *   bytes 0..7    link to the next free block (thread list or span free list)
- *   bytes 8..11   HAK_FREE_MARK while the block is free, 0 once handed out
+ *   bytes 0..7    the link to the next free block (thread list or span free
+ *                 list), encoded: next ^ key ^ the block's own address
+ *   bytes 8..11   the free mark while the block is free: the key's low 32
+ *                 bits; 0 once handed out
  *
- * Every block is at least 16 bytes, so both fit. The mark is what makes a
- * double free visible wherever the block sits (a thread's list or its
- * span's free list): free() finds the mark already set and confirms by
- * looking the block up (tcache.c), since a program may by chance have left
- * the same bytes there. malloc clears it on the way out.
+ * The key (_hak_key) is drawn from the kernel's random source at start
+ * (init.c), so a writer who has read this file still cannot forge either.
+ * A decoded link is checked before it is followed: every link hakmem
+ * writes decodes to a 16-byte aligned user-space address, so bits 0..3 and
+ * 48..63 are zero (HAK_LINK_BAD). A raw pointer written over a link decodes
+ * with the key's bit 63 and bit 0 set, which are always set; a byte
+ * written over a link's low end (an overflow from the block before) moves
+ * it off the 16-byte grid 15 times in 16; a link read at another address
+ * than its own (a corrupted link that points into another free block)
+ * decodes off by the distance, because the address is part of the code. The mark lets free() see a double free at once: a block freed twice
+ * carries it already, and is then looked up to confirm (a live block whose
+ * bytes 8..11 happen to equal the key's low half is pushed as usual).
+ * Every block is at least 16 bytes, so both fit.
  */
 #ifndef HAK_BLOCK_H
 #define HAK_BLOCK_H
 
 #include "platform.h"
 
-/* Odd, not a small integer, not a pointer, not a common hash constant. */
-#define HAK_FREE_MARK 0xd1f5e3a7u
+/* Bits 63 and 0 set (so the low 32 bits, the mark, are never 0). The value
+ * before start-up is fixed but no block exists then: an empty list's end
+ * block decodes to a bad link under any such key, so the first malloc falls
+ * into the slow path. */
+HAK_HIDDEN extern uint64_t _hak_key;
+/* Draws the key (once, at start-up, before any block exists). */
+HAK_HIDDEN void _hak_block_key_init(void);
 
 typedef uint32_t __attribute__((may_alias)) hak_u32_alias_t;
-typedef void *__attribute__((may_alias)) hak_ptr_alias_t;
+typedef uint64_t __attribute__((may_alias)) hak_u64_alias_t;
 
-HAK_INLINE void *hak_block_next(const void *b) { return *(const hak_ptr_alias_t *)b; }
-HAK_INLINE void hak_block_set_next(void *b, void *next) { *(hak_ptr_alias_t *)b = next; }
-HAK_INLINE bool hak_block_marked(const void *b)
+/* The decoded link of free block b (check it with hak_link_bad). */
+HAK_INLINE uintptr_t hak_block_link(const void *b)
 {
-    return ((const hak_u32_alias_t *)b)[2] == HAK_FREE_MARK;
+    return (uintptr_t)(*(const hak_u64_alias_t *)b ^ _hak_key ^ (uintptr_t)b);
 }
-HAK_INLINE void hak_block_mark(void *b) { ((hak_u32_alias_t *)b)[2] = HAK_FREE_MARK; }
+/* Bits no link hakmem wrote has (user space is below 2^48 on x86-64 with
+ * 4-level page tables and on aarch64). */
+#define HAK_LINK_BAD 0xFFFF00000000000Full
+HAK_INLINE bool hak_link_bad(uintptr_t link) { return (link & HAK_LINK_BAD) != 0; }
+/* HAK_LINK_BAD in memory, for a fast path's test with a memory operand. */
+HAK_HIDDEN extern const uint64_t _hak_link_bad;
+/* The _k forms take the key read once by the caller: a store through a
+ * block may alias _hak_key for the compiler, which would read it again. */
+HAK_INLINE void hak_block_set_next_k(void *b, const void *next, uint64_t key)
+{
+    *(hak_u64_alias_t *)b = (uint64_t)(uintptr_t)next ^ key ^ (uintptr_t)b;
+}
+HAK_INLINE bool hak_block_marked_k(const void *b, uint64_t key)
+{
+    return ((const hak_u32_alias_t *)b)[2] == (uint32_t)key;
+}
+HAK_INLINE void hak_block_mark_k(void *b, uint64_t key) { ((hak_u32_alias_t *)b)[2] = (uint32_t)key; }
+HAK_INLINE void hak_block_set_next(void *b, const void *next) { hak_block_set_next_k(b, next, _hak_key); }
+HAK_INLINE bool hak_block_marked(const void *b) { return hak_block_marked_k(b, _hak_key); }
+HAK_INLINE void hak_block_mark(void *b) { hak_block_mark_k(b, _hak_key); }
 HAK_INLINE void hak_block_unmark(void *b) { ((hak_u32_alias_t *)b)[2] = 0; }
+
+/* The slow paths' reading of a link: aborts naming `what` if it was not
+ * written by hakmem. */
+HAK_HIDDEN HAK_NORETURN HAK_COLD void _hak_block_corrupt(const char *what, const void *b);
+HAK_INLINE void *hak_block_next(const void *b, const char *what)
+{
+    uintptr_t next = hak_block_link(b);
+    if (HAK_UNLIKELY(hak_link_bad(next))) _hak_block_corrupt(what, b);
+    return (void *)next;
+}
 
 #endif

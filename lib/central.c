@@ -153,13 +153,34 @@ static hak_span_t *span_disown(struct hak_central *k, hak_span_t *s)
     return NULL;
 }
 
+/* The next block on span s's free list after b: NULL at the end; aborts if
+ * b's link was overwritten (it must decode to a block of the same span). */
+static void *span_free_next(const hak_span_t *s, const void *b)
+{
+    uintptr_t next = hak_block_link(b);
+    if (next == 0) return NULL;
+    uintptr_t start = hak_span_start(s);
+    if (HAK_UNLIKELY(hak_link_bad(next) || next < start || next >= s->end ||
+                     !hak_class_divides(s->cls, next - start)))
+        _hak_block_corrupt("malloc", b);
+    return (void *)next;
+}
+
+/* Appends b to the batch first..last (its link is set when the next one
+ * comes, or to the list's end). */
+static void chain(void **first, void **last, void *b)
+{
+    if (*last != NULL) hak_block_set_next(*last, b);
+    else *first = b;
+    *last = b;
+}
+
 unsigned _hak_central_take(unsigned cls, unsigned want, void **head, void *end,
                            const void *tc, hak_span_t **slot, int64_t told)
 {
     struct hak_central *k = &central[cls];
     const uintptr_t size = _hak_cls_size[cls];
-    void *first = NULL;
-    void **link = &first;
+    void *first = NULL, *last = NULL;
     unsigned n = 0;
     pthread_mutex_lock(&k->lock);
     hak_span_t *s = slot != NULL ? *slot : NULL;
@@ -178,11 +199,9 @@ unsigned _hak_central_take(unsigned cls, unsigned want, void **head, void *end,
         unsigned got = 0;
         while (n + got < want && s->free != NULL) {
             void *b = s->free;
-            if (HAK_UNLIKELY(!hak_block_marked(b)))
-                _hak_fatal_ptr("malloc", "free list corrupted (write after free, overflow or double free) at", b);
-            s->free = hak_block_next(b);
-            *link = b;
-            link = (void **)b;
+            if (HAK_UNLIKELY(!hak_block_marked(b))) _hak_block_corrupt("malloc", b);
+            s->free = span_free_next(s, b);
+            chain(&first, &last, b);
             got++;
         }
         s->nfree -= got;
@@ -191,8 +210,7 @@ unsigned _hak_central_take(unsigned cls, unsigned want, void **head, void *end,
             s->bump += size;
             HAK_VG_REUSE(b, 16); /* the link and the mark (vg.h) */
             hak_block_mark(b); /* every block on a list carries the mark */
-            *link = b;
-            link = (void **)b;
+            chain(&first, &last, b);
             got++;
         }
         s->used += got;
@@ -205,7 +223,7 @@ unsigned _hak_central_take(unsigned cls, unsigned want, void **head, void *end,
         }
     }
     if (slot != NULL) *slot = s;
-    *link = end;
+    if (last != NULL) hak_block_set_next(last, end);
     k->used += n;
     k->cached += (int64_t)n - told;
     pthread_mutex_unlock(&k->lock);
@@ -237,8 +255,7 @@ static void give_check(unsigned cls, void *b)
         _hak_fatal_ptr("free", "invalid pointer", b);
     /* Past bump: not handed out since the span was last carved or emptied. */
     if ((uintptr_t)b >= s->bump || s->used == 0) _hak_fatal_ptr("free", "double free", b);
-    if (!hak_block_marked(b))
-        _hak_fatal_ptr("free", "free list corrupted (write after free, overflow or double free) at", b);
+    if (!hak_block_marked(b)) _hak_block_corrupt("free", b);
 }
 
 void _hak_central_give(unsigned cls, void *head, unsigned n, int64_t cached_delta)
@@ -249,8 +266,8 @@ void _hak_central_give(unsigned cls, void *head, unsigned n, int64_t cached_delt
     for (unsigned i = 0; i < n; i++) {
         void *b = head;
         HAK_ASSERT(b != NULL);
-        head = hak_block_next(b);
-        give_check(cls, b);
+        give_check(cls, b); /* before its link is read */
+        if (i + 1 < n) head = hak_block_next(b, "free");
         hak_span_t *s = hak_span_of(b);
         hak_block_set_next(b, s->free);
         s->free = b;
@@ -301,7 +318,7 @@ bool _hak_central_holds(unsigned cls, const void *p)
      * emptied (_hak_central_give). */
     found = (uintptr_t)p >= s->bump;
     uint32_t limit = found ? 0 : s->nfree;
-    for (void *q = s->free; q != NULL && limit-- > 0; q = hak_block_next(q)) {
+    for (void *q = s->free; q != NULL && limit-- > 0; q = span_free_next(s, q)) {
         if (q == p) {
             found = true;
             break;

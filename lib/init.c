@@ -15,6 +15,7 @@
  */
 #define _GNU_SOURCE
 #include "init.h"
+#include "block.h"
 #include "central.h"
 #include "counters.h"
 #include "large.h"
@@ -51,6 +52,8 @@ static void layers_init(void)
         _hak_write_str(2, "hakmem: HAKMEM_FAULT_* needs a debug build; ignored\n");
 #endif
     _hak_g_count_calls = _hak_option(HAK_OPT_STATS) || _hak_option(HAK_OPT_ROUTE_TRACE);
+    /* Before the arena exists, so before any block does. */
+    _hak_block_key_init();
     _hak_sizeclass_init();
     _hak_tc_init((uint64_t)_hak_option(HAK_OPT_TCACHE_BYTES));
     _hak_central_init((uint64_t)_hak_option(HAK_OPT_RETAIN_BYTES));

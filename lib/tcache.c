@@ -98,8 +98,8 @@ static void bin_flush(hak_tc_ref_t *tc, unsigned cls, uint32_t keep)
     } else {
         /* Keep the most recently freed blocks (the head): they are warm. */
         void *cut = tc->head[cls];
-        for (uint32_t i = 1; i < keep; i++) cut = hak_block_next(cut);
-        rest = hak_block_next(cut);
+        for (uint32_t i = 1; i < keep; i++) cut = hak_block_next(cut, "free");
+        rest = hak_block_next(cut, "free");
         hak_block_set_next(cut, HAK_TC_END);
     }
     tc->room[cls] = (int32_t)tc_cap(tc, cls) - (int32_t)keep;
@@ -193,10 +193,7 @@ void _hak_tc_overflow(unsigned cls)
     bin_flush(tc, cls, keeps ? tc_cap(tc, cls) / 2 : 0);
 }
 
-void _hak_list_corrupt(const void *p)
-{
-    _hak_fatal_ptr("malloc", "free list corrupted (write after free, overflow or double free) at", p);
-}
+void _hak_list_corrupt(const void *p) { _hak_block_corrupt("malloc", p); }
 
 /* p carries the free mark: is it really free? Looks on the calling thread's
  * list of its class, then on its span's free list. (A block sitting on
@@ -207,7 +204,7 @@ bool _hak_block_is_free(const void *p)
     hak_tc_ref_t *tc = hak_tc_self();
     unsigned cls = hak_class_at(p);
     uint32_t limit = bin_count(tc, cls) + 1;
-    for (void *q = tc->head[cls]; q != HAK_TC_END && limit-- > 0; q = hak_block_next(q))
+    for (void *q = tc->head[cls]; q != HAK_TC_END && limit-- > 0; q = hak_block_next(q, "free"))
         if (q == p) return true;
     return cls != 0 && _hak_central_holds(cls, p);
 }

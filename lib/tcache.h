@@ -24,8 +24,8 @@
  * below zero makes the free path's test one decrement. Heads and rooms are
  * separate arrays so that both are indexed by the class with a scaled
  * address (no multiply or shift on the fast paths). An empty list points at
- * _hak_tc_end, a block that never carries the free mark: malloc's test of
- * the mark then also tells an empty list, and needs no NULL test. The TLS
+ * _hak_tc_end, a block whose link never decodes (block.h): malloc's test of
+ * the link then also tells an empty list, and needs no NULL test. The TLS
  * image holds those pointers, so a new thread starts with empty lists and
  * room 0, and that is what makes an initialisation check needless: its first
  * malloc finds the end block and its first free overflows a room of 0, and
@@ -83,10 +83,11 @@ HAK_INLINE hak_tc_ref_t *hak_tc_self(void) { return &_hak_tc; }
 
 HAK_HIDDEN HAK_NORETURN HAK_COLD void _hak_list_corrupt(const void *p);
 
-/* Takes the head block, whose mark says it is free: unmark it, room++. */
-HAK_INLINE void *hak_tc_take(hak_tc_ref_t *tc, unsigned c, void *p)
+/* Takes the head block p, whose link decoded to next without a fault:
+ * unmark it, room++. */
+HAK_INLINE void *hak_tc_take(hak_tc_ref_t *tc, unsigned c, void *p, uintptr_t next)
 {
-    tc->head[c] = hak_block_next(p);
+    tc->head[c] = (void *)next;
     hak_block_unmark(p);
     tc->room[c]++;
 #if HAK_DEBUG
@@ -95,18 +96,20 @@ HAK_INLINE void *hak_tc_take(hak_tc_ref_t *tc, unsigned c, void *p)
     return p;
 }
 
-/* Pop for the slow paths: NULL when the list is empty. A block on a list
- * without the mark was written after it was freed, or the list was
- * corrupted (a link overwritten by an overflow, a block freed twice): stop
- * before handing it out. */
+/* Pop for the slow paths: NULL when the list is empty. A link that does
+ * not decode (block.h) was overwritten after its block was freed (a write
+ * after free, an overflow from the block before it): stop before
+ * following it. The end block's link decodes as bad too, so the fast
+ * paths' single test also tells an empty list; this tells them apart. */
 HAK_INLINE void *hak_tc_pop(hak_tc_ref_t *tc, unsigned c)
 {
     void *p = tc->head[c];
-    if (HAK_UNLIKELY(!hak_block_marked(p))) {
+    uintptr_t next = hak_block_link(p);
+    if (HAK_UNLIKELY(hak_link_bad(next))) {
         if (p == HAK_TC_END) return NULL;
         _hak_list_corrupt(p);
     }
-    return hak_tc_take(tc, c, p);
+    return hak_tc_take(tc, c, p, next);
 }
 
 /* ---- tcache.c ------------------------------------------------------------ */
