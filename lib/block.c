@@ -2,7 +2,8 @@
 #include "block.h"
 #include "os.h"
 
-uint64_t _hak_key = 0x8000000000000001ull;
+#define START_KEY 0x8000000000000001ull
+uint64_t _hak_key = START_KEY;
 const uint64_t _hak_link_bad = HAK_LINK_BAD;
 
 void _hak_block_key_init(void)
@@ -12,6 +13,9 @@ void _hak_block_key_init(void)
      * addresses and the clock (os.c): weaker, still unknown to a writer. */
     _hak_os_random(&k, sizeof k);
     k |= (uint64_t)1 << 63 | 1;
+    /* A link encoded with the key's value before start-up (public) must
+     * still decode as bad: the two keys differ in a checked bit. */
+    if (((k ^ START_KEY) & HAK_LINK_BAD) == 0) k ^= (uint64_t)1 << 62;
     _hak_key = k;
 }
 

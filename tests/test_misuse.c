@@ -303,8 +303,117 @@ static void run_case(const struct misuse *c)
     fflush(stdout);
 }
 
+/* ---- forged links: a writer who has read the source ----------------------
+ *
+ * A use after free writes an address of its choosing (a buffer here) over
+ * a freed block's link, with every constant a reader of the source could
+ * use: the raw address, the old public free mark (0xd1f5e3a7) beside it and
+ * at the target, and the address encoded with the key's value before
+ * start-up (lib/block.c). The next mallocs of that size must never return
+ * the target: a Tiny or Mid block's pop sees the link does not decode and
+ * stops with "free list corrupted"; a large block keeps nothing in band, so
+ * its mallocs go on and never return the target. Exit status 3: the target
+ * was handed out. */
+static _Alignas(64) unsigned char forge_target[8192];
+
+enum forge { FORGE_RAW, FORGE_OLD_MARK, FORGE_START_KEY };
+
+static void forge_and_allocate(size_t n, enum forge how)
+{
+    unsigned char *p = malloc(n);
+    if (p == NULL) _exit(99);
+    memset(p, 1, n);
+    free(p);
+    unsigned char *freed = tu_launder(p);
+    uintptr_t t = (uintptr_t)forge_target;
+    const uint64_t start_key = 0x8000000000000001ull; /* lib/block.c's value before start-up */
+    for (size_t off = 0; off + 16 <= sizeof forge_target; off += 16) {
+        uint32_t mark = how == FORGE_START_KEY ? (uint32_t)start_key : 0xd1f5e3a7u;
+        memcpy(forge_target + off + 8, &mark, 4);
+    }
+    uint64_t link = t;
+    if (how == FORGE_START_KEY) link = t ^ start_key ^ (uintptr_t)freed;
+    memcpy(freed, &link, 8);
+    if (how != FORGE_RAW) {
+        uint32_t mark = how == FORGE_START_KEY ? (uint32_t)start_key : 0xd1f5e3a7u;
+        memcpy(freed + 8, &mark, 4);
+    }
+    for (int i = 0; i < 64; i++) {
+        unsigned char *q = malloc(n);
+        if (q >= forge_target && q < forge_target + sizeof forge_target) _exit(3);
+        (void)tu_launder(q);
+    }
+    _exit(0);
+}
+
+static void forge_case(const char *name, size_t n, enum forge how, int must_abort)
+{
+    int fd[2];
+    if (pipe(fd) != 0) _exit(99);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct rlimit no_core = {0, 0};
+        setrlimit(RLIMIT_CORE, &no_core);
+        close(fd[0]);
+        dup2(fd[1], 2);
+        alarm(CHILD_TIMEOUT_S);
+        forge_and_allocate(n, how);
+    }
+    close(fd[1]);
+    char out[1024];
+    size_t len = 0;
+    for (;;) { /* to the end: the child writes its message in pieces */
+        ssize_t r = read(fd[0], out + len, sizeof out - 1 - len);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        len += (size_t)r;
+        if (len == sizeof out - 1) break;
+    }
+    out[len] = '\0';
+    close(fd[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    long failures_before = atomic_load(&tu_state()->failures);
+    tu_state()->current = name;
+    EXPECT(!(WIFEXITED(status) && WEXITSTATUS(status) == 3), "the forged address was handed out");
+    if (must_abort) {
+        EXPECT(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT && strstr(out, "free list corrupted"),
+               "expected an abort with \"free list corrupted\"; status 0x%x, stderr \"%s\"", status, out);
+    } else {
+        EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+               "expected the mallocs to go on; status 0x%x, stderr \"%s\"", status, out);
+    }
+    tu_state()->current = "-";
+    printf("%-4s %-34s status 0x%x; stderr: %s",
+           atomic_load(&tu_state()->failures) == failures_before ? "ok" : "FAIL", name, status,
+           out[0] ? out : "(none)\n");
+}
+
+static void forged_links(void)
+{
+    static const struct {
+        const char *name;
+        size_t n;
+        int must_abort;
+    } sizes[] = {{"tiny", 64, 1}, {"mid", 4096, 1}, {"large", 1 << 20, 0}};
+    static const char *const how_name[] = {"raw", "old-mark", "start-key"};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        for (int how = FORGE_RAW; how <= FORGE_START_KEY; how++) {
+            char name[64];
+            snprintf(name, sizeof name, "forged-link-%s-%s", sizes[i].name, how_name[how]);
+            forge_case(name, sizes[i].n, (enum forge)how, sizes[i].must_abort);
+        }
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "forged-links") == 0) {
+        forged_links();
+        return tu_finish("test_misuse");
+    }
+    if (argc < 2) forged_links();
     int ran = 0;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int wanted = argc < 2;
