@@ -60,12 +60,22 @@ const DEBUG_CFLAGS: &[&str] = &["-O1", "-g", "-DHAK_DEBUG=1"];
 const OPTIONAL_CFLAGS: &[&str] = &["-fno-semantic-interposition", "-mtls-dialect=gnu2"];
 
 fn main() {
-    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
+    let manifest_dir =
+        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR"));
     let target = env::var("TARGET").unwrap_or_default();
 
     println!("cargo:rerun-if-changed=build.rs");
-    for var in ["HAKMEM_SOURCE_DIR", "HAKMEM_WERROR", "CC", "TARGET_CC", "AR", "TARGET_AR", "OBJCOPY", "NM"] {
+    for var in [
+        "HAKMEM_SOURCE_DIR",
+        "HAKMEM_WERROR",
+        "CC",
+        "TARGET_CC",
+        "AR",
+        "TARGET_AR",
+        "OBJCOPY",
+        "NM",
+    ] {
         println!("cargo:rerun-if-env-changed={var}");
     }
     println!("cargo:rerun-if-env-changed=CC_{target}");
@@ -78,8 +88,23 @@ fn main() {
     println!("cargo:rerun-if-changed={}", include_dir.display());
 
     let sources = c_sources(&lib_dir);
-    let cc = tool(&["CC_".to_string() + &target, "CC_".to_string() + &target.replace('-', "_"), "TARGET_CC".into(), "CC".into()], "cc");
-    let ar = tool(&["AR_".to_string() + &target.replace('-', "_"), "TARGET_AR".into(), "AR".into()], "ar");
+    let cc = tool(
+        &[
+            "CC_".to_string() + &target,
+            "CC_".to_string() + &target.replace('-', "_"),
+            "TARGET_CC".into(),
+            "CC".into(),
+        ],
+        "cc",
+    );
+    let ar = tool(
+        &[
+            "AR_".to_string() + &target.replace('-', "_"),
+            "TARGET_AR".into(),
+            "AR".into(),
+        ],
+        "ar",
+    );
     let objcopy = tool(&["OBJCOPY".into()], "objcopy");
     let nm = tool(&["NM".into()], "nm");
 
@@ -96,7 +121,11 @@ fn main() {
         }
     }
     let debug = env::var_os("CARGO_FEATURE_DEBUG_CHECKS").is_some();
-    flags.extend((if debug { DEBUG_CFLAGS } else { RELEASE_CFLAGS }).iter().map(|s| s.to_string()));
+    flags.extend(
+        (if debug { DEBUG_CFLAGS } else { RELEASE_CFLAGS })
+            .iter()
+            .map(|s| s.to_string()),
+    );
     // Position-independent: Rust executables are PIE by default, and the
     // archive may also be linked into a shared object.
     flags.extend(["-fPIC", "-pthread"].iter().map(|s| s.to_string()));
@@ -110,7 +139,9 @@ fn main() {
     // One relocatable object, then its hidden symbols made local.
     let combined = out_dir.join("hakmem_core.o");
     let mut link = command(&cc);
-    link.args(["-r", "-nostdlib", "-o"]).arg(&combined).args(&objects);
+    link.args(["-r", "-nostdlib", "-o"])
+        .arg(&combined)
+        .args(&objects);
     run(&mut link, "partial link of the C core");
     let mut localize = command(&objcopy);
     localize.arg("--localize-hidden").arg(&combined);
@@ -133,7 +164,9 @@ fn main() {
     println!("cargo:include={}", include_dir.display());
 
     let header = fs::read_to_string(include_dir.join("hakmem.h")).expect("read include/hakmem.h");
-    let c_version = header_define(&header, "HAKMEM_VERSION_STRING").trim_matches('"').to_string();
+    let c_version = header_define(&header, "HAKMEM_VERSION_STRING")
+        .trim_matches('"')
+        .to_string();
     let crate_version = env::var("CARGO_PKG_VERSION").unwrap_or_default();
     if c_version != crate_version {
         println!(
@@ -152,7 +185,9 @@ fn main() {
 /// (lib/, include/) of the first source tree that has lib/hakmem.c and
 /// include/hakmem.h; panics with the places it looked otherwise.
 fn find_sources(manifest_dir: &Path) -> (PathBuf, PathBuf) {
-    let complete = |base: &Path| base.join("lib/hakmem.c").is_file() && base.join("include/hakmem.h").is_file();
+    let complete = |base: &Path| {
+        base.join("lib/hakmem.c").is_file() && base.join("include/hakmem.h").is_file()
+    };
     if let Some(dir) = env::var_os("HAKMEM_SOURCE_DIR") {
         let base = PathBuf::from(dir);
         if !complete(&base) {
@@ -220,7 +255,10 @@ fn run(cmd: &mut Command, what: &str) -> Output {
         .output()
         .unwrap_or_else(|e| panic!("{what}: cannot run {cmd:?}: {e}"));
     if !out.status.success() {
-        panic!("{what} failed: {cmd:?}\n{}", String::from_utf8_lossy(&out.stderr));
+        panic!(
+            "{what} failed: {cmd:?}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     out
 }
@@ -229,7 +267,11 @@ fn run(cmd: &mut Command, what: &str) -> Output {
 /// hak_try_cflag: -Werror on an empty program).
 fn accepts(cc: &[String], flag: &str, dir: &Path) -> bool {
     let src = dir.join("probe.c");
-    fs::write(&src, "int hak_probe(void);\nint hak_probe(void) { return 0; }\n").expect("write probe.c");
+    fs::write(
+        &src,
+        "int hak_probe(void);\nint hak_probe(void) { return 0; }\n",
+    )
+    .expect("write probe.c");
     command(cc)
         .args(["-Werror", flag, "-c"])
         .arg(&src)
@@ -244,13 +286,26 @@ fn accepts(cc: &[String], flag: &str, dir: &Path) -> bool {
 
 /// Compiles every source, as many at a time as cargo allows; warnings are
 /// shown as cargo warnings, errors stop the build with the compiler's output.
-fn compile_all(cc: &[String], flags: &[String], sources: &[PathBuf], obj_dir: &Path) -> Vec<PathBuf> {
-    let jobs: usize = env::var("NUM_JOBS").ok().and_then(|n| n.parse().ok()).unwrap_or(2).max(1);
+fn compile_all(
+    cc: &[String],
+    flags: &[String],
+    sources: &[PathBuf],
+    obj_dir: &Path,
+) -> Vec<PathBuf> {
+    let jobs: usize = env::var("NUM_JOBS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(2)
+        .max(1);
     let mut objects = Vec::new();
     for batch in sources.chunks(jobs) {
         let mut running = Vec::new();
         for src in batch {
-            let stem = src.file_stem().expect("source file name").to_string_lossy().into_owned();
+            let stem = src
+                .file_stem()
+                .expect("source file name")
+                .to_string_lossy()
+                .into_owned();
             let obj = obj_dir.join(format!("{stem}.o"));
             let mut cmd = command(cc);
             cmd.args(flags).arg("-c").arg(src).arg("-o").arg(&obj);
@@ -283,8 +338,15 @@ fn check_exports(nm: &[String], object: &Path) {
     cmd.args(["-g", "--defined-only"]).arg(object);
     let out = run(&mut cmd, "nm (binutils)");
     let listing = String::from_utf8_lossy(&out.stdout);
-    let names: Vec<&str> = listing.lines().filter_map(|l| l.split_whitespace().last()).collect();
-    let foreign: Vec<&str> = names.iter().copied().filter(|n| !n.starts_with("hak_")).collect();
+    let names: Vec<&str> = listing
+        .lines()
+        .filter_map(|l| l.split_whitespace().last())
+        .collect();
+    let foreign: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| !n.starts_with("hak_"))
+        .collect();
     if !foreign.is_empty() || !names.contains(&"hak_alloc") {
         panic!(
             "the C core must define hak_* names only (and hak_alloc); {} defines: {}",

@@ -17,7 +17,12 @@ extern "C" {
     pub fn hak_alloc(size: usize, align: usize) -> *mut c_void;
     pub fn hak_alloc_zeroed(size: usize, align: usize) -> *mut c_void;
     pub fn hak_dealloc(ptr: *mut c_void, size: usize, align: usize);
-    pub fn hak_realloc_layout(ptr: *mut c_void, old_size: usize, align: usize, new_size: usize) -> *mut c_void;
+    pub fn hak_realloc_layout(
+        ptr: *mut c_void,
+        old_size: usize,
+        align: usize,
+        new_size: usize,
+    ) -> *mut c_void;
     pub fn hak_owns(ptr: *const c_void) -> c_int;
     pub fn hak_collect() -> usize;
     pub fn hak_stats_get(out: *mut c_void, size: usize) -> c_int;
@@ -141,7 +146,10 @@ mod tests {
         // SAFETY: a 4 KiB buffer, far larger than the struct, aligned for it.
         let rc = unsafe { hak_stats_get(buf.as_mut_ptr().cast(), size_of::<[u64; 512]>()) };
         assert_eq!(rc, 0);
-        assert_eq!(buf[0] as usize, RUST_STATS_SIZE, "struct hak_stats changed: update the stats! list");
+        assert_eq!(
+            buf[0] as usize, RUST_STATS_SIZE,
+            "struct hak_stats changed: update the stats! list"
+        );
         let version = buf[1].to_ne_bytes();
         let version = u32::from_ne_bytes([version[0], version[1], version[2], version[3]]);
         assert_eq!(version, 1, "HAK_STATS_VERSION");

@@ -17,7 +17,17 @@ fn alignments() -> impl Iterator<Item = usize> {
 
 /// Sizes around an alignment, and across hakmem's tiers.
 fn sizes_for(align: usize) -> Vec<usize> {
-    let mut v = vec![1, 8, 24, 100, align, align + 1, 3 * align - 1, 5000, 300_000];
+    let mut v = vec![
+        1,
+        8,
+        24,
+        100,
+        align,
+        align + 1,
+        3 * align - 1,
+        5000,
+        300_000,
+    ];
     v.retain(|&s| s > 0);
     v
 }
@@ -44,7 +54,10 @@ fn check(p: *const u8, len: usize, seed: usize) {
 #[test]
 fn collections_live_in_hakmem() {
     let v: Vec<u64> = (0..10_000).collect();
-    assert!(hakmem::owns(v.as_ptr().cast()), "Vec buffer not from hakmem");
+    assert!(
+        hakmem::owns(v.as_ptr().cast()),
+        "Vec buffer not from hakmem"
+    );
     assert_eq!(v.iter().sum::<u64>(), 10_000 * 9_999 / 2);
 
     let mut s = String::new();
@@ -59,7 +72,10 @@ fn collections_live_in_hakmem() {
         m.insert(format!("key-{i}"), (0..i % 17).collect());
     }
     for i in (0..5000u32).step_by(2) {
-        assert_eq!(m.remove(&format!("key-{i}")).map(|v| v.len()), Some((i % 17) as usize));
+        assert_eq!(
+            m.remove(&format!("key-{i}")).map(|v| v.len()),
+            Some((i % 17) as usize)
+        );
     }
     assert_eq!(m.len(), 2500);
     for (k, v) in &m {
@@ -73,7 +89,9 @@ fn collections_live_in_hakmem() {
         b.insert(i * 7919 % 20_011, i.to_string());
     }
     b.retain(|k, _| k % 3 != 0);
-    assert!(b.iter().all(|(k, v)| k % 3 != 0 && v.parse::<u64>().unwrap() * 7919 % 20_011 == *k));
+    assert!(b
+        .iter()
+        .all(|(k, v)| k % 3 != 0 && v.parse::<u64>().unwrap() * 7919 % 20_011 == *k));
 
     let mut d: VecDeque<Box<[u8]>> = VecDeque::new();
     for i in 0..3000usize {
@@ -82,7 +100,9 @@ fn collections_live_in_hakmem() {
             d.pop_front();
         }
     }
-    assert!(d.iter().all(|x| hakmem::owns(x.as_ptr()) && x.iter().all(|&c| c == x[0])));
+    assert!(d
+        .iter()
+        .all(|x| hakmem::owns(x.as_ptr()) && x.iter().all(|&c| c == x[0])));
 
     let set: HashSet<Vec<u8>> = (0..1000u32).map(|i| i.to_le_bytes().to_vec()).collect();
     assert_eq!(set.len(), 1000);
@@ -95,7 +115,10 @@ fn box_and_large_buffers_are_hakmem_s() {
     // Large tier (above 256 KiB) and beyond a SuperSlab.
     for len in [300_000usize, 3 << 20, 40 << 20] {
         let mut v = vec![0u8; len];
-        assert!(hakmem::owns(v.as_ptr()), "{len}-byte buffer not from hakmem");
+        assert!(
+            hakmem::owns(v.as_ptr()),
+            "{len}-byte buffer not from hakmem"
+        );
         v[len - 1] = 1;
         v[0] = 2;
         assert_eq!(v.iter().map(|&x| x as usize).sum::<usize>(), 3);
@@ -155,13 +178,25 @@ fn every_alignment_from_1_to_2_mib() {
             let layout = Layout::from_size_align(size, align).unwrap();
             // Through the global allocator (std::alloc) and through Hakmem itself.
             for direct in [false, true] {
-                let p = unsafe { if direct { Hakmem.alloc(layout) } else { alloc::alloc(layout) } };
+                let p = unsafe {
+                    if direct {
+                        Hakmem.alloc(layout)
+                    } else {
+                        alloc::alloc(layout)
+                    }
+                };
                 assert!(!p.is_null(), "alloc({size}, {align}) failed");
                 assert_eq!(p as usize % align, 0, "alloc({size}, {align}) = {p:?}");
                 assert!(hakmem::owns(p));
                 fill(p, size, size ^ align);
                 check(p, size, size ^ align);
-                unsafe { if direct { Hakmem.dealloc(p, layout) } else { alloc::dealloc(p, layout) } };
+                unsafe {
+                    if direct {
+                        Hakmem.dealloc(p, layout)
+                    } else {
+                        alloc::dealloc(p, layout)
+                    }
+                };
             }
         }
     }
@@ -170,7 +205,17 @@ fn every_alignment_from_1_to_2_mib() {
 #[test]
 fn realloc_keeps_alignment_and_content() {
     // Grows and shrinks across the tiers: small, medium, large, then back.
-    let steps = [24usize, 100, 1500, 70_000, 300_000, 5 << 20, 200_000, 3000, 10];
+    let steps = [
+        24usize,
+        100,
+        1500,
+        70_000,
+        300_000,
+        5 << 20,
+        200_000,
+        3000,
+        10,
+    ];
     for align in alignments() {
         let mut layout = Layout::from_size_align(16, align).unwrap();
         let mut p = unsafe { alloc::alloc(layout) };
@@ -179,8 +224,15 @@ fn realloc_keeps_alignment_and_content() {
         let mut valid = 16;
         for &new_size in &steps {
             let q = unsafe { alloc::realloc(p, layout, new_size) };
-            assert!(!q.is_null(), "realloc to {new_size} at align {align} failed");
-            assert_eq!(q as usize % align, 0, "realloc({new_size}) lost alignment {align}: {q:?}");
+            assert!(
+                !q.is_null(),
+                "realloc to {new_size} at align {align} failed"
+            );
+            assert_eq!(
+                q as usize % align,
+                0,
+                "realloc({new_size}) lost alignment {align}: {q:?}"
+            );
             valid = valid.min(new_size);
             check(q, valid, align);
             // Refill the whole new block so that the next step checks all of it.
@@ -230,11 +282,20 @@ fn zeroed_memory_is_zero_even_when_reused() {
                 unsafe { alloc::dealloc(p, layout) };
             }
             for direct in [false, true] {
-                let p = unsafe { if direct { Hakmem.alloc_zeroed(layout) } else { alloc::alloc_zeroed(layout) } };
+                let p = unsafe {
+                    if direct {
+                        Hakmem.alloc_zeroed(layout)
+                    } else {
+                        alloc::alloc_zeroed(layout)
+                    }
+                };
                 assert!(!p.is_null());
                 assert_eq!(p as usize % align, 0);
                 let bytes = unsafe { std::slice::from_raw_parts(p, size) };
-                assert!(bytes.iter().all(|&b| b == 0), "alloc_zeroed({size}, {align}) not zero");
+                assert!(
+                    bytes.iter().all(|&b| b == 0),
+                    "alloc_zeroed({size}, {align}) not zero"
+                );
                 unsafe { alloc::dealloc(p, layout) };
             }
         }
@@ -261,7 +322,10 @@ fn owns_tells_hakmem_memory_from_the_rest() {
         let layout = Layout::from_size_align(size, 16).unwrap();
         let p = unsafe { System.alloc(layout) };
         assert!(!p.is_null());
-        assert!(!hakmem::owns(p), "System block of {size} bytes claimed by hakmem");
+        assert!(
+            !hakmem::owns(p),
+            "System block of {size} bytes claimed by hakmem"
+        );
         unsafe { System.dealloc(p, layout) };
     }
 }
@@ -285,6 +349,9 @@ fn oversized_requests_return_null() {
 fn version_is_the_c_core_s() {
     // HAKMEM_VERSION_STRING of the header the core was compiled with (build.rs).
     assert_eq!(hakmem::version(), env!("HAKMEM_C_VERSION"));
-    let parts: Vec<u32> = hakmem::version().split('.').map(|p| p.parse().unwrap()).collect();
+    let parts: Vec<u32> = hakmem::version()
+        .split('.')
+        .map(|p| p.parse().unwrap())
+        .collect();
     assert_eq!(parts.len(), 3);
 }

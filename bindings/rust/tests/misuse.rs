@@ -14,13 +14,23 @@ static GLOBAL: Hakmem = Hakmem;
 fn expect_abort(test: &str, message: &str) {
     let out = common::run_child(test, &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{test}: the child survived:\n{stderr}");
+    assert!(
+        !out.status.success(),
+        "{test}: the child survived:\n{stderr}"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::process::ExitStatusExt;
-        assert_eq!(out.status.signal(), Some(6), "{test}: not an abort:\n{stderr}");
+        assert_eq!(
+            out.status.signal(),
+            Some(6),
+            "{test}: not an abort:\n{stderr}"
+        );
     }
-    assert!(stderr.contains(message), "{test}: expected {message:?} on stderr:\n{stderr}");
+    assert!(
+        stderr.contains(message),
+        "{test}: expected {message:?} on stderr:\n{stderr}"
+    );
 }
 
 #[test]

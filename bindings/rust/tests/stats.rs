@@ -22,7 +22,9 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 #[test]
 fn snapshot_is_consistent() {
     let _g = serial();
-    let keep: Vec<Box<[u8]>> = (0..100).map(|i| vec![1u8; 100 + i].into_boxed_slice()).collect();
+    let keep: Vec<Box<[u8]>> = (0..100)
+        .map(|i| vec![1u8; 100 + i].into_boxed_slice())
+        .collect();
     let s = hakmem::stats();
     assert_eq!(s.version, 1);
     let by_env = ["HAKMEM_STATS", "HAKMEM_FREE_ROUTE_TRACE"]
@@ -43,7 +45,9 @@ fn bytes_in_use_follow_small_and_medium_blocks() {
     let _g = serial();
     let before = hakmem::stats();
     // 16 MiB in 4 KiB blocks (medium tier) and 4 MiB in 64-byte blocks (small tier).
-    let mid: Vec<Box<[u8]>> = (0..4096).map(|_| vec![3u8; 4096].into_boxed_slice()).collect();
+    let mid: Vec<Box<[u8]>> = (0..4096)
+        .map(|_| vec![3u8; 4096].into_boxed_slice())
+        .collect();
     let tiny: Vec<Box<[u64; 8]>> = (0..65536).map(|i| Box::new([i as u64; 8])).collect();
     let during = hakmem::stats();
     assert!(
@@ -67,7 +71,10 @@ fn bytes_in_use_follow_small_and_medium_blocks() {
         during.bytes_in_use,
         after.bytes_in_use
     );
-    assert!(after.flushes > during.flushes, "freeing 20 MiB flushed no thread list");
+    assert!(
+        after.flushes > during.flushes,
+        "freeing 20 MiB flushed no thread list"
+    );
 }
 
 #[test]
@@ -95,7 +102,9 @@ fn collect_returns_memory() {
     // resident for reuse (HAKMEM_LARGE_CACHE), and on a thread that has
     // exited, slabs emptied within the retain budget stay warm.
     thread::spawn(|| {
-        let blocks: Vec<Box<[u8]>> = (0..256).map(|_| vec![5u8; 16 << 10].into_boxed_slice()).collect();
+        let blocks: Vec<Box<[u8]>> = (0..256)
+            .map(|_| vec![5u8; 16 << 10].into_boxed_slice())
+            .collect();
         drop(blocks);
     })
     .join()
@@ -113,7 +122,10 @@ fn collect_returns_memory() {
         after.bytes_committed
     );
     assert!(after.os_purges + after.os_unmaps > before.os_purges + before.os_unmaps);
-    assert_eq!(after.bytes_cached, 0, "collect empties the calling thread's cache");
+    assert_eq!(
+        after.bytes_cached, 0,
+        "collect empties the calling thread's cache"
+    );
 }
 
 /// With HAKMEM_STATS=1 (read at start, so in a child process) the per-call
@@ -126,10 +138,18 @@ fn per_call_counters_with_hakmem_stats() {
         let before = hakmem::stats();
         assert!(before.stats_enabled);
         let tiny: Vec<Box<[u8; 48]>> = (0..1000).map(|_| Box::new([1u8; 48])).collect();
-        let mid: Vec<Box<[u8]>> = (0..100).map(|_| vec![2u8; 8000].into_boxed_slice()).collect();
+        let mid: Vec<Box<[u8]>> = (0..100)
+            .map(|_| vec![2u8; 8000].into_boxed_slice())
+            .collect();
         let during = hakmem::stats();
-        assert!(during.tiny_mallocs >= before.tiny_mallocs + 1000, "{before:?}\n{during:?}");
-        assert!(during.mid_mallocs >= before.mid_mallocs + 100, "{before:?}\n{during:?}");
+        assert!(
+            during.tiny_mallocs >= before.tiny_mallocs + 1000,
+            "{before:?}\n{during:?}"
+        );
+        assert!(
+            during.mid_mallocs >= before.mid_mallocs + 100,
+            "{before:?}\n{during:?}"
+        );
         drop(tiny);
         drop(mid);
         let after = hakmem::stats();
@@ -144,7 +164,13 @@ fn per_call_counters_with_hakmem_stats() {
     let out = common::run_child(TEST, &[("HAKMEM_STATS", "1")]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && stdout.contains("child-ok"), "child failed:\n{stdout}\n{stderr}");
+    assert!(
+        out.status.success() && stdout.contains("child-ok"),
+        "child failed:\n{stdout}\n{stderr}"
+    );
     // The C core's report at exit, as with C programs.
-    assert!(stderr.contains("hakmem: statistics"), "no report at exit:\n{stderr}");
+    assert!(
+        stderr.contains("hakmem: statistics"),
+        "no report at exit:\n{stderr}"
+    );
 }

@@ -15,7 +15,8 @@ pub fn is_child(test: &str) -> bool {
 pub fn run_child(test: &str, env: &[(&str, &str)]) -> Output {
     let exe = std::env::current_exe().expect("current_exe");
     let mut cmd = Command::new(exe);
-    cmd.args([test, "--exact", "--nocapture", "--test-threads=1"]).env(CHILD_VAR, test);
+    cmd.args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_VAR, test);
     for (k, v) in env {
         cmd.env(k, v);
     }
