@@ -12,7 +12,13 @@ if ! command -v cargo >/dev/null 2>&1 && [ -x "${HOME:-}/.cargo/bin/cargo" ]; th
     export PATH
 fi
 if ! command -v cargo >/dev/null 2>&1; then
-    echo "skip: cargo not found on PATH or in ~/.cargo/bin (https://rustup.rs, or apt-get install cargo)"
+    echo "skip: cargo not found on PATH or in ~/.cargo/bin (https://rustup.rs)"
+    exit 77
+fi
+# The newest language feature the crate's examples use: C string literals (1.77).
+rustc_minor=$(rustc --version 2>/dev/null | sed -n 's/^rustc 1\.\([0-9]*\).*/\1/p')
+if [ -z "$rustc_minor" ] || [ "$rustc_minor" -lt 77 ]; then
+    echo "skip: $(rustc --version 2>&1) is older than Rust 1.77, which the crate's examples need (https://rustup.rs)"
     exit 77
 fi
 crate=$(cd "$top_srcdir/bindings/rust" && pwd) || exit 99
