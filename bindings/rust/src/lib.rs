@@ -3,7 +3,7 @@
 //! hakmem is a general-purpose allocator written in C11 (this crate's build
 //! script compiles it from the hakmem source tree; no other crate is needed).
 //! Its layout API takes what a [`Layout`] carries, a size and an alignment, so
-//! [`Hakmem`] passes Rust's requests through unchanged: every alignment is
+//! [`Hakmem`] passes Rust's requests through unchanged: any alignment is
 //! served, and `realloc` keeps it.
 //!
 //! Make it the program's allocator with one line:
