@@ -80,6 +80,7 @@ fn main() {
     }
     println!("cargo:rerun-if-env-changed=CC_{target}");
     println!("cargo:rerun-if-env-changed=CC_{}", target.replace('-', "_"));
+    println!("cargo:rerun-if-env-changed=AR_{}", target.replace('-', "_"));
 
     let (lib_dir, include_dir) = find_sources(&manifest_dir);
     // A directory given to rerun-if-changed is scanned whole: a file added to
