@@ -25,6 +25,17 @@ void hak_free(void *ptr) { hak_tc_free(ptr); }
 
 void *hak_calloc(size_t n, size_t size) { return _hak_calloc(n, size); }
 
+/* The common case of a growing string or vector, inline: an arena block
+ * whose class still fits (size > 0), with the checks _hak_realloc makes (a
+ * block carrying the free mark goes there, to be told apart from a freed
+ * one). Every block is 16-aligned, so this serves any alignment up to 16. */
+HAK_INLINE bool realloc_stays(void *ptr, size_t size)
+{
+    if (HAK_VG_ACTIVE || !hak_window_hit(ptr, _hak_window_base, _hak_window_size16)) return false;
+    size_t usable = _hak_cls_size[hak_class_at(ptr)]; /* class 0: 0 */
+    return size <= usable && (size >= usable / 2 || usable <= 16) && !hak_block_marked(ptr);
+}
+
 void *hak_realloc(void *ptr, size_t size)
 {
     if (ptr == NULL) return hak_malloc(size);
@@ -32,21 +43,20 @@ void *hak_realloc(void *ptr, size_t size)
         hak_tc_free(ptr);
         return NULL;
     }
-    /* The common case of a growing string or vector, inline: an arena block
-     * whose class still fits, with the checks _hak_realloc makes (a block
-     * carrying the free mark goes there, to be told apart from a freed one). */
-    if (!HAK_VG_ACTIVE && hak_window_hit(ptr, _hak_window_base, _hak_window_size16)) {
-        size_t usable = _hak_cls_size[hak_class_at(ptr)]; /* class 0: 0 */
-        if (size <= usable && (size >= usable / 2 || usable <= 16) && !hak_block_marked(ptr))
-            return ptr;
-    }
+    if (realloc_stays(ptr, size)) return ptr;
     void *q = _hak_realloc(ptr, size, 16);
     if (q == NULL) errno = ENOMEM;
     return q;
 }
 
-void *hak_aligned_alloc(size_t align, size_t size)
+/* 1 <= align <= 16, a power of two: every block has it, so it is a malloc. */
+HAK_INLINE bool align_is_small(size_t align) { return align - 1 < 16 && (align & (align - 1)) == 0; }
+
+/* aligned_alloc and hak_alloc, inlined into each (their arguments come in
+ * opposite orders). */
+HAK_INLINE void *aligned_alloc_inline(size_t size, size_t align)
 {
+    if (HAK_LIKELY(align_is_small(align))) return hak_tc_malloc(size);
     if (!hak_is_pow2(align)) {
         errno = EINVAL;
         return NULL;
@@ -54,6 +64,8 @@ void *hak_aligned_alloc(size_t align, size_t size)
     void *p = hak_aligned_fast(size, align);
     return HAK_LIKELY(p != NULL) ? p : _hak_alloc_aligned(size, align, false);
 }
+
+void *hak_aligned_alloc(size_t align, size_t size) { return aligned_alloc_inline(size, align); }
 
 size_t hak_usable_size(const void *ptr)
 {
@@ -78,7 +90,7 @@ void hak_free_sized(void *ptr, size_t size)
 
 /* ---- layout API ---------------------------------------------------------- */
 
-void *hak_alloc(size_t size, size_t align) { return hak_aligned_alloc(align, size); }
+void *hak_alloc(size_t size, size_t align) { return aligned_alloc_inline(size, align); }
 
 void *hak_alloc_zeroed(size_t size, size_t align)
 {
@@ -110,6 +122,7 @@ void *hak_realloc_layout(void *ptr, size_t old_size, size_t align, size_t new_si
     if (new_size == 0) new_size = 1;
     if (ptr == NULL) return _hak_alloc_aligned(new_size, align, false);
     (void)old_size;
+    if (align <= 16 && realloc_stays(ptr, new_size)) return ptr;
     void *q = _hak_realloc(ptr, new_size, align);
     if (q == NULL) errno = ENOMEM;
     return q;
