@@ -132,11 +132,56 @@ struct hak_stats {
     uint64_t os_maps, os_unmaps, os_purges;
 };
 
+typedef struct hak_stats hak_stats_t;
+
 /** Fills up to size bytes of *out; returns 0, or -1 with errno=EINVAL when
  *  out is NULL or size is smaller than the first two fields. */
 HAK_EXPORT int hak_stats_get(struct hak_stats *out, size_t size);
 /** Prints the statistics report (as HAKMEM_STATS=1 does at exit) to fd. */
 HAK_EXPORT void hak_stats_print(int fd);
+
+/* ---- First-class heaps -------------------------------------------------- */
+
+/** A heap: blocks allocated into it from any thread, all freed at once by
+ *  hak_heap_destroy. A handle, not a pointer to dereference. Every call that
+ *  takes one aborts ("hakmem: <call>(): use of a destroyed heap 0x...")
+ *  when given a destroyed heap's handle, or one that never was a heap's. */
+typedef struct hak_heap hak_heap_t;
+
+/** A new empty heap; NULL with errno=ENOMEM on failure (up to 65535 heaps
+ *  exist at once). */
+HAK_EXPORT HAK_WARN_UNUSED hak_heap_t *hak_heap_new(void);
+/** As hak_alloc, from heap h. The block is an ordinary hakmem block
+ *  otherwise: hak_free (and free() in libhakmem), hak_usable_size,
+ *  hak_owns and realloc work on it from any thread; realloc keeps it in h. */
+HAK_EXPORT HAK_MALLOC_ATTR HAK_WARN_UNUSED void *hak_heap_alloc(hak_heap_t *h, size_t size,
+                                                                size_t align);
+/** As hak_alloc_zeroed, from heap h. */
+HAK_EXPORT HAK_MALLOC_ATTR HAK_WARN_UNUSED void *hak_heap_alloc_zeroed(hak_heap_t *h, size_t size,
+                                                                       size_t align);
+/** As hak_realloc_layout for a block of h (NULL ptr: hak_heap_alloc); the
+ *  new block is in h. Aborts if ptr is a block of another heap. */
+HAK_EXPORT HAK_WARN_UNUSED void *hak_heap_realloc(hak_heap_t *h, void *ptr, size_t old_size,
+                                                  size_t align, size_t new_size);
+/** Frees a block of h (as hak_dealloc); aborts if ptr is a block of another
+ *  heap (the default heap included). */
+HAK_EXPORT void hak_heap_dealloc(hak_heap_t *h, void *ptr, size_t size, size_t align);
+/** Calls fn(block, usable size, arg) on each live block of h once (blocks
+ *  on other threads' caches are free, not live). A non-zero return stops
+ *  the walk and is returned; 0 after a full walk. fn must not allocate in h
+ *  or free its blocks: the heap is locked during the walk, and a call that
+ *  needs its lock aborts. */
+HAK_EXPORT int hak_heap_visit(hak_heap_t *h, int (*fn)(void *block, size_t usable, void *arg),
+                              void *arg);
+/** Returns h's free memory: the calling thread's cache of h and h's empty
+ *  spans. */
+HAK_EXPORT void hak_heap_collect(hak_heap_t *h);
+/** hak_stats_get for heap h: its bytes in use, cached, committed (and
+ *  peak), spans and large blocks; the per-call counts are 0. */
+HAK_EXPORT int hak_heap_stats(hak_heap_t *h, hak_stats_t *out, size_t size);
+/** Frees every block of h at once and h itself: its memory goes back to
+ *  the OS. Its blocks and its handle must not be used afterwards. */
+HAK_EXPORT void hak_heap_destroy(hak_heap_t *h);
 
 #ifdef __cplusplus
 }

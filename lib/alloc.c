@@ -5,16 +5,21 @@
  *   _hak_malloc_slow(n)      mid sizes: _hak_class_alloc; large: _hak_large_alloc
  *     _hak_class_alloc(cls)  pop; a new thread: _hak_thread_init (init.c);
  *                            _hak_tc_refill; arena full: _hak_large_alloc
- *   _hak_free_overflow(p)    class 0: bad pointer; a new thread:
- *                            _hak_thread_init, the block goes back at once;
- *                            else _hak_tc_overflow (a batch goes back)
+ *   _hak_free_overflow(p)    a heap's block: free_to_heap (heap.h); class 0:
+ *                            bad pointer; a new thread: _hak_thread_init,
+ *                            the block goes back at once; else
+ *                            _hak_tc_overflow (a batch goes back)
  *   _hak_free_suspect(p)     p carries the free mark: double free, or the
  *                            program's bytes matched it
- *   _hak_free_slow(p)        NULL; counted frees (stats/trace); large; foreign
+ *   _hak_free_slow(p)        NULL; counted frees (stats/trace); a heap's
+ *                            large block; large; foreign
+ *   _hak_realloc(p)          a heap's block: _hak_heap_realloc (it stays in
+ *                            its heap)
  */
 #define _GNU_SOURCE
 #include "alloc.h"
 #include "counters.h"
+#include "heap.h"
 #include "init.h"
 #include "large.h"
 #include "options.h"
@@ -51,9 +56,32 @@ void *_hak_malloc_slow(size_t n)
 
 /* ---- free slow paths ----------------------------------------------------- */
 
-void _hak_free_overflow(void *p)
+/* A heap's block (unit id HAK_HEAP_CLS + class) that the free fast path
+ * pushed on the thread's list for that id, which has no room: taken off
+ * again, and pushed on the calling thread's cache of its heap if that is
+ * attached (heap.h), else handed to the heap's slow path. */
+static HAK_NOINLINE void free_to_heap_slow(void *p)
 {
-    unsigned cls = hak_class_at(p);
+    if (hak_tc_self()->state == HAK_TC_NEW) _hak_thread_init();
+    _hak_heap_free(p);
+}
+
+/* Only tail calls: no stack frame on the way to the push. */
+static HAK_NOINLINE void free_to_heap(void *p, size_t id)
+{
+    hak_tc_ref_t *tc = hak_tc_self();
+    tc->room[id] = 0;
+    uint32_t slot = _hak_heap_unit_slot[((uintptr_t)p - _hak_arena_base) >> HAK_UNIT_SHIFT];
+    hak_heap_tc_t *c = (hak_heap_tc_t *)(uintptr_t)tc->heap_ways[slot & (HAK_HEAP_WAYS - 1)];
+    if (HAK_LIKELY(hak_heap_tc_slot(c) == slot)) {
+        hak_heap_tc_push_id(c, id, p);
+        return;
+    }
+    free_to_heap_slow(p);
+}
+
+static HAK_NOINLINE void free_overflow_default(void *p, unsigned cls)
+{
     if (HAK_UNLIKELY(cls == 0)) _hak_fatal_ptr("free", "invalid pointer", p);
     if (HAK_UNLIKELY(hak_tc_self()->state == HAK_TC_NEW)) {
         /* A thread that has never allocated frees what others allocated.
@@ -69,8 +97,19 @@ void _hak_free_overflow(void *p)
     _hak_tc_overflow(cls);
 }
 
+void _hak_free_overflow(void *p, size_t c)
+{
+    if (hak_class_is_heap((unsigned)c)) free_to_heap(p, c);
+    else free_overflow_default(p, (unsigned)c);
+}
+
 void _hak_free_suspect(void *p)
 {
+    if (hak_class_is_heap(hak_class_at(p))) {
+        if (hak_tc_self()->state == HAK_TC_NEW) _hak_thread_init();
+        _hak_heap_free_suspect(p, "free");
+        return;
+    }
     if (_hak_block_is_free(p)) _hak_fatal_ptr("free", "double free", p);
     /* Otherwise the program's own bytes matched the mark: a live block. */
     hak_tc_push_unchecked(hak_tc_self(), hak_class_at(p), p, _hak_key);
@@ -102,7 +141,9 @@ static void route_count(enum hak_route r, const void *p)
 static void free_arena_slow(void *p)
 {
     unsigned cls = hak_class_at(p);
-    if (cls != 0) {
+    if (hak_class_is_heap(cls)) {
+        route_count(HAK_ROUTE_HEAP, p);
+    } else if (cls != 0) {
         enum hak_route r = HAK_ROUTE_SLAB_LOOKUP;
         if (_hak_g_count_calls && hak_window_hit(p, _hak_window_base, _hak_window_size16))
             r = hak_class_is_tiny(cls) ? HAK_ROUTE_TINY_FAST : HAK_ROUTE_MID_FAST;
@@ -126,7 +167,9 @@ void _hak_free_slow(void *p)
         }
         _hak_fatal_ptr("free", "invalid pointer", p);
     }
-    if (_hak_large_free(p)) {
+    /* A heap's large block first: the large tier alone would free it
+     * behind its heap's back. */
+    if (_hak_heap_large_free(p) || _hak_large_free(p)) {
         if (_hak_g_count_calls) route_count(HAK_ROUTE_LARGE, p);
         return;
     }
@@ -234,8 +277,24 @@ static void *realloc_move(void *p, size_t old_usable, size_t n, size_t align)
     return q;
 }
 
+/* p belongs to a first-class heap: its realloc keeps it there. */
+static bool heap_block(const void *p)
+{
+    if (hak_in_arena(p)) return hak_class_is_heap(hak_class_at(p));
+    return _hak_heap_large_owner(p) != 0;
+}
+
 void *_hak_realloc(void *p, size_t n, size_t align)
 {
+    if (HAK_UNLIKELY(heap_block(p))) {
+        if (hak_tc_self()->state == HAK_TC_NEW) _hak_thread_init();
+        void *q = _hak_heap_realloc(0, p, n, align, "realloc");
+        if (q != NULL && q != p) {
+            HAK_VG_FREE(p);
+            HAK_VG_ALLOC(q, n, 0);
+        }
+        return q;
+    }
     size_t usable = _hak_usable(p, "realloc");
     /* Under valgrind every realloc moves, so memcheck's idea of the block's
      * size is always the size asked for. */

@@ -38,8 +38,8 @@ HAK_HIDDEN void _hak_vg_alloc(void *p, size_t n, int zero);
 /* NULL only with errno = ENOMEM. */
 HAK_HIDDEN void *_hak_malloc_slow(size_t n);
 HAK_HIDDEN void _hak_free_slow(void *p);
-/* p: the block whose push took room[class of p] below zero. */
-HAK_HIDDEN void _hak_free_overflow(void *p);
+/* p: the block whose push took room[c] below zero (c: its unit's id). */
+HAK_HIDDEN void _hak_free_overflow(void *p, size_t c);
 /* Aborts if p is free already (on a thread list or its span's free list);
  * otherwise pushes it as hak_tc_push would. */
 HAK_HIDDEN void _hak_free_suspect(void *p);
@@ -67,9 +67,9 @@ HAK_INLINE void hak_tc_push_unchecked(hak_tc_ref_t *tc, size_t c, void *p, uint6
                  : "cc", "memory" : overflow);
     return;
 overflow:
-    _hak_free_overflow(p);
+    _hak_free_overflow(p, c);
 #else
-    if (HAK_UNLIKELY(--tc->room[c] < 0)) _hak_free_overflow(p);
+    if (HAK_UNLIKELY(--tc->room[c] < 0)) _hak_free_overflow(p, c);
 #endif
 }
 

@@ -11,6 +11,7 @@ static const char *const route_name[HAK_ROUTE_COUNT] = {
     [HAK_ROUTE_REMOTE] = "remote",
     [HAK_ROUTE_LARGE] = "large",
     [HAK_ROUTE_NULL] = "null",
+    [HAK_ROUTE_HEAP] = "heap",
 };
 
 const char *_hak_route_name(unsigned r) { return r < HAK_ROUTE_COUNT ? route_name[r] : "?"; }

@@ -25,6 +25,7 @@ enum hak_route {
     HAK_ROUTE_REMOTE,
     HAK_ROUTE_LARGE,
     HAK_ROUTE_NULL,
+    HAK_ROUTE_HEAP, /* a first-class heap's block, to its heap (heap.h) */
     HAK_ROUTE_COUNT
 };
 
@@ -39,6 +40,9 @@ struct hak_gstats {
     _Atomic uint64_t committed, committed_peak, mapped;
     _Atomic uint64_t superslabs, spans;
     _Atomic uint64_t large_blocks, large_bytes, large_mallocs, large_frees;
+    /* First-class heaps' slab blocks (heap.c), as bytes: handed out of their
+     * spans, and of those on thread caches as last told. */
+    _Atomic uint64_t heap_used, heap_cached;
     _Atomic uint64_t route[HAK_ROUTE_COUNT];
     _Atomic uint64_t class_frees[HAK_STATS_MAX_CLASSES];
 };

@@ -9,10 +9,12 @@
 #include "../include/hakmem.h"
 #include "alloc.h"
 #include "central.h"
+#include "heap.h"
 #include "init.h"
 #include "large.h"
 
 #include <errno.h>
+#include <string.h>
 
 /* ---- the prefixed malloc family ---------------------------------------- */
 
@@ -144,8 +146,117 @@ size_t hak_collect(void)
 {
     _hak_runtime_init();
     _hak_tc_flush_all();
-    size_t released = _hak_central_collect();
+    size_t released = _hak_heap_collect_all();
+    released += _hak_central_collect();
     released += _hak_arena_collect();
     released += _hak_large_collect();
     return released;
 }
+
+/* ---- first-class heaps (heap.h) ------------------------------------------ */
+
+hak_heap_t *hak_heap_new(void)
+{
+    _hak_runtime_init();
+    return (hak_heap_t *)_hak_heap_new();
+}
+
+/* Everything but a small block off the calling thread's cache: a thread's
+ * first call sets it up (so that it may keep caches), then heap.c. */
+static HAK_NOINLINE void *heap_alloc_slow(uintptr_t h, size_t size, size_t align, bool zero,
+                                          const char *what)
+{
+    if (hak_tc_self()->state == HAK_TC_NEW) _hak_thread_init();
+    void *p = _hak_heap_alloc(h, size, align, zero, what);
+    HAK_VG_ALLOC(p, size, zero);
+    return p;
+}
+
+/* The malloc fast path, on the thread's cache of heap h (heap.h): one more
+ * load and compare than malloc's, for the cache's handle. */
+HAK_INLINE void *heap_alloc_fast(uintptr_t h, size_t size, size_t align)
+{
+    if (HAK_LIKELY(size <= HAK_TINY_MAX && align_is_small(align))) {
+        hak_heap_tc_t *c = hak_heap_way(h);
+        if (HAK_LIKELY(hak_heap_tc_handle(c) == h)) {
+            void *p = hak_heap_tc_pop_fast(c, (size_t)hak_class_tiny(size));
+            if (HAK_LIKELY(p != NULL)) {
+                HAK_VG_ALLOC(p, size, 0);
+                return p;
+            }
+        }
+    }
+    return NULL;
+}
+
+void *hak_heap_alloc(hak_heap_t *heap, size_t size, size_t align)
+{
+    uintptr_t h = (uintptr_t)heap;
+    void *p = heap_alloc_fast(h, size, align);
+    return HAK_LIKELY(p != NULL) ? p : heap_alloc_slow(h, size, align, false, "hak_heap_alloc");
+}
+
+void *hak_heap_alloc_zeroed(hak_heap_t *heap, size_t size, size_t align)
+{
+    uintptr_t h = (uintptr_t)heap;
+    void *p = heap_alloc_fast(h, size, align);
+    if (HAK_LIKELY(p != NULL)) return memset(p, 0, size);
+    return heap_alloc_slow(h, size, align, true, "hak_heap_alloc_zeroed");
+}
+
+static HAK_NOINLINE void heap_dealloc_slow(uintptr_t h, void *p)
+{
+    if (hak_tc_self()->state == HAK_TC_NEW) _hak_thread_init();
+    _hak_heap_dealloc(h, p, "hak_heap_dealloc");
+}
+
+/* The free fast path with the checks that make a block of another heap
+ * abort: p's span belongs to h's slot, and the calling thread's cache is
+ * h's (so h lives). A marked block goes to the slow path's double-free
+ * test. */
+void hak_heap_dealloc(hak_heap_t *heap, void *ptr, size_t size, size_t align)
+{
+    (void)size;
+    (void)align;
+    uintptr_t h = (uintptr_t)heap;
+    HAK_VG_FREE(ptr);
+    if (HAK_LIKELY(hak_window_hit(ptr, _hak_window_base, _hak_window_size16))) {
+        hak_span_t *s = hak_span_of(ptr);
+        hak_heap_tc_t *c = hak_heap_way(h);
+        if (HAK_LIKELY(s->heap == (h & HAK_HEAP_IDX_MASK) && hak_heap_tc_handle(c) == h &&
+                       !hak_block_marked(ptr))) {
+#if HAK_DEBUG
+            _hak_debug_mark_free(ptr, "hak_heap_dealloc");
+#endif
+            hak_heap_tc_push_id(c, s->cls, ptr);
+            return;
+        }
+    }
+    heap_dealloc_slow(h, ptr);
+}
+
+void *hak_heap_realloc(hak_heap_t *heap, void *ptr, size_t old_size, size_t align, size_t new_size)
+{
+    (void)old_size;
+    if (hak_tc_self()->state == HAK_TC_NEW) _hak_thread_init();
+    void *q = _hak_heap_realloc((uintptr_t)heap, ptr, new_size, align, "hak_heap_realloc");
+    if (q != NULL && q != ptr) {
+        HAK_VG_FREE(ptr);
+        HAK_VG_ALLOC(q, new_size, 0);
+    }
+    return q;
+}
+
+int hak_heap_visit(hak_heap_t *heap, int (*fn)(void *block, size_t usable, void *arg), void *arg)
+{
+    return _hak_heap_visit((uintptr_t)heap, fn, arg);
+}
+
+void hak_heap_collect(hak_heap_t *heap) { _hak_heap_collect((uintptr_t)heap); }
+
+int hak_heap_stats(hak_heap_t *heap, hak_stats_t *out, size_t size)
+{
+    return _hak_heap_stats((uintptr_t)heap, out, size);
+}
+
+void hak_heap_destroy(hak_heap_t *heap) { _hak_heap_destroy((uintptr_t)heap); }

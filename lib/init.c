@@ -5,12 +5,12 @@
  *
  *   _hak_runtime_init   once, under init_lock: options; fault injection
  *                       (debug builds); counting on?; size-class tables;
- *                       thread-cache caps and span groups; central pool;
- *                       large tier; arena and the free path's window; the
- *                       thread key. Then, unlocked: fork handlers, and the
+ *                       thread-cache caps and span groups; heaps' cache
+ *                       caps; central pool; large tier; arena and the free
+ *                       path's window; the thread key. Then, unlocked: fork handlers, and the
  *                       HAKMEM_VERBOSE banner.
  *   _hak_thread_init    _hak_runtime_init; _hak_tc_activate; the thread key
- *   thread_exit         (key destructor) _hak_tc_retire
+ *   thread_exit         (key destructor) _hak_tc_retire, _hak_heap_thread_exit
  *   atfork_*            every allocator lock around fork()
  */
 #define _GNU_SOURCE
@@ -18,6 +18,7 @@
 #include "block.h"
 #include "central.h"
 #include "counters.h"
+#include "heap.h"
 #include "large.h"
 #include "options.h"
 #include "os.h"
@@ -56,6 +57,7 @@ static void layers_init(void)
     _hak_block_key_init();
     _hak_sizeclass_init();
     _hak_tc_init((uint64_t)_hak_option(HAK_OPT_TCACHE_BYTES));
+    _hak_heap_init((uint64_t)_hak_option(HAK_OPT_TCACHE_BYTES));
     _hak_central_init((uint64_t)_hak_option(HAK_OPT_RETAIN_BYTES));
     _hak_large_init((uint64_t)_hak_option(HAK_OPT_LARGE_CACHE),
                     (uint64_t)_hak_option(HAK_OPT_LARGE_IDLE_MS));
@@ -111,7 +113,11 @@ void _hak_thread_init(void)
 
 static void thread_exit(void *arg)
 {
-    if (arg == &_hak_tc) _hak_tc_retire();
+    if (arg != &_hak_tc) return;
+    _hak_tc_retire();
+    /* After the retire: the thread is dying, so heap calls made by later
+     * destructors attach no cache again. */
+    _hak_heap_thread_exit();
 }
 
 /* ---- fork ---------------------------------------------------------------- */
@@ -120,6 +126,9 @@ static void thread_exit(void *arg)
  * the child never inherits a lock held by a thread that does not exist. */
 static void atfork_prepare(void)
 {
+    /* Heaps' locks first: a heap's lock is held while it takes the
+     * SuperSlab lock or the large tier's. */
+    _hak_heap_lock_all();
     _hak_central_lock_all();
     _hak_arena_lock();
     _hak_large_lock();
@@ -130,6 +139,7 @@ static void atfork_parent(void)
     _hak_large_unlock();
     _hak_arena_unlock();
     _hak_central_unlock_all();
+    _hak_heap_unlock_all();
 }
 
 static void atfork_child(void)
@@ -137,6 +147,7 @@ static void atfork_child(void)
     _hak_large_reset_lock();
     _hak_arena_reset_lock();
     _hak_central_reset_locks();
+    _hak_heap_reset_locks();
     pthread_mutex_init(&init_lock, NULL);
     _hak_tc_after_fork_child();
 }

@@ -86,6 +86,18 @@ void _hak_os_unmap(void *p, size_t size)
     errno = saved;
 }
 
+void _hak_os_advise_huge(void *p, size_t size)
+{
+#ifdef MADV_HUGEPAGE
+    int saved = errno;
+    (void)madvise(p, size, MADV_HUGEPAGE);
+    errno = saved;
+#else
+    (void)p;
+    (void)size;
+#endif
+}
+
 bool _hak_os_purge(void *p, size_t size)
 {
     int saved = errno;

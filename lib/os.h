@@ -24,6 +24,10 @@ HAK_HIDDEN bool _hak_os_commit(void *p, size_t size);
 HAK_HIDDEN void _hak_os_unmap(void *p, size_t size);
 /* Drops the pages' contents and their memory; they read as zero afterwards. */
 HAK_HIDDEN bool _hak_os_purge(void *p, size_t size);
+/* Asks for transparent huge pages over [p, p + size) (2 MiB-aligned pages
+ * faulted as one; a whole one purged in one step). Advice only: nothing
+ * happens where the kernel has them off. */
+HAK_HIDDEN void _hak_os_advise_huge(void *p, size_t size);
 /* Grows or shrinks a mapping, maybe moving it; NULL on failure (old one intact). */
 HAK_HIDDEN void *_hak_os_remap(void *p, size_t old_size, size_t new_size);
 

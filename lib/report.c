@@ -57,6 +57,12 @@ int hak_stats_get(struct hak_stats *out, size_t size)
             }
         }
     }
+    /* First-class heaps' slab blocks (their large blocks are the tier's). */
+    uint64_t heap_used = _hak_stat_get(&g->heap_used), heap_cached = _hak_stat_get(&g->heap_cached);
+    if ((int64_t)heap_cached < 0) heap_cached = 0;
+    if (heap_cached > heap_used) heap_cached = heap_used;
+    s.bytes_in_use += heap_used - heap_cached;
+    s.bytes_cached += heap_cached;
     s.large_blocks = _hak_stat_get(&g->large_blocks);
     s.large_bytes = _hak_stat_get(&g->large_bytes);
     s.bytes_in_use += s.large_bytes;

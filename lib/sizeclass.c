@@ -22,9 +22,15 @@
 #define MAGIC_ENTRY(c) (UINT64_MAX / ((c) == 0 ? 1u : HAK_CLASS_SIZE(c)) + 1),
 #define SMALL_ENTRY(i) (uint8_t)HAK_CLASS_OF(16u * (i)),
 
-const uint32_t _hak_cls_size[HAK_NCLASS] = {EACH_CLASS(SIZE_ENTRY)};
-const uint8_t _hak_cls_units[HAK_NCLASS] = {EACH_CLASS(UNITS_ENTRY)};
-const uint64_t _hak_cls_div_magic[HAK_NCLASS] = {EACH_CLASS(MAGIC_ENTRY)};
+/* The same entries again at the heap ids (HAK_HEAP_CLS + c). */
+#define AT_HEAP_ID(M, c) [HAK_HEAP_CLS + (c)] = M(c)
+#define HEAP_SIZE_ENTRY(c) AT_HEAP_ID(SIZE_ENTRY, c)
+#define HEAP_UNITS_ENTRY(c) AT_HEAP_ID(UNITS_ENTRY, c)
+#define HEAP_MAGIC_ENTRY(c) AT_HEAP_ID(MAGIC_ENTRY, c)
+
+const uint32_t _hak_cls_size[HAK_CLASS_IDS] = {EACH_CLASS(SIZE_ENTRY) EACH_CLASS(HEAP_SIZE_ENTRY)};
+const uint8_t _hak_cls_units[HAK_CLASS_IDS] = {EACH_CLASS(UNITS_ENTRY) EACH_CLASS(HEAP_UNITS_ENTRY)};
+const uint64_t _hak_cls_div_magic[HAK_CLASS_IDS] = {EACH_CLASS(MAGIC_ENTRY) EACH_CLASS(HEAP_MAGIC_ENTRY)};
 /* Indexed by (n + 15) / 16 for n <= HAK_TINY_MAX. */
 const uint8_t _hak_cls_small[65] = {REP64(SMALL_ENTRY, 0) SMALL_ENTRY(64)};
 

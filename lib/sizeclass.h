@@ -23,6 +23,15 @@
 
 #define HAK_NCLASS 53
 #define HAK_FIRST_MID 21
+/* The ids a unit of the arena may carry (superslab.h): the classes above
+ * for the default heap, and HAK_HEAP_CLS + c for a span of class c that
+ * belongs to a first-class heap (heap.h). The thread cache's lists for the
+ * heap ids have no room, like class 0's, so free() of a heap block leaves
+ * its fast path for the slow path that gives it to its heap, and the fast
+ * paths pay nothing for heaps. Bit 6 tells a heap id. */
+#define HAK_HEAP_CLS 64
+#define HAK_CLASS_IDS (HAK_HEAP_CLS + HAK_NCLASS)
+_Static_assert(HAK_NCLASS <= HAK_HEAP_CLS && HAK_CLASS_IDS <= 256, "heap ids fit the unit byte");
 #define HAK_TINY_MAX 1024u
 #define HAK_MID_MAX (256u * 1024u)
 
@@ -49,11 +58,13 @@
 #define HAK_CLASS_OF(n) ((n) <= 64 ? ((n) <= 16 ? 1u : (unsigned)(((n) + 15) / 16)) : HAK_CLASS_OF_ABOVE_64(n))
 
 HAK_HIDDEN extern const uint8_t _hak_cls_small[65];
-HAK_HIDDEN extern const uint32_t _hak_cls_size[HAK_NCLASS];
-HAK_HIDDEN extern const uint8_t _hak_cls_units[HAK_NCLASS];
+/* Indexed by a unit's id: a heap id gives its class's figures (0 between
+ * the two ranges), so the code that reads a block's size needs no test. */
+HAK_HIDDEN extern const uint32_t _hak_cls_size[HAK_CLASS_IDS];
+HAK_HIDDEN extern const uint8_t _hak_cls_units[HAK_CLASS_IDS];
 /* For the exact block-start test without a division: off % size == 0 iff
  * off * m <= m - 1 (mod 2^64), m = floor((2^64-1)/size) + 1, for off < 2^32. */
-HAK_HIDDEN extern const uint64_t _hak_cls_div_magic[HAK_NCLASS];
+HAK_HIDDEN extern const uint64_t _hak_cls_div_magic[HAK_CLASS_IDS];
 
 /* n <= HAK_TINY_MAX: one table load (the table is HAK_CLASS_OF at 16-byte steps). */
 HAK_INLINE unsigned hak_class_tiny(size_t n) { return _hak_cls_small[(n + 15) >> 4]; }
@@ -67,6 +78,7 @@ HAK_INLINE unsigned hak_class_of(size_t n)
 }
 
 HAK_INLINE bool hak_class_is_tiny(unsigned c) { return c < HAK_FIRST_MID; }
+HAK_INLINE bool hak_class_is_heap(unsigned id) { return id >= HAK_HEAP_CLS; }
 
 /* off (from its span's start) is a multiple of class c's size; off < 2^32. */
 HAK_INLINE bool hak_class_divides(unsigned c, uint64_t off)

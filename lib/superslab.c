@@ -5,7 +5,9 @@
  *     ss_find_units / ss_new  SuperSlab lock: a run of free units
  *   _hak_span_release(span)   purge the span's pages, free its units
  *   _hak_arena_collect()      purge SuperSlabs left with no span
- * Lock order: class lock, then the SuperSlab lock.
+ *   _hak_ss_own, _hak_ss_disown   whole SuperSlabs for first-class heaps
+ *   _hak_span_new_in, _hak_span_release_in   spans in one (its heap's lock)
+ * Lock order: class lock (or a heap's lock), then the SuperSlab lock.
  */
 #define _GNU_SOURCE
 #include "superslab.h"
@@ -32,6 +34,7 @@ static uint8_t *unit_cls(hak_ss_t *ss, unsigned u)
 
 static pthread_mutex_t arena_lock = PTHREAD_MUTEX_INITIALIZER;
 static uintptr_t arena_bump;       /* next never-used SuperSlab */
+static uintptr_t arena_top;        /* owned SuperSlabs are below it, down to here */
 static hak_ss_t *ss_with_room;     /* SuperSlabs with at least one free unit */
 static hak_ss_t *ss_purged;        /* SuperSlabs with no span, pages purged */
 
@@ -77,6 +80,7 @@ bool _hak_arena_init(uint64_t size)
         HAK_VG_NOACCESS((void *)base, want);
         _hak_stat_add(&_hak_g_stats.mapped, want);
         arena_bump = base;
+        arena_top = base + want;
         _hak_arena_base = base;
         _hak_arena_size = want;
         return true;
@@ -115,7 +119,7 @@ static hak_ss_t *ss_new(void)
     if (reused) {
         ss_purged = ss->next;
     } else {
-        if (arena_bump + HAK_SS_SIZE > _hak_arena_base + _hak_arena_size) return NULL;
+        if (arena_bump + HAK_SS_SIZE > arena_top) return NULL;
         ss = (hak_ss_t *)arena_bump;
         arena_bump += HAK_SS_SIZE;
     }
@@ -144,7 +148,7 @@ static int ss_find_run(const hak_ss_t *ss, unsigned n)
 
 hak_span_t *_hak_span_new(unsigned cls)
 {
-    HAK_ASSERT(cls > 0 && cls < HAK_NCLASS);
+    HAK_ASSERT(cls % HAK_HEAP_CLS > 0 && cls % HAK_HEAP_CLS < HAK_NCLASS && cls < HAK_CLASS_IDS);
     unsigned n = _hak_cls_units[cls];
     pthread_mutex_lock(&arena_lock);
     hak_ss_t *ss;
@@ -266,3 +270,110 @@ void _hak_debug_mark_free(void *p, const char *what)
     if (!(old & bit)) _hak_fatal_ptr(what, "double free", p);
 }
 #endif
+
+/* ---- SuperSlabs owned whole (superslab.h) ----------------------------------- */
+
+static hak_ss_t **owned_free; /* purged whole, kept for the next owner */
+static size_t owned_free_n, owned_free_cap;
+
+static uint32_t run_mask(unsigned u, unsigned n) { return (n >= 32 ? ~0u : ((1u << n) - 1)) << u; }
+
+hak_ss_t *_hak_ss_own(void)
+{
+    hak_ss_t *ss = NULL;
+    bool fresh = false;
+    pthread_mutex_lock(&arena_lock);
+    if (owned_free_n > 0) {
+        ss = owned_free[--owned_free_n];
+    } else if (arena_top - arena_bump >= HAK_SS_SIZE) {
+        arena_top -= HAK_SS_SIZE;
+        ss = (hak_ss_t *)arena_top;
+        fresh = true;
+    }
+    pthread_mutex_unlock(&arena_lock);
+    if (ss == NULL) return NULL;
+    /* Before its first touch: the kernel may then fault it as one page. */
+    if (fresh) _hak_os_advise_huge(ss, HAK_SS_SIZE);
+    HAK_VG_DEFINED(ss, sizeof *ss);
+    ss->free_units = ALL_UNITS_FREE;
+    ss->next = NULL;
+    ss->listed = 0;
+    ss->owned = 1;
+    _hak_stat_add(&_hak_g_stats.superslabs, 1);
+    _hak_stat_commit((int64_t)ss_header_bytes);
+    return ss;
+}
+
+hak_span_t *_hak_span_new_in(hak_ss_t *ss, unsigned cls)
+{
+    HAK_ASSERT(ss->owned && cls % HAK_HEAP_CLS > 0 && cls < HAK_CLASS_IDS);
+    unsigned n = _hak_cls_units[cls];
+    int u = ss_find_run(ss, n);
+    if (u < 0) return NULL;
+    ss->free_units &= ~run_mask((unsigned)u, n);
+    hak_span_t *s = &ss->span[u];
+    uintptr_t start = (uintptr_t)ss + ((uintptr_t)u << HAK_UNIT_SHIFT);
+    uint32_t size = _hak_cls_size[cls];
+    memset(s, 0, sizeof *s);
+    s->bump = start;
+    s->end = start + (uintptr_t)((n * HAK_UNIT_SIZE) / size) * size;
+    s->cls = (uint8_t)cls;
+    s->units = (uint8_t)n;
+    s->state = HAK_SPAN_PARTIAL;
+    for (unsigned i = 0; i < n; i++) {
+        ss->unit_head[u + i] = (uint8_t)u;
+        *unit_cls(ss, (unsigned)u + i) = (uint8_t)cls;
+    }
+    HAK_VG_NOACCESS((void *)start, (size_t)n << HAK_UNIT_SHIFT);
+    _hak_stat_add(&_hak_g_stats.spans, 1);
+    _hak_stat_commit((int64_t)(n * HAK_UNIT_SIZE));
+    return s;
+}
+
+void _hak_span_release_in(hak_span_t *s)
+{
+    hak_ss_t *ss = hak_ss_of(s);
+    unsigned u = (unsigned)(s - ss->span);
+    unsigned n = s->units;
+    HAK_ASSERT(ss->owned);
+    for (unsigned i = 0; i < n; i++) {
+        *unit_cls(ss, u + i) = 0;
+        ss->unit_head[u + i] = 0;
+    }
+    _hak_os_purge((char *)ss + ((uintptr_t)u << HAK_UNIT_SHIFT), (uintptr_t)n << HAK_UNIT_SHIFT);
+    s->state = HAK_SPAN_DEAD;
+    ss->free_units |= run_mask(u, n);
+    _hak_stat_sub(&_hak_g_stats.spans, 1);
+    _hak_stat_commit(-(int64_t)(n * HAK_UNIT_SIZE));
+}
+
+void _hak_ss_disown(hak_ss_t *ss)
+{
+    HAK_ASSERT(ss->owned);
+    uint64_t spans = 0, units = 0;
+    for (unsigned u = 1; u < HAK_UNITS; u++) {
+        if (ss->free_units >> u & 1) continue;
+        units++;
+        spans += ss->unit_head[u] == u;
+        /* First: a late free of one of its blocks then finds no class. */
+        *unit_cls(ss, u) = 0;
+    }
+    _hak_os_purge(ss, HAK_SS_SIZE);
+    pthread_mutex_lock(&arena_lock);
+    if (owned_free_n == owned_free_cap) {
+        size_t ncap = owned_free_cap ? owned_free_cap * 2 : 512;
+        hak_ss_t **n = _hak_os_map(ncap * sizeof *n);
+        if (n != NULL) {
+            if (owned_free_n) memcpy(n, owned_free, owned_free_n * sizeof *n);
+            if (owned_free) _hak_os_unmap(owned_free, owned_free_cap * sizeof *n);
+            owned_free = n;
+            owned_free_cap = ncap;
+        }
+    }
+    /* With no room to list it, its address space is lost, not its memory. */
+    if (owned_free_n < owned_free_cap) owned_free[owned_free_n++] = ss;
+    pthread_mutex_unlock(&arena_lock);
+    _hak_stat_sub(&_hak_g_stats.superslabs, 1);
+    _hak_stat_sub(&_hak_g_stats.spans, spans);
+    _hak_stat_commit(-(int64_t)(ss_header_bytes + units * HAK_UNIT_SIZE));
+}

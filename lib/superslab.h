@@ -7,7 +7,8 @@
  * the slabs) that each hold blocks of one size class.
  *
  * From any block address, in O(1):
- *   _hak_unit_cls[(addr - arena) >> 16]        the size class (0: not a block)
+ *   _hak_unit_cls[(addr - arena) >> 16]        the size class (0: not a block;
+ *                                              HAK_HEAP_CLS + c: a heap's span)
  *   ss   = addr & ~(2 MiB - 1)                 the header
  *   unit = (addr >> 16) & 31                   which 64 KiB unit
  *   ss->span[ss->unit_head[unit]]              the slab's metadata
@@ -46,13 +47,21 @@ typedef struct hak_span {
     uint32_t nfree;       /* blocks on free */
     uint32_t used;        /* blocks handed out: in thread lists or in use */
     uint8_t cls, units, state;
+    /* 0: the default heap's span; else the slot of the first-class heap
+     * that owns it (heap.h), whose lists then hold it instead of central's.
+     * Set by the heap while no block of the span exists yet. */
+    uint32_t heap;
 } hak_span_t;
+_Static_assert(sizeof(hak_span_t) == 64, "a span's metadata is one cache line");
 
 typedef struct hak_ss {
     struct hak_ss *next;  /* arena list of SuperSlabs with free units */
     uint32_t free_units;  /* bit u set: unit u is free */
     uint32_t listed;
-    uint8_t pad_[HAK_CACHE_LINE - 16];
+    /* Owned whole by a first-class heap (_hak_ss_own): its units are carved
+     * and freed under that heap's lock, and it is never on the lists here. */
+    uint32_t owned;
+    uint8_t pad_[HAK_CACHE_LINE - 20];
     /* Read by the slow paths: its own cache line, written only when spans change. */
     uint8_t unit_head[HAK_UNITS];
     hak_span_t span[HAK_UNITS];
@@ -120,10 +129,26 @@ HAK_HIDDEN bool _hak_span_block_start(const void *p);
 HAK_HIDDEN bool _hak_arena_init(uint64_t size);
 /* Opens the free fast path's window (after the options are known). */
 HAK_HIDDEN void _hak_arena_open_fast_window(bool open);
-/* A new span of class cls, its memory zero or purged, or NULL (arena full). */
+/* A new span of class cls (or heap id HAK_HEAP_CLS + class), its memory
+ * zero or purged, or NULL (arena full). */
 HAK_HIDDEN hak_span_t *_hak_span_new(unsigned cls);
 /* Gives the span's units back; purges its memory. */
 HAK_HIDDEN void _hak_span_release(hak_span_t *s);
+/* ---- SuperSlabs owned whole (first-class heaps, heap.c) ----
+ * Carved from the top of the arena down (the default heap's come from the
+ * bottom up), so that they stay together, and advised for transparent huge
+ * pages: a big heap faults its memory 2 MiB at a time and its destroy
+ * purges each SuperSlab in one step. Their owner serialises everything
+ * below on one SuperSlab. */
+/* A SuperSlab of its own for a heap, all units free, or NULL (arena full). */
+HAK_HIDDEN hak_ss_t *_hak_ss_own(void);
+/* A span of class id cls in owned ss, or NULL if no run of units fits. */
+HAK_HIDDEN hak_span_t *_hak_span_new_in(hak_ss_t *ss, unsigned cls);
+/* Gives a span of an owned SuperSlab back to it (purged); its blocks are gone. */
+HAK_HIDDEN void _hak_span_release_in(hak_span_t *s);
+/* The whole owned SuperSlab back to the arena, every span in it with it,
+ * purged in one step (header included): nothing of it stays resident. */
+HAK_HIDDEN void _hak_ss_disown(hak_ss_t *ss);
 /* Purges SuperSlabs that hold no span at all; returns bytes released. */
 HAK_HIDDEN size_t _hak_arena_collect(void);
 HAK_HIDDEN void _hak_arena_lock(void);

@@ -24,7 +24,12 @@
 /* Never carries the free mark (block.h): the end of every thread list. */
 const uint64_t _hak_tc_end[2] HAK_ALIGNED(16) = {0, 0};
 
-__thread hak_tcache_t _hak_tc HAK_TLS = {.head = {[0 ... HAK_NCLASS - 1] = HAK_TC_END}};
+const uint64_t _hak_tc_heap_none[2] HAK_ALIGNED(16) = {0, UINT32_MAX};
+
+__thread hak_tcache_t _hak_tc HAK_TLS = {
+    .head = {[0 ... HAK_CLASS_IDS - 1] = HAK_TC_END},
+    .heap_ways = {[0 ... HAK_TC_HEAP_WAYS - 1] = _hak_tc_heap_none},
+};
 
 static uint32_t class_cap[HAK_NCLASS];
 #define REFILL_BYTES 16384u

@@ -30,9 +30,23 @@
  * room 0, and that is what makes an initialisation check needless: its first
  * malloc finds the end block and its first free overflows a room of 0, and
  * both slow paths set the thread up. */
+#define HAK_TC_HEAP_WAYS 8
+/* What every heap way of a new thread points at: read as a heap cache
+ * (heap.h) it is attached to no heap (handle 0, slot UINT32_MAX). */
+HAK_HIDDEN extern const uint64_t _hak_tc_heap_none[2];
+
 typedef struct hak_tcache {
-    void *head[HAK_NCLASS];
-    int32_t room[HAK_NCLASS];
+    /* Indexed by a unit's id (sizeclass.h): the heap ids' rooms are always
+     * 0, so a heap block's free overflows at once into the slow path, which
+     * hands it to its heap (alloc.c); their heads are scratch, written by
+     * that push and never read as lists. */
+    void *head[HAK_CLASS_IDS];
+    int32_t room[HAK_CLASS_IDS];
+    /* The thread's caches of first-class heaps (heap.h owns them; opaque
+     * here), beside the lists so that one reach of the thread's state
+     * serves a heap block's free. An unused way points at
+     * _hak_tc_heap_none, a cache attached to no heap. */
+    const void *heap_ways[HAK_TC_HEAP_WAYS];
     /* slow-path fields */
     uint32_t state;
     uint32_t sampled[8];
