@@ -13,6 +13,11 @@
  *   hak_stats_get()        no arguments; returns a dict / hash ref / Tcl dict
  *   hak_read, hak_write    binding-only helpers: bytes of a block, bounds-checked
  *   hak_address            binding-only helper: a handle's address as an integer
+ *   hak_heap_t *           an opaque handle, like void *; misuse of a heap (a
+ *                          destroyed one, a block of another heap) aborts as in C
+ *   hak_heap_visit(h)      no callback: returns the heap's live blocks as a list
+ *                          (Python list, Perl array ref, Tcl list) of handles
+ *   hak_heap_stats(h)      as hak_stats_get: a dict / hash ref / Tcl dict
  * "raised" means a Python exception, a Perl die ("ValueError msg") or a Tcl
  * error ("ValueError msg").
  *
@@ -78,6 +83,10 @@ HAK_SWIG_RAISE_ON_NULL(hak_alloc_zeroed, 0)
 HAK_SWIG_RAISE_ON_NULL(hak_realloc_layout, 0)
 /* hak_realloc(p, 0) frees p and returns NULL: that NULL is the answer, not a failure. */
 HAK_SWIG_RAISE_ON_NULL(hak_realloc, arg2 == 0)
+HAK_SWIG_RAISE_ON_NULL(hak_heap_new, 0)
+HAK_SWIG_RAISE_ON_NULL(hak_heap_alloc, 0)
+HAK_SWIG_RAISE_ON_NULL(hak_heap_alloc_zeroed, 0)
+HAK_SWIG_RAISE_ON_NULL(hak_heap_realloc, 0)
 
 /* ---- Handles hakmem did not hand out raise instead of aborting -------------- */
 
@@ -154,6 +163,60 @@ static unsigned long long hak_swig_field_value(const struct hak_stats *s, size_t
         snprintf(hak_msg, sizeof hak_msg, "hak_stats_get: %s", strerror(errno));
         SWIG_exception_fail(SWIG_RuntimeError, hak_msg);
     }
+}
+/* hak_heap_stats(h, out, size) takes its struct the same way (the %apply
+ * is below the per-language typemaps, which it copies). */
+%typemap(out, noblock=1) int hak_heap_stats {
+    if ($1 != 0) {
+        char hak_msg[96];
+        snprintf(hak_msg, sizeof hak_msg, "hak_heap_stats: %s", strerror(errno));
+        SWIG_exception_fail(SWIG_RuntimeError, hak_msg);
+    }
+}
+
+/* ---- hak_heap_visit(h) returns the live blocks ------------------------------------ */
+
+%{
+/* The blocks a visit saw, gathered by the callback (with the C library's
+ * malloc: inside the visit the heap itself is locked). */
+typedef struct {
+    void **block;
+    size_t n, cap;
+    int failed;
+} hak_swig_blocks;
+
+static int hak_swig_gather(void *block, size_t usable, void *arg)
+{
+    hak_swig_blocks *b = (hak_swig_blocks *)arg;
+    (void)usable;
+    if (b->n == b->cap) {
+        size_t ncap = b->cap ? b->cap * 2 : 64;
+        void **nb = (void **)realloc(b->block, ncap * sizeof *nb);
+        if (nb == NULL) {
+            b->failed = 1;
+            return 1;
+        }
+        b->block = nb;
+        b->cap = ncap;
+    }
+    b->block[b->n++] = block;
+    return 0;
+}
+%}
+
+/* The script passes only the heap: the wrapper supplies the callback. */
+%typemap(in, numinputs=0) (int (*fn)(void *block, size_t usable, void *arg), void *arg)
+    (hak_swig_blocks tmp) {
+    memset(&tmp, 0, sizeof tmp);
+    $1 = hak_swig_gather;
+    $2 = &tmp;
+}
+%typemap(freearg) (int (*fn)(void *block, size_t usable, void *arg), void *arg) {
+    free(tmp$argnum.block);
+}
+/* The walk's own value is 0 (the callback never stops it) or a failure. */
+%typemap(out, noblock=1) int hak_heap_visit {
+    if (tmp2.failed) SWIG_exception_fail(SWIG_MemoryError, "hak_heap_visit: out of memory");
 }
 
 /* ---- Bytes of a block -------------------------------------------------------- */
@@ -243,6 +306,17 @@ HAK_SWIG_CHECK_RANGE(hak_write, arg1, arg2, arg4)
 %typemap(out) hak_swig_bytes {
     $result = PyBytes_FromStringAndSize($1.data, (Py_ssize_t)$1.len);
 }
+%typemap(argout) (int (*fn)(void *block, size_t usable, void *arg), void *arg) {
+    PyObject *list = PyList_New((Py_ssize_t)tmp$argnum.n);
+    for (size_t i = 0; list != NULL && i < tmp$argnum.n; i++) {
+        PyObject *h = SWIG_NewPointerObj(tmp$argnum.block[i], $descriptor(void *), 0);
+        if (h == NULL) Py_CLEAR(list);
+        else PyList_SET_ITEM(list, (Py_ssize_t)i, h);
+    }
+    if (list == NULL) SWIG_fail;
+    Py_XDECREF($result);
+    $result = list;
+}
 /* Any bytes-like object (bytes, bytearray, memoryview); str is a TypeError. */
 %typemap(arginit) (const void *data, size_t len) "view$argnum.obj = NULL;"
 %typemap(in) (const void *data, size_t len) (Py_buffer view) {
@@ -270,6 +344,17 @@ HAK_SWIG_CHECK_RANGE(hak_write, arg1, arg2, arg4)
     $result = sv_2mortal(newSVpvn($1.data, $1.len));
     argvi++;
 }
+%typemap(argout) (int (*fn)(void *block, size_t usable, void *arg), void *arg) {
+    AV *av = newAV();
+    for (size_t i = 0; i < tmp$argnum.n; i++) {
+        SV *h = sv_newmortal();
+        SWIG_MakePtr(h, tmp$argnum.block[i], $descriptor(void *), 0);
+        av_push(av, SvREFCNT_inc(h));
+    }
+    if (argvi >= items) EXTEND(sp, argvi + 1);
+    $result = sv_2mortal(newRV_noinc((SV *)av));
+    argvi++;
+}
 /* A byte string; a string with characters above 255 dies ("Wide character"). */
 %typemap(in) (const void *data, size_t len) {
     STRLEN len;
@@ -290,6 +375,13 @@ HAK_SWIG_CHECK_RANGE(hak_write, arg1, arg2, arg4)
     if ($1.len > INT_MAX) SWIG_exception_fail(SWIG_OverflowError, "hak_read: over 2 GiB");
     Tcl_SetObjResult(interp, Tcl_NewByteArrayObj((const unsigned char *)$1.data, (int)$1.len));
 }
+%typemap(argout) (int (*fn)(void *block, size_t usable, void *arg), void *arg) {
+    Tcl_Obj *list = Tcl_NewListObj(0, NULL);
+    for (size_t i = 0; i < tmp$argnum.n; i++)
+        Tcl_ListObjAppendElement(interp, list,
+                                 SWIG_NewInstanceObj(tmp$argnum.block[i], $descriptor(void *), 0));
+    Tcl_SetObjResult(interp, list);
+}
 /* A byte array; characters above 255 keep their low byte, as Tcl's binary commands do. */
 %typemap(in) (const void *data, size_t len) {
     int len;
@@ -300,6 +392,8 @@ HAK_SWIG_CHECK_RANGE(hak_write, arg1, arg2, arg4)
 #endif
 
 /* ---- The API --------------------------------------------------------------------- */
+
+%apply (struct hak_stats *out, size_t size) { (hak_stats_t *out, size_t size) };
 
 %include "hakmem.h"
 

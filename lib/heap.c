@@ -765,6 +765,9 @@ static void *tc_refill(hak_heap_tc_t *c, struct hak_heap *hp, uintptr_t h, unsig
 void _hak_heap_tc_overflow(hak_heap_tc_t *c, unsigned cls)
 {
     uint32_t slot = hak_heap_tc_slot(c);
+    /* Detached since the push checked it: destroyed by another thread. */
+    if (HAK_UNLIKELY(slot == HAK_HEAP_NO_SLOT))
+        _hak_fatal_ptr("free", "block of a heap destroyed meanwhile", c->head[cls]);
     struct hak_heap *hp = &slots[slot];
     uint32_t count = tc_count(c, cls), keep = heap_cap[cls] / 2;
     /* Keep the most recently freed blocks (the head): they are warm. */

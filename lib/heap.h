@@ -145,13 +145,16 @@ HAK_INLINE void hak_heap_tc_push(hak_heap_tc_t *c, size_t cls, void *p)
  * folds into the addressing, no subtraction. */
 HAK_INLINE void hak_heap_tc_push_id(hak_heap_tc_t *c, size_t id, void *p)
 {
-    void **head = c->head - HAK_HEAP_CLS;
-    int32_t *room = c->room - HAK_HEAP_CLS;
+    /* Addresses computed as integers (id >= HAK_HEAP_CLS: inside c). */
+    void **head = (void **)((uintptr_t)c + offsetof(hak_heap_tc_t, head) +
+                            (id - HAK_HEAP_CLS) * sizeof(void *));
+    int32_t *room = (int32_t *)((uintptr_t)c + offsetof(hak_heap_tc_t, room) +
+                                (id - HAK_HEAP_CLS) * sizeof(int32_t));
     uint64_t key = _hak_key;
     hak_block_mark_k(p, key);
-    hak_block_set_next_k(p, head[id], key);
-    head[id] = p;
-    if (HAK_UNLIKELY(--room[id] < 0)) _hak_heap_tc_overflow(c, (unsigned)(id - HAK_HEAP_CLS));
+    hak_block_set_next_k(p, *head, key);
+    *head = p;
+    if (HAK_UNLIKELY(--*room < 0)) _hak_heap_tc_overflow(c, (unsigned)(id - HAK_HEAP_CLS));
 }
 
 /* ---- heap.c ---------------------------------------------------------------- */

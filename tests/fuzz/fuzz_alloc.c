@@ -9,6 +9,16 @@
  * kept across realloc, NULL only with ENOMEM). Any difference aborts, which
  * libFuzzer reports as a crash with its input.
  *
+ * First-class heaps ride on the same bytes, so that every input found before
+ * them still means what it meant: op bytes 252..255 (which were ops 0..3)
+ * make the same allocation in heap slot % 3 + 1 (hak_heap_alloc, _zeroed);
+ * the slot byte's top two bits, which the slot number ignores, pick heap
+ * variants of ops that had no use for them: a sized free (op 8) or layout
+ * realloc (op 6) of a heap block goes through hak_heap_dealloc /
+ * hak_heap_realloc, and a collect (op 10) also destroys heap (bits - 1),
+ * blocks and all. Stats (op 11) also check every heap's visit count and
+ * hak_heap_stats against the model.
+ *
  * Built two ways (Makefile.am): with clang's -fsanitize=fuzzer (`make fuzz`),
  * and with tests/fuzz/replay.c as a plain program that `make check` runs over
  * the seed corpus and every crash input ever found (tests/fuzz/regress/).
@@ -29,9 +39,12 @@ struct slot {
     size_t align; /* 0: malloc family (16), else the layout's alignment */
     uint64_t seed;
     int layout;   /* allocated through hak_alloc*: free with hak_dealloc */
+    int heap;     /* 0: the default heap; else heaps[heap] */
 };
 
 static struct slot slots[SLOTS];
+#define HEAPS 4 /* heaps[1..3] */
+static hak_heap_t *heaps[HEAPS];
 static uint64_t next_seed = 1;
 
 static void fail(const char *what, const struct slot *s, size_t at)
@@ -96,9 +109,62 @@ static void release(struct slot *s)
 {
     if (s->p == NULL) return;
     check(s, s->size);
-    if (s->layout) hak_dealloc(s->p, s->size, s->align);
+    if (s->heap && s->layout) hak_heap_dealloc(heaps[s->heap], s->p, s->size, s->align);
+    else if (s->layout) hak_dealloc(s->p, s->size, s->align);
     else hak_free(s->p);
     s->p = NULL;
+}
+
+static hak_heap_t *heap_for(int k)
+{
+    if (heaps[k] == NULL && (heaps[k] = hak_heap_new()) == NULL) {
+        fprintf(stderr, "fuzz_alloc: hak_heap_new failed\n");
+        abort();
+    }
+    return heaps[k];
+}
+
+static int count_block(void *block, size_t usable, void *arg)
+{
+    size_t *n = arg;
+    n[0]++;
+    if (usable < hak_usable_size(block)) n[1]++; /* visit and usable size disagree */
+    return 0;
+}
+
+/* Every heap's live blocks are the model's, no more, no fewer. */
+static void check_heaps(void)
+{
+    for (int k = 1; k < HEAPS; k++) {
+        if (heaps[k] == NULL) continue;
+        size_t want = 0, seen[2] = {0, 0};
+        for (int i = 0; i < SLOTS; i++) want += slots[i].p != NULL && slots[i].heap == k;
+        if (hak_heap_visit(heaps[k], count_block, seen) != 0 || seen[0] != want || seen[1] != 0) {
+            fprintf(stderr, "fuzz_alloc: heap %d: visit saw %zu blocks (%zu bad), the model has %zu\n",
+                    k, seen[0], seen[1], want);
+            abort();
+        }
+        struct hak_stats st;
+        if (hak_heap_stats(heaps[k], &st, sizeof st) != 0 || (want == 0) != (st.bytes_in_use == 0)) {
+            fprintf(stderr, "fuzz_alloc: heap %d: stats say %llu bytes in use for %zu blocks\n", k,
+                    (unsigned long long)st.bytes_in_use, want);
+            abort();
+        }
+    }
+}
+
+/* Destroys heap k with its blocks (they leave the model unfreed). */
+static void destroy_heap(int k)
+{
+    if (heaps[k] == NULL) return;
+    check_heaps();
+    hak_heap_destroy(heaps[k]);
+    heaps[k] = NULL;
+    for (int i = 0; i < SLOTS; i++)
+        if (slots[i].heap == k) {
+            slots[i].p = NULL;
+            slots[i].heap = 0;
+        }
 }
 
 struct reader {
@@ -126,8 +192,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct reader r = {data, size, 0};
     while (r.at < r.n) {
-        unsigned op = rd8(&r) % 12;
-        struct slot *s = &slots[rd8(&r) % SLOTS];
+        unsigned opb = rd8(&r), op = opb % 12;
+        unsigned sb = rd8(&r);
+        struct slot *s = &slots[sb % SLOTS];
+        int heap = opb >= 252 ? (int)(sb % SLOTS) % 3 + 1 : 0; /* ops 0..3 into a heap */
+        unsigned variant = sb >> 6;                              /* bits the slot ignores */
         size_t n, a;
         switch (op) {
         case 0: /* malloc */
@@ -135,7 +204,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             release(s);
             n = rd_size(&r);
             errno = 0;
-            s->p = op == 0 ? hak_malloc(n) : hak_calloc(1, n);
+            if (heap)
+                s->p = op == 0 ? hak_heap_alloc(heap_for(heap), n, 16)
+                               : hak_heap_alloc_zeroed(heap_for(heap), n, 16);
+            else
+                s->p = op == 0 ? hak_malloc(n) : hak_calloc(1, n);
+            s->heap = s->p != NULL ? heap : 0;
             if (s->p == NULL) {
                 if (errno != ENOMEM) fail("NULL without ENOMEM", s, 0);
                 break;
@@ -152,7 +226,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             release(s);
             n = rd_size(&r);
             a = rd_align(&r);
-            s->p = op == 2 ? hak_alloc(n, a) : hak_alloc_zeroed(n, a);
+            if (heap)
+                s->p = op == 2 ? hak_heap_alloc(heap_for(heap), n, a)
+                               : hak_heap_alloc_zeroed(heap_for(heap), n, a);
+            else
+                s->p = op == 2 ? hak_alloc(n, a) : hak_alloc_zeroed(n, a);
+            s->heap = s->p != NULL ? heap : 0;
             if (s->p == NULL) break;
             s->size = n;
             s->align = a;
@@ -166,6 +245,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             n = rd_size(&r);
             a = rd_align(&r);
             s->p = hak_aligned_alloc(a, n);
+            s->heap = 0;
             if (s->p == NULL) break;
             s->size = n;
             s->align = a;
@@ -190,6 +270,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 }
                 q = hak_realloc(s->p, n);
                 if (q != NULL) s->align = 0; /* realloc promises 16-byte alignment only */
+            } else if (s->heap && variant) {
+                q = hak_heap_realloc(heaps[s->heap], s->p, s->size, s->align ? s->align : 16, n);
             } else {
                 q = hak_realloc_layout(s->p, s->size, s->align ? s->align : 16, n);
             }
@@ -212,7 +294,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 8: /* sized free */
             if (s->p == NULL) break;
             check(s, s->size);
-            if (s->layout) hak_dealloc(s->p, s->size, s->align);
+            if (s->heap && variant) hak_heap_dealloc(heaps[s->heap], s->p, s->size, s->align ? s->align : 16);
+            else if (s->layout) hak_dealloc(s->p, s->size, s->align);
             else hak_free_sized(s->p, s->size);
             s->p = NULL;
             break;
@@ -223,6 +306,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             size_t prod;
             errno = 0;
             s->p = hak_calloc(x, y);
+            s->heap = 0;
             if (__builtin_mul_overflow(x, y, &prod)) {
                 if (s->p != NULL || errno != ENOMEM) fail("calloc overflow not refused", s, 0);
                 break;
@@ -235,8 +319,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fill(s);
             break;
         }
-        case 10: /* collect, with blocks live */
+        case 10: /* collect, with blocks live; maybe a heap destroyed */
             hak_collect();
+            if (variant) destroy_heap((int)variant);
             break;
         case 11: { /* stats and ownership queries never disturb anything */
             struct hak_stats st;
@@ -244,10 +329,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             uintptr_t junk = (uintptr_t)rd8(&r) << (rd8(&r) % 48);
             (void)hak_owns((void *)junk);
             if (s->p && !hak_owns(s->p)) fail("hak_owns denies a live block", s, 0);
+            check_heaps();
             break;
         }
         }
     }
+    check_heaps();
+    /* Half the inputs free everything, half leave it to destroy. */
+    if (size % 2 == 0)
+        for (int i = 0; i < SLOTS; i++) release(&slots[i]);
+    for (int k = 1; k < HEAPS; k++) destroy_heap(k);
     for (int i = 0; i < SLOTS; i++) release(&slots[i]);
     return 0;
 }

@@ -114,4 +114,28 @@ Hakmem::hak_free($gone);
 dies_like { Hakmem::hak_free($gone) } qr/^ValueError hak_free: not a block hakmem handed out/,
     'freeing a block hakmem took back dies instead of aborting';
 
+# ---- heaps -----------------------------------------------------------------------------------
+{
+    my $h = Hakmem::hak_heap_new();
+    my @b = map { Hakmem::hak_heap_alloc($h, $_, 16) } 24, 3000, 400000;
+    Hakmem::hak_write($b[0], 0, 'heap');
+    is(scalar @{ Hakmem::hak_heap_visit($h) }, 3, 'visit sees the heap\'s three blocks');
+    is_deeply([sort { $a <=> $b } map { Hakmem::hak_address($_) } @{ Hakmem::hak_heap_visit($h) }],
+              [sort { $a <=> $b } map { Hakmem::hak_address($_) } @b], 'and they are its blocks');
+    my $z = Hakmem::hak_heap_alloc_zeroed($h, 100, 256);
+    is(Hakmem::hak_address($z) % 256, 0, 'zeroed block aligned');
+    is(Hakmem::hak_read($z, 0, 100), "\0" x 100, 'and zero');
+    my $r = Hakmem::hak_heap_realloc($h, $b[0], 24, 16, 50000);
+    is(Hakmem::hak_read($r, 0, 4), 'heap', 'heap realloc keeps the content');
+    Hakmem::hak_free($b[1]);
+    Hakmem::hak_heap_dealloc($h, $z, 100, 256);
+    is(scalar @{ Hakmem::hak_heap_visit($h) }, 2, 'frees of both kinds leave two blocks');
+    ok(Hakmem::hak_heap_stats($h)->{bytes_in_use} >= 400000 + 50000, 'heap stats count them');
+    dies_like { Hakmem::hak_heap_alloc($h, 64, 48) } qr/^ValueError hak_heap_alloc: .*power of two/,
+        'bad heap alignment dies';
+    Hakmem::hak_heap_collect($h);
+    Hakmem::hak_heap_destroy($h);
+    pass('destroy takes the rest');
+}
+
 done_testing();

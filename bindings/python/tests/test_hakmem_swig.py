@@ -198,5 +198,49 @@ class Errors(unittest.TestCase):
                 call()
 
 
+class Heaps(unittest.TestCase):
+    def test_blocks_live_in_their_heap_until_destroy(self):
+        h = hak.hak_heap_new()
+        blocks = [hak.hak_heap_alloc(h, n, 16) for n in (1, 100, 3000, 70000, 500000)]
+        for i, p in enumerate(blocks):
+            self.assertTrue(hak.hak_owns(p))
+            hak.hak_write(p, 0, bytes([i]) * 10 if hak.hak_usable_size(p) >= 10 else b"")
+        seen = sorted(hak.hak_address(p) for p in hak.hak_heap_visit(h))
+        self.assertEqual(seen, sorted(hak.hak_address(p) for p in blocks))
+        hak.hak_free(blocks[0])                       # the malloc family's free works on them
+        hak.hak_heap_dealloc(h, blocks[1], 100, 16)
+        self.assertEqual(len(hak.hak_heap_visit(h)), 3)
+        stats = hak.hak_heap_stats(h)
+        self.assertEqual(stats["large_blocks"], 1)
+        self.assertGreaterEqual(stats["bytes_in_use"], 3000 + 70000 + 500000)
+        hak.hak_heap_destroy(h)                       # the rest goes with it
+
+    def test_zeroed_aligned_and_realloc(self):
+        h = hak.hak_heap_new()
+        z = hak.hak_heap_alloc_zeroed(h, 5000, 4096)
+        self.assertEqual(hak.hak_address(z) % 4096, 0)
+        self.assertEqual(hak.hak_read(z, 0, 5000), bytes(5000))
+        hak.hak_write(z, 0, b"kept")
+        for n in (100, 300000, 20):
+            z = hak.hak_heap_realloc(h, z, 0, 4096, n)
+            self.assertEqual(hak.hak_address(z) % 4096, 0)
+            self.assertEqual(hak.hak_read(z, 0, 4), b"kept")
+        self.assertEqual([hak.hak_address(p) for p in hak.hak_heap_visit(h)], [hak.hak_address(z)])
+        z = hak.hak_realloc(z, 9000)                  # the malloc family's realloc keeps it there
+        self.assertEqual([hak.hak_address(p) for p in hak.hak_heap_visit(h)], [hak.hak_address(z)])
+        hak.hak_heap_collect(h)
+        hak.hak_heap_destroy(h)
+
+    def test_errors_raise(self):
+        h = hak.hak_heap_new()
+        with self.assertRaisesRegex(ValueError, "hak_heap_alloc: alignment"):
+            hak.hak_heap_alloc(h, 64, 48)
+        with self.assertRaisesRegex(MemoryError, "hak_heap_alloc_zeroed: "):
+            hak.hak_heap_alloc_zeroed(h, 1 << 62, 16)
+        with self.assertRaises(OverflowError):
+            hak.hak_heap_alloc(h, -1, 16)
+        hak.hak_heap_destroy(h)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
