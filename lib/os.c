@@ -167,6 +167,29 @@ bool _hak_os_random(void *buf, size_t n)
     return false;
 }
 
+long _hak_os_pid(void) { return (long)getpid(); }
+
+const char *_hak_os_program_name(void)
+{
+    /* glibc's copy of argv[0]'s last part: set before main, never freed. */
+    return program_invocation_short_name ? program_invocation_short_name : "?";
+}
+
+int _hak_os_open_append(const char *path)
+{
+    int saved = errno;
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    errno = saved;
+    return fd;
+}
+
+void _hak_os_close(int fd)
+{
+    int saved = errno;
+    close(fd);
+    errno = saved;
+}
+
 size_t _hak_os_read_file(const char *path, char *buf, size_t cap)
 {
     if (cap == 0) return 0;

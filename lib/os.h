@@ -46,6 +46,12 @@ HAK_HIDDEN uint64_t _hak_os_now_ms(void);
  * blocking; false if none could be had (then buf holds weaker bytes: the
  * auxiliary vector's AT_RANDOM mixed with addresses and the clock). */
 HAK_HIDDEN bool _hak_os_random(void *buf, size_t n);
+/* The process id, and the program's name (its file name, without allocating). */
+HAK_HIDDEN long _hak_os_pid(void);
+HAK_HIDDEN const char *_hak_os_program_name(void);
+/* Opens a file to append to (created 0644); -1 on failure, errno kept. */
+HAK_HIDDEN int _hak_os_open_append(const char *path);
+HAK_HIDDEN void _hak_os_close(int fd);
 /* Reads up to cap - 1 bytes of a file (a /proc file) into buf and ends them
  * with a NUL; returns the bytes read (0 when it cannot be read). */
 HAK_HIDDEN size_t _hak_os_read_file(const char *path, char *buf, size_t cap);

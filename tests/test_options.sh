@@ -2,7 +2,7 @@
 # test_options.sh: the README's option table names exactly the options the
 # library reads.
 #
-# The names are the HAKMEM_[A-Z0-9_]+ words in lib/options.c (the option
+# The names are the {"HAKMEM_[A-Z0-9_]+" rows in lib/options.c (the option
 # table) and the first name of each README row that starts with "| `HAKMEM_".
 # Fails listing the names found on one side only.
 #
@@ -33,7 +33,8 @@ fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/hakmem-options.XXXXXX") || exit 99
 trap 'rm -rf "$tmp"' EXIT INT TERM
 
-grep -oE 'HAKMEM_[A-Z0-9_]+' "$options" | sort -u >"$tmp/code"
+# The table's rows: {"HAKMEM_NAME", ... (the tools' names are listed elsewhere).
+grep -oE '\{"HAKMEM_[A-Z0-9_]+"' "$options" | tr -d '{"' | sort -u >"$tmp/code"
 grep -E '^\| *`HAKMEM_' "$readme" | sed -E 's/^\| *`(HAKMEM_[A-Z0-9_]+).*/\1/' | sort -u >"$tmp/readme"
 
 if [ ! -s "$tmp/code" ]; then
