@@ -855,10 +855,24 @@ static void sim_call(struct sim *s, const struct call *c, int phase)
             s->thread_events++;
         } else if (c->op == HKT_EV_FORK) {
             s->forks++;
-            event_text(s, "fork %" PRIu64, c->num);
+            event_text(s, "{\"type\": \"fork\", \"seq\": %" PRIu64 ", \"thread\": %u, \"pid\": %" PRIu64 "}",
+                       c->seq, c->thread, c->num);
         } else if (c->op == HKT_EV_EXEC) {
             s->execs++;
-            event_text(s, "exec %.*s", (int)c->nbytes, (const char *)c->bytes);
+            char path[1100];
+            size_t o = 0;
+            for (size_t i = 0; i < c->nbytes && o + 8 < sizeof path; i++) {
+                unsigned ch = c->bytes[i];
+                if (ch == '"' || ch == '\\')
+                    o += (size_t)snprintf(path + o, sizeof path - o, "\\%c", ch);
+                else if (ch < 0x20 || ch >= 0x7f)
+                    o += (size_t)snprintf(path + o, sizeof path - o, "\\u%04x", ch);
+                else
+                    path[o++] = (char)ch;
+            }
+            path[o] = 0;
+            event_text(s, "{\"type\": \"exec\", \"seq\": %" PRIu64 ", \"thread\": %u, \"path\": \"%s\"}",
+                       c->seq, c->thread, path);
         }
         return;
     }
@@ -1076,6 +1090,7 @@ static int cmd_info(const char *path)
     fprintf(f, " \"peak_live_bytes\": %" PRIu64 ", \"peak_live_blocks\": %" PRIu64
                ", \"peak_seq\": %" PRIu64 ", \"peak_time_ns\": %" PRIu64 ",\n",
             st->peak_bytes, st->peak_blocks, st->peak_seq, st->peak_time);
+    fprintf(f, " \"last_seq\": %" PRIu64 ",\n", st->last_seq);
     fprintf(f, " \"duration_ns\": %" PRIu64 ",\n \"cross_thread_releases\": %" PRIu64 ",\n",
             st->last_time, st->cross_thread);
     fputs(" \"size_histogram\": ", f);
@@ -1110,7 +1125,7 @@ static int cmd_info(const char *path)
         size_t n = strlen((const char *)s.events.p + i);
         if (!first)
             fputs(", ", f);
-        json_str(f, s.events.p + i, n);
+        fputs((const char *)s.events.p + i, f);
         first = 0;
         i += n + 1;
     }
@@ -1558,6 +1573,7 @@ static int cmd_replay(const char *path)
     resolve_extras();
     size_t slots_bytes = sizeof(struct slot) * ((size_t)s.nslots + 1);
     g_slots = xmap(slots_bytes);
+    memset(g_slots, 0, slots_bytes); /* resident before the base RSS is read */
     uint32_t nth = 0;
     for (uint32_t i = 0; i < s.nthreads; i++)
         nth += s.th[i].ops.len > 0;

@@ -444,7 +444,7 @@ static void record_and_check(const char *self, const char *recorder, const char 
     check(field(info, "unknown_releases") == 0, "[%s] unknown releases in the parent", mode);
     check(field(info, "cross_thread_releases") > 100, "[%s] cross-thread frees: %lld", mode,
           field(info, "cross_thread_releases"));
-    check(strstr(info, "\"fork ") != NULL, "[%s] no fork event", mode);
+    check(strstr(info, "\"type\": \"fork\"") != NULL, "[%s] no fork event", mode);
     check_counts(info, prog, "worker", NWORKERS);
     /* The child's own file. */
     const char *cl = strstr(prog, "child tid=");
