@@ -135,11 +135,17 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 def cmd_trace_info(args: argparse.Namespace) -> int:
     rec = trace.load(args.file)
-    if args.json:
-        json.dump(rec.summary, sys.stdout, indent=1)
-        sys.stdout.write("\n")
-    else:
-        describe(rec)
+    try:
+        if args.json:
+            json.dump(rec.summary, sys.stdout, indent=1)
+            sys.stdout.write("\n")
+        else:
+            describe(rec)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `trace-info FILE | head`: the reader has what it wanted.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     if args.plot:
         rec.plot(args.plot)
         print("chart: %s" % args.plot, file=sys.stderr if args.json else sys.stdout)
