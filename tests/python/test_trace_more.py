@@ -105,3 +105,16 @@ def test_the_programs_own_signal_handlers(tmp_path, how, rc):
     t = trace.load(str(path))
     assert t.complete
     assert t.calls_by_function["posix_memalign"] == 1000
+
+
+def test_record_replaces_only_trace_files(tmp_path):
+    mine = tmp_path / "t.trace.1"
+    mine.write_text("not a trace")
+    path = tmp_path / "t.trace"
+    first = trace.record(["/bin/true"], str(path), env=clean_env())
+    assert first.returncode == 0 and first.main is not None
+    stamp = first.main.header["start_realtime_ns"]
+    again = trace.record(["/bin/true"], str(path), env=clean_env())
+    assert again.main.header["start_realtime_ns"] > stamp  # a new recording, same name
+    assert mine.read_text() == "not a trace"
+    assert str(mine) not in trace.trace_files(str(path))

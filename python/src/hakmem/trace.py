@@ -522,7 +522,8 @@ class Recorded:
 
 
 def trace_files(path: str) -> List[str]:
-    """The files of a recording: path, then path.<pid> and path.<pid>.<n> by name."""
+    """The files of a recording: path, then path.<pid> and path.<pid>.<n> by
+    pid, those that are traces."""
     path = os.path.abspath(path)
     d, base = os.path.split(path)
     pat = re.compile(re.escape(base) + r"\.(\d+)(?:\.(\d+))?$")
@@ -535,7 +536,16 @@ def trace_files(path: str) -> List[str]:
         m = pat.match(n)
         if m:
             others.append((int(m.group(1)), int(m.group(2) or 0), os.path.join(d, n)))
-    return ([path] if os.path.exists(path) else []) + [p for _, _, p in sorted(others)]
+    files = ([path] if os.path.exists(path) else []) + [p for _, _, p in sorted(others)]
+    return [f for f in files if _is_trace_file(f)]
+
+
+def _is_trace_file(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(MAGIC)) == MAGIC
+    except OSError:
+        return False
 
 
 def record(argv: Sequence[str], path: str, *, allocator: str = "system",
@@ -543,8 +553,10 @@ def record(argv: Sequence[str], path: str, *, allocator: str = "system",
            cwd: Optional[str] = None, timeout: Optional[float] = None,
            stdout: Any = None, stderr: Any = None) -> Recorded:
     """Runs argv with the recorder preloaded; the traces go to path (first
-    process) and path.<pid> (the others). An earlier recording of the same
-    name is removed first.
+    process) and path.<pid> (the others). The trace files of an earlier
+    recording of the same name are removed first (files that are not traces
+    are left alone, and a non-trace file at path itself makes the first process
+    write path.<pid>).
 
     allocator: "system" (glibc) or "hakmem" (the package's libhakmem.so,
     preloaded after the recorder, serves every call). keep_pymalloc: leave
@@ -562,7 +574,7 @@ def record(argv: Sequence[str], path: str, *, allocator: str = "system",
     if not os.path.isfile(rec):
         raise RuntimeError("%s is missing: reinstall the package" % rec)
     path = os.path.abspath(path)
-    for old in trace_files(path):
+    for old in trace_files(path):  # trace files only: never a file that shares the name
         os.unlink(old)
     e = dict(os.environ if env is None else env)
     preload = [rec]
