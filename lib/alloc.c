@@ -138,9 +138,10 @@ void _hak_free_slow(void *p)
 size_t _hak_usable(const void *p, const char *what)
 {
     if (hak_in_arena(p)) {
-        unsigned cls = hak_class_at(p);
-        if (cls == 0 || ((uintptr_t)p & 15) != 0) _hak_fatal_ptr(what, "invalid pointer", p);
-        return _hak_cls_size[cls];
+        /* A block's start, any offset into one refused (the exact test). */
+        if (!_hak_span_block_start(p)) _hak_fatal_ptr(what, "invalid pointer", p);
+        if (HAK_UNLIKELY(_hak_block_is_free(p))) _hak_fatal_ptr(what, "block already freed", p);
+        return _hak_cls_size[hak_class_at(p)];
     }
     size_t n = _hak_large_usable(p, what);
     if (n == 0) _hak_fatal_ptr(what, "invalid pointer", p);
@@ -239,13 +240,8 @@ void *_hak_realloc(void *p, size_t n, size_t align)
     size_t usable = _hak_usable(p, "realloc");
     /* Under valgrind every realloc moves, so memcheck's idea of the block's
      * size is always the size asked for. */
-    if (HAK_VG_RUNNING()) {
-        if (HAK_UNLIKELY(hak_in_arena(p) && _hak_block_is_free(p)))
-            _hak_fatal_ptr("realloc", "block already freed", p);
-        return realloc_move(p, usable, n, align);
-    }
+    if (HAK_VG_RUNNING()) return realloc_move(p, usable, n, align);
     if (hak_in_arena(p)) {
-        if (HAK_UNLIKELY(_hak_block_is_free(p))) _hak_fatal_ptr("realloc", "block already freed", p);
         /* Stay if it fits and would not waste more than half the block. */
         if (n <= usable && (n >= usable / 2 || usable <= 16)) return p;
         /* Growing: at least a quarter more, so a buffer that grows by small

@@ -180,6 +180,40 @@ static void realloc_freed(void)
     (void)tu_launder(q);
 }
 
+/* realloc of a 16-aligned pointer into a live block: both the inline path
+ * (the size still fits) and the moving one. */
+static void realloc_interior_aligned_fits(void)
+{
+    char *p = malloc(64);
+    memset(p, 1, 64);
+    void *q = realloc(tu_launder(p + 16), 40);
+    (void)tu_launder(q);
+}
+
+static void realloc_interior_aligned_moves(void)
+{
+    char *p = malloc(64);
+    memset(p, 1, 64);
+    void *q = realloc(tu_launder(p + 16), 4000);
+    (void)tu_launder(q);
+}
+
+static void usable_size_freed(void)
+{
+    char *p = malloc(64);
+    free(p);
+    size_t n = malloc_usable_size(tu_launder(p));
+    (void)tu_launder(&n);
+}
+
+static void hak_usable_size_freed(void)
+{
+    char *p = hak_malloc(64);
+    hak_free(p);
+    size_t n = hak_usable_size(tu_launder(p));
+    (void)tu_launder(&n);
+}
+
 static void double_free_large(void)
 {
     char *p = malloc(1 << 20);
@@ -236,6 +270,10 @@ static const struct misuse cases[] = {
     {"overflow-one-byte-into-free-block", overflow_one_byte, "free list corrupted"},
     {"write-after-free", write_after_free, "free list corrupted"},
     {"realloc-freed-pointer", realloc_freed, "already freed"},
+    {"realloc-interior-aligned-fits", realloc_interior_aligned_fits, "realloc(): invalid pointer"},
+    {"realloc-interior-aligned-moves", realloc_interior_aligned_moves, "realloc(): invalid pointer"},
+    {"malloc_usable_size-freed", usable_size_freed, "malloc_usable_size(): block already freed"},
+    {"hak_usable_size-freed", hak_usable_size_freed, "hak_usable_size(): block already freed"},
     {"large-header-overwritten-free", large_header_overwritten_free, "large block header overwritten"},
     {"large-header-overwritten-realloc", large_header_overwritten_realloc,
      "large block header overwritten"},

@@ -36,7 +36,6 @@ AM_TESTS_ENVIRONMENT += \
 
 # Recording overhead, trace sizes and a replay table of real programs (minutes;
 # needs the Python package in .venv-test, as `make check` leaves it).
-.PHONY: trace-measure
 trace-measure: libhakmem_trace.la trace/hakmem-replay bench/bench_larson
 	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' $(SHELL) $(srcdir)/trace/measure.sh
 endif
