@@ -15,6 +15,7 @@
 #define _GNU_SOURCE
 #include "alloc.h"
 #include "counters.h"
+#include "guard.h"
 #include "init.h"
 #include "large.h"
 #include "options.h"
@@ -44,6 +45,11 @@ void *_hak_class_alloc(unsigned cls)
 
 void *_hak_malloc_slow(size_t n)
 {
+    if (HAK_UNLIKELY(_hak_tc_sample_every) && n <= HAK_GUARD_MAX &&
+        _hak_tc_sample_now(n > HAK_TINY_MAX)) {
+        void *p = _hak_guard_alloc(n);
+        if (p != NULL) return p;
+    }
     if (n <= HAK_MID_MAX) return _hak_class_alloc(hak_class_of(n));
     _hak_runtime_init();
     return _hak_large_alloc(n, 16, false);
@@ -130,6 +136,10 @@ void _hak_free_slow(void *p)
         if (_hak_g_count_calls) route_count(HAK_ROUTE_LARGE, p);
         return;
     }
+    if (_hak_guard_owns(p)) {
+        _hak_guard_free(p, "free");
+        return;
+    }
     _hak_fatal_ptr("free", "invalid pointer", p);
 }
 
@@ -143,6 +153,7 @@ size_t _hak_usable(const void *p, const char *what)
         if (HAK_UNLIKELY(_hak_block_is_free(p))) _hak_fatal_ptr(what, "block already freed", p);
         return _hak_cls_size[hak_class_at(p)];
     }
+    if (_hak_guard_owns(p)) return _hak_guard_usable(p, what);
     size_t n = _hak_large_usable(p, what);
     if (n == 0) _hak_fatal_ptr(what, "invalid pointer", p);
     return n;
@@ -251,7 +262,8 @@ void *_hak_realloc(void *p, size_t n, size_t align)
             return realloc_move(p, usable, usable + usable / 4, align);
         return realloc_move(p, usable, n, align);
     }
-    if (n <= HAK_MID_MAX / 2 && align <= 16) return realloc_move(p, usable, n, align);
+    if (_hak_guard_owns(p) || (n <= HAK_MID_MAX / 2 && align <= 16))
+        return realloc_move(p, usable, n, align);
     if (n <= usable && n >= usable / 2) return p;
     void *q = _hak_large_realloc(p, n);
     if (q != NULL) return q;

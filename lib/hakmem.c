@@ -9,6 +9,7 @@
 #include "../include/hakmem.h"
 #include "alloc.h"
 #include "central.h"
+#include "guard.h"
 #include "init.h"
 #include "large.h"
 
@@ -82,6 +83,7 @@ size_t hak_usable_size(const void *ptr)
             _hak_fatal_ptr("hak_usable_size", "block already freed", ptr);
         return _hak_cls_size[hak_class_at(ptr)];
     }
+    if (_hak_guard_owns(ptr)) return _hak_guard_usable(ptr, "hak_usable_size");
     return _hak_large_usable(ptr, "hak_usable_size");
 }
 
@@ -145,7 +147,7 @@ int hak_owns(const void *ptr)
         if (hak_class_at(ptr) == 0) return 0;
         return (uintptr_t)ptr < hak_span_of(ptr)->end;
     }
-    return _hak_large_owns(ptr);
+    return _hak_guard_owns(ptr) || _hak_large_owns(ptr);
 }
 
 size_t hak_collect(void)

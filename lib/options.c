@@ -56,6 +56,8 @@ static const struct hak_option_desc hak_option_table[HAK_OPT_COUNT] = {
                             "address space reserved for slabs (0: automatic)"},
     [HAK_OPT_VERBOSE] = {"HAKMEM_VERBOSE", OPT_FLAG, 0, 0, 1, false,
                          "print the library and options at start"},
+    [HAK_OPT_GUARD_SAMPLE] = {"HAKMEM_GUARD_SAMPLE", OPT_COUNT, 0, 0, 1000000000, false,
+                              "place about one allocation in N against a guard page (0: off)"},
     /* Fault injection: honoured by debug builds only (os.c, set by init.c). */
     [HAK_OPT_FAULT_MAP_NTH] = {"HAKMEM_FAULT_MAP_NTH", OPT_COUNT, 0, 0, INT64_MAX, false,
                                "debug builds: the Nth mmap/mremap fails (0: none)"},
