@@ -90,6 +90,9 @@ size_t hak_usable_size(const void *ptr)
 void hak_free_sized(void *ptr, size_t size)
 {
 #if HAK_DEBUG
+    /* A freed block here is a double free, as free() would say. */
+    if (ptr != NULL && hak_in_arena(ptr) && _hak_span_block_start(ptr) && _hak_block_is_free(ptr))
+        _hak_fatal_ptr("free_sized", "double free", ptr);
     if (ptr != NULL && size > _hak_usable(ptr, "free_sized"))
         _hak_fatal_ptr("free_sized", "size larger than the block", ptr);
 #else

@@ -72,7 +72,7 @@ static const struct hak_option_desc hak_option_table[HAK_OPT_COUNT] = {
  * A name ending in '_' is a prefix. */
 static const char *const tool_names[] = {
     "HAKMEM_LIB", "HAKMEM_LIB_DEBUG", "HAKMEM_API_LIB", "HAKMEM_SOURCE_DIR", "HAKMEM_WERROR",
-    "HAKMEM_BENCH_", "HAKMEM_REAL_", "HAKMEM_SAN_", "HAKMEM_TRACE_", "HAKMEM_TEST_",
+    "HAKMEM_BENCH_", "HAKMEM_REAL_", "HAKMEM_SAN_", "HAKMEM_TRACE_", "HAKMEM_TEST_", "HAKMEM_RS_",
 };
 
 static int64_t hak_option_value[HAK_OPT_COUNT];
