@@ -155,8 +155,7 @@ void hak_stats_print(int fd)
     line_u64(fd, "bytes_committed", s.bytes_committed);
     line_u64(fd, "bytes_committed_peak", s.bytes_committed_peak);
     line_u64(fd, "bytes_mapped", s.bytes_mapped);
-    if (s.size >= offsetof(struct hak_stats, bytes_reserved) + sizeof s.bytes_reserved)
-        line_u64(fd, "bytes_reserved", s.bytes_reserved);
+    line_u64(fd, "bytes_reserved", s.bytes_reserved);
     line_u64(fd, "superslabs", s.superslabs);
     line_u64(fd, "spans", s.spans);
     line_u64(fd, "large_blocks", s.large_blocks);

@@ -279,6 +279,23 @@ static const struct misuse cases[] = {
      "large block header overwritten"},
 };
 
+/* What a child wrote on fd, to its end (it writes its message in pieces,
+ * and must not die of SIGPIPE half way); closes fd, returns the length. */
+static size_t read_child(int fd, char *out, size_t cap)
+{
+    size_t len = 0;
+    for (;;) {
+        ssize_t r = read(fd, out + len, cap - 1 - len);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        len += (size_t)r;
+        if (len == cap - 1) break;
+    }
+    out[len] = '\0';
+    close(fd);
+    return len;
+}
+
 static void run_case(const struct misuse *c)
 {
     int fd[2];
@@ -305,16 +322,7 @@ static void run_case(const struct misuse *c)
     }
     close(fd[1]);
     char out[4096];
-    size_t len = 0;
-    for (;;) {
-        ssize_t r = read(fd[0], out + len, sizeof out - 1 - len);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        len += (size_t)r;
-        if (len == sizeof out - 1) break;
-    }
-    out[len] = '\0';
-    close(fd[0]);
+    size_t len = read_child(fd[0], out, sizeof out);
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
@@ -400,16 +408,7 @@ static void forge_case(const char *name, size_t n, enum forge how, int must_abor
     }
     close(fd[1]);
     char out[1024];
-    size_t len = 0;
-    for (;;) { /* to the end: the child writes its message in pieces */
-        ssize_t r = read(fd[0], out + len, sizeof out - 1 - len);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        len += (size_t)r;
-        if (len == sizeof out - 1) break;
-    }
-    out[len] = '\0';
-    close(fd[0]);
+    read_child(fd[0], out, sizeof out);
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
