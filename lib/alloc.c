@@ -57,10 +57,10 @@ void *_hak_malloc_slow(size_t n)
 
 /* ---- free slow paths ----------------------------------------------------- */
 
-void _hak_free_overflow(void *p)
+void _hak_free_overflow(void *p, const char *what)
 {
     unsigned cls = hak_class_at(p);
-    if (HAK_UNLIKELY(cls == 0)) _hak_fatal_ptr("free", "invalid pointer", p);
+    if (HAK_UNLIKELY(cls == 0)) _hak_fatal_ptr(what, "invalid pointer", p);
     if (HAK_UNLIKELY(hak_tc_self()->state == HAK_TC_NEW)) {
         /* A thread that has never allocated frees what others allocated.
          * Kept here, the block would be its next malloc of the class, on a
@@ -75,11 +75,11 @@ void _hak_free_overflow(void *p)
     _hak_tc_overflow(cls);
 }
 
-void _hak_free_suspect(void *p)
+void _hak_free_suspect(void *p, const char *what)
 {
-    if (_hak_block_is_free(p)) _hak_fatal_ptr("free", "double free", p);
+    if (_hak_block_is_free(p)) _hak_fatal_ptr(what, "double free", p);
     /* Otherwise the program's own bytes matched the mark: a live block. */
-    hak_tc_push_unchecked(hak_tc_self(), hak_class_at(p), p, _hak_key);
+    hak_tc_push_unchecked(hak_tc_self(), hak_class_at(p), p, _hak_key, what);
 }
 
 static void route_count(enum hak_route r, const void *p)
@@ -105,7 +105,7 @@ static void route_count(enum hak_route r, const void *p)
  * (hak_window_hit, on the window it would use) picks, and the block then
  * takes that route (the same hak_tc_push). Otherwise the fast path missed
  * a block it should have taken: counted as slab_lookup, so it shows. */
-static void free_arena_slow(void *p)
+static void free_arena_slow(void *p, const char *what)
 {
     unsigned cls = hak_class_at(p);
     if (cls != 0) {
@@ -116,10 +116,10 @@ static void free_arena_slow(void *p)
         if (hak_span_of(p)->last_tc != &_hak_tc) route_count(HAK_ROUTE_REMOTE, p);
         _hak_stat_add(&_hak_g_stats.class_frees[cls], 1);
     }
-    hak_tc_push(hak_tc_self(), cls, p);
+    hak_tc_push(hak_tc_self(), cls, p, what);
 }
 
-void _hak_free_slow(void *p)
+void _hak_free_slow(void *p, const char *what)
 {
     if (p == NULL) {
         if (_hak_g_count_calls) route_count(HAK_ROUTE_NULL, p);
@@ -127,20 +127,20 @@ void _hak_free_slow(void *p)
     }
     if (hak_in_arena(p)) {
         if (((uintptr_t)p & 15) == 0) {
-            free_arena_slow(p);
+            free_arena_slow(p, what);
             return;
         }
-        _hak_fatal_ptr("free", "invalid pointer", p);
+        _hak_fatal_ptr(what, "invalid pointer", p);
     }
     if (_hak_large_free(p)) {
         if (_hak_g_count_calls) route_count(HAK_ROUTE_LARGE, p);
         return;
     }
     if (_hak_guard_owns(p)) {
-        _hak_guard_free(p, "free");
+        _hak_guard_free(p, what);
         return;
     }
-    _hak_fatal_ptr("free", "invalid pointer", p);
+    _hak_fatal_ptr(what, "invalid pointer", p);
 }
 
 /* ---- helpers of the entry points ---------------------------------------- */

@@ -22,7 +22,7 @@ int hak_abi_version(void) { return HAKMEM_ABI_VERSION; }
 
 void *hak_malloc(size_t size) { return hak_tc_malloc(size); }
 
-void hak_free(void *ptr) { hak_tc_free(ptr); }
+void hak_free(void *ptr) { hak_tc_free_as(ptr, "hak_free"); }
 
 void *hak_calloc(size_t n, size_t size) { return _hak_calloc(n, size); }
 

@@ -67,6 +67,15 @@ static void realloc_stack_address(void)
     (void)tu_launder(q);
 }
 
+static void hak_free_double_free(void)
+{
+    char *p = hak_malloc(32);
+    memset(p, 1, 32);
+    void *again = tu_launder(p);
+    hak_free(p);
+    hak_free(again);
+}
+
 static void hak_free_stack_address(void)
 {
     char buf[64];
@@ -260,7 +269,8 @@ static const struct misuse cases[] = {
     {"free-mmap-pointer", free_mmap_pointer, "invalid pointer"},
     {"free-interior-pointer-malloc64+8", free_interior_pointer, "invalid pointer"},
     {"realloc-stack-address", realloc_stack_address, "invalid pointer"},
-    {"hak_free-stack-address", hak_free_stack_address, "invalid pointer"},
+    {"hak_free-stack-address", hak_free_stack_address, "hak_free(): invalid pointer"},
+    {"hak_free-double-free", hak_free_double_free, "hak_free(): double free"},
     {"double-free-after-other-frees", double_free_after_other_frees, "double free"},
     {"double-free-after-flush", double_free_after_flush, "double free"},
     {"double-free-after-slab-emptied", double_free_after_slab_emptied, "double free"},
