@@ -119,7 +119,8 @@ HAK_SWIG_RAISE_ON_NULL(hak_heap_realloc, 0)
     X(large_mallocs) X(large_frees) \
     X(route_tiny_fast) X(route_mid_fast) X(route_slab_lookup) X(route_remote) \
     X(route_large) X(route_null) \
-    X(refills) X(flushes) X(os_maps) X(os_unmaps) X(os_purges)
+    X(refills) X(flushes) X(os_maps) X(os_unmaps) X(os_purges) \
+    X(bytes_reserved)
 
 #define HAK_SWIG_FIELD_SIZE(f) + sizeof(((struct hak_stats *)0)->f)
 _Static_assert(0 HAK_SWIG_STATS_FIELDS(HAK_SWIG_FIELD_SIZE) == sizeof(struct hak_stats),

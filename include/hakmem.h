@@ -93,7 +93,7 @@ HAK_EXPORT size_t hak_collect(void);
 
 /* ---- Statistics --------------------------------------------------------- */
 
-#define HAK_STATS_VERSION 1
+#define HAK_STATS_VERSION 2
 
 /** Snapshot of allocator state. Caller sets nothing; hak_stats_get fills
  *  size and version. Counts of calls per route are only kept when the process
@@ -109,7 +109,8 @@ struct hak_stats {
                                  or flush (their fast paths count nothing) */
     uint64_t bytes_committed; /* slab spans + SuperSlab headers + large mappings */
     uint64_t bytes_committed_peak;
-    uint64_t bytes_mapped;    /* address space reserved or mapped by hakmem */
+    uint64_t bytes_mapped;    /* mappings that hold memory (large blocks mapped one
+                                 by one, tables); reserved space is bytes_reserved */
     uint64_t superslabs;      /* SuperSlabs in use */
     uint64_t spans;           /* slabs (spans) carved */
     uint64_t large_blocks;    /* live large blocks */
@@ -130,6 +131,9 @@ struct hak_stats {
     /* slow-path events, always counted */
     uint64_t refills, flushes;
     uint64_t os_maps, os_unmaps, os_purges;
+    /* version 2 */
+    uint64_t bytes_reserved;  /* address space reserved for later use (the arena,
+                                 the large region): no memory until committed */
 };
 
 typedef struct hak_stats hak_stats_t;

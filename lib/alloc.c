@@ -19,6 +19,7 @@
 #define _GNU_SOURCE
 #include "alloc.h"
 #include "counters.h"
+#include "guard.h"
 #include "heap.h"
 #include "init.h"
 #include "large.h"
@@ -49,6 +50,11 @@ void *_hak_class_alloc(unsigned cls)
 
 void *_hak_malloc_slow(size_t n)
 {
+    if (HAK_UNLIKELY(_hak_tc_sample_every) && n <= HAK_GUARD_MAX &&
+        _hak_tc_sample_now(n > HAK_TINY_MAX)) {
+        void *p = _hak_guard_alloc(n);
+        if (p != NULL) return p;
+    }
     if (n <= HAK_MID_MAX) return _hak_class_alloc(hak_class_of(n));
     _hak_runtime_init();
     return _hak_large_alloc(n, 16, false);
@@ -60,14 +66,14 @@ void *_hak_malloc_slow(size_t n)
  * pushed on the thread's list for that id, which has no room: taken off
  * again, and pushed on the calling thread's cache of its heap if that is
  * attached (heap.h), else handed to the heap's slow path. */
-static HAK_NOINLINE void free_to_heap_slow(void *p)
+static HAK_NOINLINE void free_to_heap_slow(void *p, const char *what)
 {
     if (hak_tc_self()->state == HAK_TC_NEW) _hak_thread_init();
-    _hak_heap_free(p);
+    _hak_heap_free(p, what);
 }
 
 /* Only tail calls: no stack frame on the way to the push. */
-static HAK_NOINLINE void free_to_heap(void *p, size_t id)
+static HAK_NOINLINE void free_to_heap(void *p, const char *what, size_t id)
 {
     hak_tc_ref_t *tc = hak_tc_self();
     tc->room[id] = 0;
@@ -77,12 +83,12 @@ static HAK_NOINLINE void free_to_heap(void *p, size_t id)
         hak_heap_tc_push_id(c, id, p);
         return;
     }
-    free_to_heap_slow(p);
+    free_to_heap_slow(p, what);
 }
 
-static HAK_NOINLINE void free_overflow_default(void *p, unsigned cls)
+static HAK_NOINLINE void free_overflow_default(void *p, const char *what, unsigned cls)
 {
-    if (HAK_UNLIKELY(cls == 0)) _hak_fatal_ptr("free", "invalid pointer", p);
+    if (HAK_UNLIKELY(cls == 0)) _hak_fatal_ptr(what, "invalid pointer", p);
     if (HAK_UNLIKELY(hak_tc_self()->state == HAK_TC_NEW)) {
         /* A thread that has never allocated frees what others allocated.
          * Kept here, the block would be its next malloc of the class, on a
@@ -97,22 +103,22 @@ static HAK_NOINLINE void free_overflow_default(void *p, unsigned cls)
     _hak_tc_overflow(cls);
 }
 
-void _hak_free_overflow(void *p, size_t c)
+void _hak_free_overflow(void *p, const char *what, size_t c)
 {
-    if (hak_class_is_heap((unsigned)c)) free_to_heap(p, c);
-    else free_overflow_default(p, (unsigned)c);
+    if (hak_class_is_heap((unsigned)c)) free_to_heap(p, what, c);
+    else free_overflow_default(p, what, (unsigned)c);
 }
 
-void _hak_free_suspect(void *p)
+void _hak_free_suspect(void *p, const char *what)
 {
     if (hak_class_is_heap(hak_class_at(p))) {
         if (hak_tc_self()->state == HAK_TC_NEW) _hak_thread_init();
-        _hak_heap_free_suspect(p, "free");
+        _hak_heap_free_suspect(p, what);
         return;
     }
-    if (_hak_block_is_free(p)) _hak_fatal_ptr("free", "double free", p);
+    if (_hak_block_is_free(p)) _hak_fatal_ptr(what, "double free", p);
     /* Otherwise the program's own bytes matched the mark: a live block. */
-    hak_tc_push_unchecked(hak_tc_self(), hak_class_at(p), p, _hak_key);
+    hak_tc_push_unchecked(hak_tc_self(), hak_class_at(p), p, _hak_key, what);
 }
 
 static void route_count(enum hak_route r, const void *p)
@@ -138,7 +144,7 @@ static void route_count(enum hak_route r, const void *p)
  * (hak_window_hit, on the window it would use) picks, and the block then
  * takes that route (the same hak_tc_push). Otherwise the fast path missed
  * a block it should have taken: counted as slab_lookup, so it shows. */
-static void free_arena_slow(void *p)
+static void free_arena_slow(void *p, const char *what)
 {
     unsigned cls = hak_class_at(p);
     if (hak_class_is_heap(cls)) {
@@ -151,10 +157,10 @@ static void free_arena_slow(void *p)
         if (hak_span_of(p)->last_tc != &_hak_tc) route_count(HAK_ROUTE_REMOTE, p);
         _hak_stat_add(&_hak_g_stats.class_frees[cls], 1);
     }
-    hak_tc_push(hak_tc_self(), cls, p);
+    hak_tc_push(hak_tc_self(), cls, p, what);
 }
 
-void _hak_free_slow(void *p)
+void _hak_free_slow(void *p, const char *what)
 {
     if (p == NULL) {
         if (_hak_g_count_calls) route_count(HAK_ROUTE_NULL, p);
@@ -162,18 +168,22 @@ void _hak_free_slow(void *p)
     }
     if (hak_in_arena(p)) {
         if (((uintptr_t)p & 15) == 0) {
-            free_arena_slow(p);
+            free_arena_slow(p, what);
             return;
         }
-        _hak_fatal_ptr("free", "invalid pointer", p);
+        _hak_fatal_ptr(what, "invalid pointer", p);
     }
     /* A heap's large block first: the large tier alone would free it
      * behind its heap's back. */
-    if (_hak_heap_large_free(p) || _hak_large_free(p)) {
+    if (_hak_heap_large_free(p, what) || _hak_large_free(p)) {
         if (_hak_g_count_calls) route_count(HAK_ROUTE_LARGE, p);
         return;
     }
-    _hak_fatal_ptr("free", "invalid pointer", p);
+    if (_hak_guard_owns(p)) {
+        _hak_guard_free(p, what);
+        return;
+    }
+    _hak_fatal_ptr(what, "invalid pointer", p);
 }
 
 /* ---- helpers of the entry points ---------------------------------------- */
@@ -181,10 +191,12 @@ void _hak_free_slow(void *p)
 size_t _hak_usable(const void *p, const char *what)
 {
     if (hak_in_arena(p)) {
-        unsigned cls = hak_class_at(p);
-        if (cls == 0 || ((uintptr_t)p & 15) != 0) _hak_fatal_ptr(what, "invalid pointer", p);
-        return _hak_cls_size[cls];
+        /* A block's start, any offset into one refused (the exact test). */
+        if (!_hak_span_block_start(p)) _hak_fatal_ptr(what, "invalid pointer", p);
+        if (HAK_UNLIKELY(hak_block_is_free_any(p))) _hak_fatal_ptr(what, "block already freed", p);
+        return _hak_cls_size[hak_class_at(p)];
     }
+    if (_hak_guard_owns(p)) return _hak_guard_usable(p, what);
     size_t n = _hak_large_usable(p, what);
     if (n == 0) _hak_fatal_ptr(what, "invalid pointer", p);
     return n;
@@ -298,13 +310,8 @@ void *_hak_realloc(void *p, size_t n, size_t align)
     size_t usable = _hak_usable(p, "realloc");
     /* Under valgrind every realloc moves, so memcheck's idea of the block's
      * size is always the size asked for. */
-    if (HAK_VG_RUNNING()) {
-        if (HAK_UNLIKELY(hak_in_arena(p) && _hak_block_is_free(p)))
-            _hak_fatal_ptr("realloc", "block already freed", p);
-        return realloc_move(p, usable, n, align);
-    }
+    if (HAK_VG_RUNNING()) return realloc_move(p, usable, n, align);
     if (hak_in_arena(p)) {
-        if (HAK_UNLIKELY(_hak_block_is_free(p))) _hak_fatal_ptr("realloc", "block already freed", p);
         /* Stay if it fits and would not waste more than half the block. */
         if (n <= usable && (n >= usable / 2 || usable <= 16)) return p;
         /* Growing: at least a quarter more, so a buffer that grows by small
@@ -314,7 +321,8 @@ void *_hak_realloc(void *p, size_t n, size_t align)
             return realloc_move(p, usable, usable + usable / 4, align);
         return realloc_move(p, usable, n, align);
     }
-    if (n <= HAK_MID_MAX / 2 && align <= 16) return realloc_move(p, usable, n, align);
+    if (_hak_guard_owns(p) || (n <= HAK_MID_MAX / 2 && align <= 16))
+        return realloc_move(p, usable, n, align);
     if (n <= usable && n >= usable / 2) return p;
     void *q = _hak_large_realloc(p, n);
     if (q != NULL) return q;

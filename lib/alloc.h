@@ -21,6 +21,7 @@
 #include "sizeclass.h"
 #include "superslab.h"
 #include "tcache.h"
+#include "heap.h"
 #include "vg.h"
 
 /* ---- slow paths (alloc.c) ------------------------------------------------- */
@@ -37,12 +38,13 @@ HAK_HIDDEN void _hak_vg_alloc(void *p, size_t n, int zero);
 
 /* NULL only with errno = ENOMEM. */
 HAK_HIDDEN void *_hak_malloc_slow(size_t n);
-HAK_HIDDEN void _hak_free_slow(void *p);
+/* what: the entry point, for messages ("free", "hak_free", ...). */
+HAK_HIDDEN void _hak_free_slow(void *p, const char *what);
 /* p: the block whose push took room[c] below zero (c: its unit's id). */
-HAK_HIDDEN void _hak_free_overflow(void *p, size_t c);
+HAK_HIDDEN void _hak_free_overflow(void *p, const char *what, size_t c);
 /* Aborts if p is free already (on a thread list or its span's free list);
  * otherwise pushes it as hak_tc_push would. */
-HAK_HIDDEN void _hak_free_suspect(void *p);
+HAK_HIDDEN void _hak_free_suspect(void *p, const char *what);
 /* A block of class cls for the aligned and mid paths (slow path). */
 HAK_HIDDEN void *_hak_class_alloc(unsigned cls);
 
@@ -50,10 +52,11 @@ HAK_HIDDEN void *_hak_class_alloc(unsigned cls);
 
 /* Push without the double-free test (the suspect path's second half);
  * key: _hak_key, read once. */
-HAK_INLINE void hak_tc_push_unchecked(hak_tc_ref_t *tc, size_t c, void *p, uint64_t key)
+HAK_INLINE void hak_tc_push_unchecked(hak_tc_ref_t *tc, size_t c, void *p, uint64_t key,
+                                      const char *what)
 {
 #if HAK_DEBUG
-    _hak_debug_mark_free(p, "free");
+    _hak_debug_mark_free(p, what);
 #endif
     /* The mark first: then the key's register is free for the link. */
     hak_block_mark_k(p, key);
@@ -67,9 +70,9 @@ HAK_INLINE void hak_tc_push_unchecked(hak_tc_ref_t *tc, size_t c, void *p, uint6
                  : "cc", "memory" : overflow);
     return;
 overflow:
-    _hak_free_overflow(p, c);
+    _hak_free_overflow(p, what, c);
 #else
-    if (HAK_UNLIKELY(--tc->room[c] < 0)) _hak_free_overflow(p, c);
+    if (HAK_UNLIKELY(--tc->room[c] < 0)) _hak_free_overflow(p, what, c);
 #endif
 }
 
@@ -78,14 +81,14 @@ overflow:
  * call so that the fast path needs no stack frame. The slow paths take p
  * alone and find its class again, which leaves the fast path's registers
  * free. */
-HAK_INLINE void hak_tc_push(hak_tc_ref_t *tc, size_t c, void *p)
+HAK_INLINE void hak_tc_push(hak_tc_ref_t *tc, size_t c, void *p, const char *what)
 {
     uint64_t key = _hak_key;
     if (HAK_UNLIKELY(hak_block_marked_k(p, key))) {
-        _hak_free_suspect(p);
+        _hak_free_suspect(p, what);
         return;
     }
-    hak_tc_push_unchecked(tc, c, p, key);
+    hak_tc_push_unchecked(tc, c, p, key, what);
 }
 
 /* The head of an empty list fails the link test like a corrupted one: the
@@ -142,16 +145,20 @@ HAK_INLINE bool hak_window_hit(const void *p, uintptr_t base, uintptr_t size16)
 }
 
 /* The window's offset also indexes the class table (superslab.h). */
-HAK_INLINE void hak_tc_free(void *p)
+/* what names the entry point in messages; a constant, it costs only the
+ * slow paths' branches an address load. */
+HAK_INLINE void hak_tc_free_as(void *p, const char *what)
 {
     HAK_VG_FREE(p);
     uintptr_t off = (uintptr_t)p - _hak_fast_base;
     if (HAK_LIKELY(hak_rotr(off, 4) < _hak_fast_size16)) {
-        hak_tc_push(hak_tc_self(), _hak_unit_cls[off >> HAK_UNIT_SHIFT], p);
+        hak_tc_push(hak_tc_self(), _hak_unit_cls[off >> HAK_UNIT_SHIFT], p, what);
         return;
     }
-    _hak_free_slow(p);
+    _hak_free_slow(p, what);
 }
+
+HAK_INLINE void hak_tc_free(void *p) { hak_tc_free_as(p, "free"); }
 
 /* A block of class c (aligned requests): the malloc fast path without the
  * size-to-class step. NULL only with errno = ENOMEM. */
@@ -178,6 +185,13 @@ HAK_INLINE void *hak_aligned_fast(size_t size, size_t align)
     HAK_VG_ALLOC(p, size, 0);
     return p;
 }
+/* p, a block's start in the arena, is free: on the default heap's lists or,
+ * for a first-class heap's block, on its heap's (heap.c). */
+HAK_INLINE bool hak_block_is_free_any(const void *p)
+{
+    return hak_class_is_heap(hak_class_at(p)) ? _hak_heap_block_is_free(p) : _hak_block_is_free(p);
+}
+
 /* ---- helpers of the entry points (alloc.c) -------------------------------- */
 
 /* Usable size; aborts naming `what` for a pointer hakmem did not hand out. */

@@ -37,7 +37,11 @@ HAK_HIDDEN const char *_hak_route_name(unsigned r);
 struct hak_gstats {
     _Atomic uint64_t os_maps, os_unmaps, os_purges;
     _Atomic uint64_t refills, flushes;
-    _Atomic uint64_t committed, committed_peak, mapped;
+    /* committed: made resident for hakmem's use (spans, headers, large
+     * blocks); mapped: mappings made to hold memory at once (direct large
+     * blocks, tables); reserved: address space held for later (the arena,
+     * the large region), which costs no memory until committed. */
+    _Atomic uint64_t committed, committed_peak, mapped, reserved;
     _Atomic uint64_t superslabs, spans;
     _Atomic uint64_t large_blocks, large_bytes, large_mallocs, large_frees;
     /* First-class heaps' slab blocks (heap.c), as bytes: handed out of their

@@ -9,6 +9,7 @@
 #include "../include/hakmem.h"
 #include "alloc.h"
 #include "central.h"
+#include "guard.h"
 #include "heap.h"
 #include "init.h"
 #include "large.h"
@@ -23,7 +24,7 @@ int hak_abi_version(void) { return HAKMEM_ABI_VERSION; }
 
 void *hak_malloc(size_t size) { return hak_tc_malloc(size); }
 
-void hak_free(void *ptr) { hak_tc_free(ptr); }
+void hak_free(void *ptr) { hak_tc_free_as(ptr, "hak_free"); }
 
 void *hak_calloc(size_t n, size_t size) { return _hak_calloc(n, size); }
 
@@ -34,8 +35,12 @@ void *hak_calloc(size_t n, size_t size) { return _hak_calloc(n, size); }
 HAK_INLINE bool realloc_stays(void *ptr, size_t size)
 {
     if (HAK_VG_ACTIVE || !hak_window_hit(ptr, _hak_window_base, _hak_window_size16)) return false;
-    size_t usable = _hak_cls_size[hak_class_at(ptr)]; /* class 0: 0 */
-    return size <= usable && (size >= usable / 2 || usable <= 16) && !hak_block_marked(ptr);
+    unsigned cls = hak_class_at(ptr);
+    size_t usable = _hak_cls_size[cls]; /* class 0: 0 */
+    /* The start of a block (a one-unit span starts on the unit; longer
+     * spans take the slow path's exact test), not a freed one. */
+    return size <= usable && (size >= usable / 2 || usable <= 16) && _hak_cls_units[cls] == 1 &&
+           hak_class_divides(cls, (uintptr_t)ptr & (HAK_UNIT_SIZE - 1)) && !hak_block_marked(ptr);
 }
 
 void *hak_realloc(void *ptr, size_t size)
@@ -69,19 +74,27 @@ HAK_INLINE void *aligned_alloc_inline(size_t size, size_t align)
 
 void *hak_aligned_alloc(size_t align, size_t size) { return aligned_alloc_inline(size, align); }
 
+/* 0 for NULL and for a pointer that is no block's start (so a program may
+ * ask); a freed block aborts, as malloc_usable_size does. */
 size_t hak_usable_size(const void *ptr)
 {
     if (ptr == NULL) return 0;
     if (hak_in_arena(ptr)) {
-        unsigned cls = hak_class_at(ptr);
-        return cls != 0 && ((uintptr_t)ptr & 15) == 0 ? _hak_cls_size[cls] : 0;
+        if (!_hak_span_block_start(ptr)) return 0;
+        if (HAK_UNLIKELY(hak_block_is_free_any(ptr)))
+            _hak_fatal_ptr("hak_usable_size", "block already freed", ptr);
+        return _hak_cls_size[hak_class_at(ptr)];
     }
-    return _hak_large_usable(ptr, "malloc_usable_size");
+    if (_hak_guard_owns(ptr)) return _hak_guard_usable(ptr, "hak_usable_size");
+    return _hak_large_usable(ptr, "hak_usable_size");
 }
 
 void hak_free_sized(void *ptr, size_t size)
 {
 #if HAK_DEBUG
+    /* A freed block here is a double free, as free() would say. */
+    if (ptr != NULL && hak_in_arena(ptr) && _hak_span_block_start(ptr) && hak_block_is_free_any(ptr))
+        _hak_fatal_ptr("free_sized", "double free", ptr);
     if (ptr != NULL && size > _hak_usable(ptr, "free_sized"))
         _hak_fatal_ptr("free_sized", "size larger than the block", ptr);
 #else
@@ -139,7 +152,7 @@ int hak_owns(const void *ptr)
         if (hak_class_at(ptr) == 0) return 0;
         return (uintptr_t)ptr < hak_span_of(ptr)->end;
     }
-    return _hak_large_owns(ptr);
+    return _hak_guard_owns(ptr) || _hak_large_owns(ptr);
 }
 
 size_t hak_collect(void)

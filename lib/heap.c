@@ -909,7 +909,7 @@ static void heap_free_block(void *p, const char *what)
     release_spans(dead, false);
 }
 
-void _hak_heap_free(void *p) { heap_free_block(p, "free"); }
+void _hak_heap_free(void *p, const char *what) { heap_free_block(p, what); }
 
 bool _hak_heap_block_is_free(const void *p)
 {
@@ -982,10 +982,10 @@ static bool heap_large_release(uint32_t slot, void *p, const char *what)
     return true;
 }
 
-bool _hak_heap_large_free(void *p)
+bool _hak_heap_large_free(void *p, const char *what)
 {
     uint32_t slot = _hak_heap_large_owner(p);
-    return slot != 0 && heap_large_release(slot, p, "free");
+    return slot != 0 && heap_large_release(slot, p, what);
 }
 
 /* Aborts naming `what` unless p is a block of the heap in slot (arena) or

@@ -172,7 +172,7 @@ HAK_HIDDEN void *_hak_heap_alloc(uintptr_t h, size_t size, size_t align, bool ze
                                  const char *what);
 /* p is a slab block of a heap (its unit carries a heap id), not marked free:
  * it goes on the calling thread's cache of its heap (free, from any route). */
-HAK_HIDDEN void _hak_heap_free(void *p);
+HAK_HIDDEN void _hak_heap_free(void *p, const char *what);
 /* p, a heap's slab block, carries the free mark: aborts naming `what` if it
  * is free indeed, else (the program's bytes matched the mark) frees it. */
 HAK_HIDDEN void _hak_heap_free_suspect(void *p, const char *what);
@@ -183,8 +183,9 @@ HAK_HIDDEN void _hak_heap_dealloc(uintptr_t h, void *p, const char *what);
 HAK_HIDDEN extern _Atomic uint64_t _hak_heap_large_live;
 /* The slot of the heap that owns large block p, or 0 (none). */
 HAK_HIDDEN uint32_t _hak_heap_large_owner(const void *p);
-/* If p is a live large block of a heap: frees it and returns true. */
-HAK_HIDDEN bool _hak_heap_large_free(void *p);
+/* If p is a live large block of a heap: frees it and returns true
+ * (`what`: the entry point, for messages). */
+HAK_HIDDEN bool _hak_heap_large_free(void *p, const char *what);
 /* Resizes p, a block of heap h (h 0: of whichever heap owns p, for the
  * malloc family's realloc), keeping align; the new block is of the same
  * heap. NULL with errno (p intact) on failure. Aborts naming `what` if p is

@@ -18,6 +18,7 @@
 #include "block.h"
 #include "central.h"
 #include "counters.h"
+#include "guard.h"
 #include "heap.h"
 #include "large.h"
 #include "options.h"
@@ -56,7 +57,12 @@ static void layers_init(void)
     /* Before the arena exists, so before any block does. */
     _hak_block_key_init();
     _hak_sizeclass_init();
-    _hak_tc_init((uint64_t)_hak_option(HAK_OPT_TCACHE_BYTES));
+    uint32_t sample = (uint32_t)_hak_option(HAK_OPT_GUARD_SAMPLE);
+    if (sample != 0 && !_hak_guard_init()) {
+        _hak_write_str(2, "hakmem: HAKMEM_GUARD_SAMPLE: no address space for the guarded pool; off\n");
+        sample = 0;
+    }
+    _hak_tc_init((uint64_t)_hak_option(HAK_OPT_TCACHE_BYTES), sample);
     _hak_heap_init((uint64_t)_hak_option(HAK_OPT_TCACHE_BYTES));
     _hak_central_init((uint64_t)_hak_option(HAK_OPT_RETAIN_BYTES));
     _hak_large_init((uint64_t)_hak_option(HAK_OPT_LARGE_CACHE),
@@ -132,10 +138,12 @@ static void atfork_prepare(void)
     _hak_central_lock_all();
     _hak_arena_lock();
     _hak_large_lock();
+    _hak_guard_lock();
 }
 
 static void atfork_parent(void)
 {
+    _hak_guard_unlock();
     _hak_large_unlock();
     _hak_arena_unlock();
     _hak_central_unlock_all();
@@ -144,6 +152,7 @@ static void atfork_parent(void)
 
 static void atfork_child(void)
 {
+    _hak_guard_reset_lock();
     _hak_large_reset_lock();
     _hak_arena_reset_lock();
     _hak_central_reset_locks();

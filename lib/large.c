@@ -182,7 +182,7 @@ static void region_init(void)
         size = size / 2 & ~(page - 1);
     if (r == NULL) return;
     HAK_VG_NOACCESS(r, size);
-    _hak_stat_add(&_hak_g_stats.mapped, size);
+    _hak_stat_add(&_hak_g_stats.reserved, size);
     region_base = region_top = region_rw = (uintptr_t)r;
     region_end = region_base + size;
 }

@@ -6,7 +6,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -108,6 +110,14 @@ bool _hak_os_purge(void *p, size_t size)
     return ok;
 }
 
+bool _hak_os_protect(void *p, size_t size, bool rw)
+{
+    int saved = errno;
+    bool ok = mprotect(p, size, rw ? PROT_READ | PROT_WRITE : PROT_NONE) == 0;
+    errno = saved;
+    return ok;
+}
+
 void *_hak_os_remap(void *p, size_t old_size, size_t new_size)
 {
     int saved = errno;
@@ -177,6 +187,55 @@ bool _hak_os_random(void *buf, size_t n)
         out[i] = (unsigned char)(x >> 32);
     }
     return false;
+}
+
+long _hak_os_pid(void) { return (long)getpid(); }
+
+long _hak_os_tid(void) { return (long)syscall(SYS_gettid); }
+
+static void (*segv_fn)(void *addr);
+static struct sigaction segv_before;
+
+static void segv_handler(int sig, siginfo_t *info, void *ctx)
+{
+    (void)sig;
+    (void)ctx;
+    int saved = errno;
+    segv_fn(info->si_addr);
+    sigaction(SIGSEGV, &segv_before, NULL);
+    errno = saved;
+}
+
+void _hak_os_on_segv(void (*fn)(void *addr))
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = segv_handler;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    segv_fn = fn;
+    sigaction(SIGSEGV, &sa, &segv_before);
+}
+
+const char *_hak_os_program_name(void)
+{
+    /* glibc's copy of argv[0]'s last part: set before main, never freed. */
+    return program_invocation_short_name ? program_invocation_short_name : "?";
+}
+
+int _hak_os_open_append(const char *path)
+{
+    int saved = errno;
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    errno = saved;
+    return fd;
+}
+
+void _hak_os_close(int fd)
+{
+    int saved = errno;
+    close(fd);
+    errno = saved;
 }
 
 size_t _hak_os_read_file(const char *path, char *buf, size_t cap)

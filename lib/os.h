@@ -31,6 +31,9 @@ HAK_HIDDEN void _hak_os_advise_huge(void *p, size_t size);
 /* Grows or shrinks a mapping, maybe moving it; NULL on failure (old one intact). */
 HAK_HIDDEN void *_hak_os_remap(void *p, size_t old_size, size_t new_size);
 
+/* Makes pages read-write (rw) or inaccessible; false if the kernel refuses. */
+HAK_HIDDEN bool _hak_os_protect(void *p, size_t size, bool rw);
+
 /* Debug builds: make the Nth / every Kth mapping call and every Kth purge
  * fail as the kernel would (0: never), so that tests can show every failure
  * ends as NULL + ENOMEM or as memory kept. Release builds ignore it. */
@@ -50,6 +53,20 @@ HAK_HIDDEN uint64_t _hak_os_now_ms(void);
  * blocking; false if none could be had (then buf holds weaker bytes: the
  * auxiliary vector's AT_RANDOM mixed with addresses and the clock). */
 HAK_HIDDEN bool _hak_os_random(void *buf, size_t n);
+/* The calling thread's id (gettid). */
+HAK_HIDDEN long _hak_os_tid(void);
+/* Calls fn with the faulting address on the next SIGSEGV, then puts back
+ * the disposition that was there before (the program's handler or the
+ * default) and returns, so that the fault repeats under it: the program's
+ * own handler still runs, and a crash still crashes. Async-signal-safe fn
+ * only. */
+HAK_HIDDEN void _hak_os_on_segv(void (*fn)(void *addr));
+/* The process id, and the program's name (its file name, without allocating). */
+HAK_HIDDEN long _hak_os_pid(void);
+HAK_HIDDEN const char *_hak_os_program_name(void);
+/* Opens a file to append to (created 0644); -1 on failure, errno kept. */
+HAK_HIDDEN int _hak_os_open_append(const char *path);
+HAK_HIDDEN void _hak_os_close(int fd);
 /* Reads up to cap - 1 bytes of a file (a /proc file) into buf and ends them
  * with a NUL; returns the bytes read (0 when it cannot be read). */
 HAK_HIDDEN size_t _hak_os_read_file(const char *path, char *buf, size_t cap);

@@ -6,6 +6,7 @@
 #include "central.h"
 #include "counters.h"
 #include "options.h"
+#include "os.h"
 #include "sizeclass.h"
 #include "tcache.h"
 #include "../include/hakmem.h"
@@ -69,6 +70,7 @@ int hak_stats_get(struct hak_stats *out, size_t size)
     s.bytes_committed = _hak_stat_get(&g->committed);
     s.bytes_committed_peak = _hak_stat_get(&g->committed_peak);
     s.bytes_mapped = _hak_stat_get(&g->mapped);
+    s.bytes_reserved = _hak_stat_get(&g->reserved);
     s.superslabs = _hak_stat_get(&g->superslabs);
     s.spans = _hak_stat_get(&g->spans);
     s.large_mallocs = _hak_stat_get(&g->large_mallocs);
@@ -109,6 +111,17 @@ static void write_percent(int fd, uint64_t part, uint64_t whole)
     _hak_write_str(fd, "%");
 }
 
+/* "pid 1234 (gcc)": every report says whose it is, since a program that
+ * runs others (a compiler driver, a shell) prints one per process. */
+static void write_process(int fd)
+{
+    _hak_write_str(fd, "pid ");
+    _hak_write_u64(fd, (uint64_t)_hak_os_pid());
+    _hak_write_str(fd, " (");
+    _hak_write_str(fd, _hak_os_program_name());
+    _hak_write_str(fd, ")");
+}
+
 static void route_report(int fd)
 {
     struct hak_gstats *g = &_hak_g_stats;
@@ -116,9 +129,11 @@ static void route_report(int fd)
     for (unsigned c = 1; c < HAK_FIRST_MID; c++) tiny_frees += _hak_stat_get(&g->class_frees[c]);
     for (unsigned r = 0; r < HAK_ROUTE_COUNT; r++)
         if (r != HAK_ROUTE_REMOTE) total += _hak_stat_get(&g->route[r]);
-    _hak_write_str(fd, "hakmem: free route distribution (of ");
+    _hak_write_str(fd, "hakmem: free route distribution for ");
+    write_process(fd);
+    _hak_write_str(fd, ", of ");
     _hak_write_u64(fd, total);
-    _hak_write_str(fd, " frees)\n");
+    _hak_write_str(fd, " frees\n");
     for (unsigned r = 0; r < HAK_ROUTE_COUNT; r++) {
         uint64_t v = _hak_stat_get(&g->route[r]);
         _hak_write_str(fd, "hakmem: route ");
@@ -138,12 +153,15 @@ void hak_stats_print(int fd)
 {
     struct hak_stats s;
     hak_stats_get(&s, sizeof s);
-    _hak_write_str(fd, "hakmem: statistics (hakmem " HAKMEM_VERSION_STRING ")\n");
+    _hak_write_str(fd, "hakmem: statistics for ");
+    write_process(fd);
+    _hak_write_str(fd, ", hakmem " HAKMEM_VERSION_STRING "\n");
     line_u64(fd, "bytes_in_use", s.bytes_in_use);
     line_u64(fd, "bytes_cached", s.bytes_cached);
     line_u64(fd, "bytes_committed", s.bytes_committed);
     line_u64(fd, "bytes_committed_peak", s.bytes_committed_peak);
     line_u64(fd, "bytes_mapped", s.bytes_mapped);
+    line_u64(fd, "bytes_reserved", s.bytes_reserved);
     line_u64(fd, "superslabs", s.superslabs);
     line_u64(fd, "spans", s.spans);
     line_u64(fd, "large_blocks", s.large_blocks);
@@ -182,10 +200,48 @@ void hak_stats_print(int fd)
     }
 }
 
+/* HAKMEM_STATS_FILE with each "%p" replaced by the pid (so that the
+ * processes of a program that forks write files of their own). */
+static bool stats_path(char *out, size_t cap)
+{
+    const char *t = _hak_option_text(HAK_OPT_STATS_FILE);
+    if (t == NULL) return false;
+    size_t n = 0;
+    for (; *t && n + 24 < cap; t++) {
+        if (t[0] == '%' && t[1] == 'p') {
+            char digits[24];
+            char *d = digits + sizeof digits;
+            *--d = '\0';
+            uint64_t pid = (uint64_t)_hak_os_pid();
+            do *--d = (char)('0' + pid % 10); while ((pid /= 10) != 0);
+            while (*d) out[n++] = *d++;
+            t++;
+        } else {
+            out[n++] = *t;
+        }
+    }
+    out[n] = '\0';
+    return true;
+}
+
 /* At exit, after the program's own atexit handlers (a preloaded library is
- * finalised late). */
+ * finalised late): to stderr, or appended to HAKMEM_STATS_FILE. */
 __attribute__((destructor)) static void stats_at_exit(void)
 {
-    if (_hak_option(HAK_OPT_ROUTE_TRACE)) route_report(2);
-    if (_hak_option(HAK_OPT_STATS)) hak_stats_print(2);
+    bool route = _hak_option(HAK_OPT_ROUTE_TRACE), stats = _hak_option(HAK_OPT_STATS);
+    if (!route && !stats) return;
+    static char path[4200];
+    int fd = 2;
+    if (stats_path(path, sizeof path)) {
+        fd = _hak_os_open_append(path);
+        if (fd < 0) {
+            _hak_write_str(2, "hakmem: cannot open HAKMEM_STATS_FILE ");
+            _hak_write_str(2, path);
+            _hak_write_str(2, "; the report goes to stderr\n");
+            fd = 2;
+        }
+    }
+    if (route) route_report(fd);
+    if (stats) hak_stats_print(fd);
+    if (fd != 2) _hak_os_close(fd);
 }

@@ -78,7 +78,7 @@ bool _hak_arena_init(uint64_t size)
         uintptr_t tail = (uintptr_t)p + want + HAK_SS_SIZE - (base + want);
         if (tail != 0) _hak_os_unmap((void *)(base + want), tail);
         HAK_VG_NOACCESS((void *)base, want);
-        _hak_stat_add(&_hak_g_stats.mapped, want);
+        _hak_stat_add(&_hak_g_stats.reserved, want);
         arena_bump = base;
         arena_top = base + want;
         _hak_arena_base = base;

@@ -48,8 +48,36 @@ static uint32_t group_threads[GROUPS_MAX]; /* under group_lock */
 static uint32_t ngroups = 1;
 static pthread_mutex_t group_lock = PTHREAD_MUTEX_INITIALIZER;
 
-void _hak_tc_init(uint64_t tcache_bytes)
+uint32_t _hak_tc_sample_every;
+
+/* Mallocs before the next sample: uniform in [0, 2N - 2], so one in N on
+ * average, at no fixed stride a program could fall in step with. */
+static uint32_t sample_interval(hak_tc_ref_t *tc)
 {
+    uint64_t x = tc->sample_seed;
+    if (x == 0) x = (uint64_t)(uintptr_t)&_hak_tc * 0x9E3779B97F4A7C15ull | 1;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    tc->sample_seed = x;
+    uint64_t span = 2 * (uint64_t)_hak_tc_sample_every - 1;
+    return (uint32_t)(x % span);
+}
+
+bool _hak_tc_sample_now(bool mid)
+{
+    hak_tc_ref_t *tc = hak_tc_self();
+    if (tc->sample_left == 0) {
+        tc->sample_left = sample_interval(tc);
+        return true;
+    }
+    if (mid) tc->sample_left--;
+    return false;
+}
+
+void _hak_tc_init(uint64_t tcache_bytes, uint32_t sample_every)
+{
+    _hak_tc_sample_every = sample_every;
     for (unsigned c = 1; c < HAK_NCLASS; c++) {
         uint64_t cap = tcache_bytes / _hak_cls_size[c];
         uint64_t max = hak_class_is_tiny(c) ? 256 : 64;
@@ -90,6 +118,7 @@ void _hak_tc_activate(void)
     pthread_mutex_unlock(&group_lock);
     tc->group = g;
     tc->state = HAK_TC_ACTIVE;
+    if (_hak_tc_sample_every) tc->sample_left = sample_interval(tc);
 }
 
 static void bin_flush(hak_tc_ref_t *tc, unsigned cls, uint32_t keep)
@@ -173,6 +202,9 @@ void *_hak_tc_refill(unsigned cls)
      * allocates a handful of objects). */
     unsigned start = tc->batch[cls] ? tc->batch[cls] : SLOW_START_BLOCKS;
     if (want > start) want = start;
+    /* Sampling: the list runs dry at the sampled malloc (alloc.c). */
+    if (HAK_UNLIKELY(_hak_tc_sample_every) && want > tc->sample_left)
+        want = tc->sample_left > 0 ? tc->sample_left : 1;
     if (start < 0x8000) tc->batch[cls] = (uint16_t)(start * 2);
     void *head;
     /* A thread not set up (or dying) has no group. */
@@ -180,6 +212,7 @@ void *_hak_tc_refill(unsigned cls)
     unsigned n = _hak_central_take(cls, want, &head, HAK_TC_END, &_hak_tc, slot, tc->told[cls]);
     tc->told[cls] = (uint16_t)n;
     if (n == 0) return NULL;
+    if (HAK_UNLIKELY(_hak_tc_sample_every)) tc->sample_left -= n < tc->sample_left ? n : tc->sample_left;
     tc->head[cls] = head;
     tc->room[cls] = (int32_t)cap - (int32_t)n;
     if (hak_class_is_tiny(cls)) tc->allocates |= 1u << cls;
@@ -208,6 +241,8 @@ bool _hak_block_is_free(const void *p)
     if (!hak_block_marked(p)) return false;
     hak_tc_ref_t *tc = hak_tc_self();
     unsigned cls = hak_class_at(p);
+    /* A first-class heap's block: heap.c knows its lists (these are scratch). */
+    if (hak_class_is_heap(cls)) return false;
     uint32_t limit = bin_count(tc, cls) + 1;
     for (void *q = tc->head[cls]; q != HAK_TC_END && limit-- > 0; q = hak_block_next(q, "free"))
         if (q == p) return true;

@@ -59,6 +59,10 @@ typedef struct hak_tcache {
     /* Blocks on each list as last told to the central pool (the stats'
      * count of every thread's cache, tcache.c). */
     uint16_t told[HAK_NCLASS];
+    /* Guarded sampling (guard.h): mallocs to go before the next sampled
+     * one, and the generator of the intervals. */
+    uint32_t sample_left;
+    uint64_t sample_seed;
 } hak_tcache_t;
 _Static_assert(HAK_FIRST_MID <= 32, "one bit per Tiny class");
 
@@ -129,8 +133,13 @@ HAK_INLINE void *hak_tc_pop(hak_tc_ref_t *tc, unsigned c)
 /* ---- tcache.c ------------------------------------------------------------ */
 
 /* At start-up: class caps from the per-class byte budget, span groups from
- * the CPU count. */
-HAK_HIDDEN void _hak_tc_init(uint64_t tcache_bytes);
+ * the CPU count; sample_every: guarded sampling's N (0: off). */
+HAK_HIDDEN void _hak_tc_init(uint64_t tcache_bytes, uint32_t sample_every);
+/* Guarded sampling's N, 0 when off: a slow path's only cost when off. */
+HAK_HIDDEN extern uint32_t _hak_tc_sample_every;
+/* Counts a malloc that reached the slow path without a refill (mid is
+ * true: a Mid size, which always comes here); true if it is to be sampled. */
+HAK_HIDDEN bool _hak_tc_sample_now(bool mid);
 /* Makes a new thread's cache live (caps, a span group); the process must
  * be set up. */
 HAK_HIDDEN void _hak_tc_activate(void);
@@ -145,6 +154,8 @@ HAK_HIDDEN void _hak_tc_overflow(unsigned cls);
 HAK_HIDDEN void _hak_tc_flush_class(unsigned cls);
 /* p (a block of the arena) is free: on this thread's list or its span's. */
 HAK_HIDDEN bool _hak_block_is_free(const void *p);
+/* (false for a first-class heap's block: alloc.h's hak_block_is_free_any
+ * asks its heap.) */
 /* Returns every block the calling thread caches, and the groups' spans. */
 HAK_HIDDEN void _hak_tc_flush_all(void);
 /* Blocks of class cls on the calling thread's list beyond what it last told

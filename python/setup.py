@@ -16,6 +16,7 @@ from setuptools.command.sdist import sdist
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hakmem_build  # noqa: E402
+import hakmem_trace_build  # noqa: E402  (the recorder and hakmem-replay: issue 15)
 
 
 class BuildExt(build_ext):
@@ -24,6 +25,7 @@ class BuildExt(build_ext):
         native = hakmem_build.NativeBuild(os.path.join(self.build_temp, "hakmem-native"),
                                           log=lambda msg: print(msg, file=sys.stderr))
         stress_o = native.build(pkg_dir)
+        hakmem_trace_build.build(native, pkg_dir)
         for ext in self.extensions:
             if ext.name == "hakmem._native" and stress_o not in ext.extra_objects:
                 ext.extra_objects.append(stress_o)
@@ -36,6 +38,7 @@ class SDist(sdist):
     def make_release_tree(self, base_dir, files):
         super().make_release_tree(base_dir, files)
         hakmem_build.vendor_c_sources(os.path.join(base_dir, "csrc"))
+        hakmem_trace_build.vendor_c_sources(os.path.join(base_dir, "csrc"))
 
 
 setup(

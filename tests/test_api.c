@@ -772,8 +772,17 @@ static void stats_get(void)
            (unsigned long long)b.bytes_committed, (unsigned long long)b.bytes_in_use);
     EXPECT(b.bytes_committed_peak >= b.bytes_committed, "committed peak %llu < committed %llu",
            (unsigned long long)b.bytes_committed_peak, (unsigned long long)b.bytes_committed);
-    EXPECT(b.bytes_mapped >= b.bytes_committed, "mapped %llu < committed %llu",
+    /* Committed memory lies in reserved space (spans, the large region) or
+     * in mappings of its own (direct large blocks). */
+    EXPECT(b.bytes_reserved + b.bytes_mapped >= b.bytes_committed,
+           "reserved %llu + mapped %llu < committed %llu", (unsigned long long)b.bytes_reserved,
            (unsigned long long)b.bytes_mapped, (unsigned long long)b.bytes_committed);
+    EXPECT(b.bytes_reserved >= ((uint64_t)16 << 20), "bytes_reserved %llu: the arena is not counted",
+           (unsigned long long)b.bytes_reserved);
+    EXPECT(b.bytes_mapped < b.bytes_reserved, "bytes_mapped %llu counts the reservations (reserved %llu)",
+           (unsigned long long)b.bytes_mapped, (unsigned long long)b.bytes_reserved);
+    EXPECT(b.version == HAK_STATS_VERSION && b.size == sizeof b, "version %u size %zu",
+           (unsigned)b.version, b.size);
     for (int i = 0; i < k; i++) free(stat_blocks[i]);
     EXPECT_EQ(hak_stats_get(&c, sizeof c), 0);
     EXPECT(c.bytes_in_use <= a.bytes_in_use + total / 10,

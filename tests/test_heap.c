@@ -713,11 +713,11 @@ static const struct misuse cases[] = {
     {"not-a-heap", m_not_a_heap, "hak_heap_alloc(): not a heap"},
     {"null-heap", m_null_heap, "hak_heap_alloc(): not a heap"},
     {"double-hak_heap_dealloc", m_double_dealloc, "hak_heap_dealloc(): double free"},
-    {"double-free-heap-block", m_double_free, "free(): double free"},
-    {"double-free-heap-large-block", m_double_free_large, "free(): invalid pointer"},
+    {"double-free-heap-block", m_double_free, "hakmem: free(): double free"},
+    {"double-free-heap-large-block", m_double_free_large, "hakmem: hak_free(): invalid pointer"},
     /* "invalid pointer" (its span released or parked), or in the debug build
      * "double free" (destroy freed it) */
-    {"free-after-destroy", m_free_after_destroy, "hakmem: free(): "},
+    {"free-after-destroy", m_free_after_destroy, "hakmem: hak_free(): "},
     {"alloc-inside-visit", m_alloc_in_visit, "heap changed inside its own hak_heap_visit callback"},
 };
 

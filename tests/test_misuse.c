@@ -67,6 +67,15 @@ static void realloc_stack_address(void)
     (void)tu_launder(q);
 }
 
+static void hak_free_double_free(void)
+{
+    char *p = hak_malloc(32);
+    memset(p, 1, 32);
+    void *again = tu_launder(p);
+    hak_free(p);
+    hak_free(again);
+}
+
 static void hak_free_stack_address(void)
 {
     char buf[64];
@@ -180,6 +189,40 @@ static void realloc_freed(void)
     (void)tu_launder(q);
 }
 
+/* realloc of a 16-aligned pointer into a live block: both the inline path
+ * (the size still fits) and the moving one. */
+static void realloc_interior_aligned_fits(void)
+{
+    char *p = malloc(64);
+    memset(p, 1, 64);
+    void *q = realloc(tu_launder(p + 16), 40);
+    (void)tu_launder(q);
+}
+
+static void realloc_interior_aligned_moves(void)
+{
+    char *p = malloc(64);
+    memset(p, 1, 64);
+    void *q = realloc(tu_launder(p + 16), 4000);
+    (void)tu_launder(q);
+}
+
+static void usable_size_freed(void)
+{
+    char *p = malloc(64);
+    free(p);
+    size_t n = malloc_usable_size(tu_launder(p));
+    (void)tu_launder(&n);
+}
+
+static void hak_usable_size_freed(void)
+{
+    char *p = hak_malloc(64);
+    hak_free(p);
+    size_t n = hak_usable_size(tu_launder(p));
+    (void)tu_launder(&n);
+}
+
 static void double_free_large(void)
 {
     char *p = malloc(1 << 20);
@@ -226,7 +269,8 @@ static const struct misuse cases[] = {
     {"free-mmap-pointer", free_mmap_pointer, "invalid pointer"},
     {"free-interior-pointer-malloc64+8", free_interior_pointer, "invalid pointer"},
     {"realloc-stack-address", realloc_stack_address, "invalid pointer"},
-    {"hak_free-stack-address", hak_free_stack_address, "invalid pointer"},
+    {"hak_free-stack-address", hak_free_stack_address, "hak_free(): invalid pointer"},
+    {"hak_free-double-free", hak_free_double_free, "hak_free(): double free"},
     {"double-free-after-other-frees", double_free_after_other_frees, "double free"},
     {"double-free-after-flush", double_free_after_flush, "double free"},
     {"double-free-after-slab-emptied", double_free_after_slab_emptied, "double free"},
@@ -236,10 +280,31 @@ static const struct misuse cases[] = {
     {"overflow-one-byte-into-free-block", overflow_one_byte, "free list corrupted"},
     {"write-after-free", write_after_free, "free list corrupted"},
     {"realloc-freed-pointer", realloc_freed, "already freed"},
+    {"realloc-interior-aligned-fits", realloc_interior_aligned_fits, "realloc(): invalid pointer"},
+    {"realloc-interior-aligned-moves", realloc_interior_aligned_moves, "realloc(): invalid pointer"},
+    {"malloc_usable_size-freed", usable_size_freed, "malloc_usable_size(): block already freed"},
+    {"hak_usable_size-freed", hak_usable_size_freed, "hak_usable_size(): block already freed"},
     {"large-header-overwritten-free", large_header_overwritten_free, "large block header overwritten"},
     {"large-header-overwritten-realloc", large_header_overwritten_realloc,
      "large block header overwritten"},
 };
+
+/* What a child wrote on fd, to its end (it writes its message in pieces,
+ * and must not die of SIGPIPE half way); closes fd, returns the length. */
+static size_t read_child(int fd, char *out, size_t cap)
+{
+    size_t len = 0;
+    for (;;) {
+        ssize_t r = read(fd, out + len, cap - 1 - len);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        len += (size_t)r;
+        if (len == cap - 1) break;
+    }
+    out[len] = '\0';
+    close(fd);
+    return len;
+}
 
 static void run_case(const struct misuse *c)
 {
@@ -267,16 +332,7 @@ static void run_case(const struct misuse *c)
     }
     close(fd[1]);
     char out[4096];
-    size_t len = 0;
-    for (;;) {
-        ssize_t r = read(fd[0], out + len, sizeof out - 1 - len);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        len += (size_t)r;
-        if (len == sizeof out - 1) break;
-    }
-    out[len] = '\0';
-    close(fd[0]);
+    size_t len = read_child(fd[0], out, sizeof out);
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
@@ -362,16 +418,7 @@ static void forge_case(const char *name, size_t n, enum forge how, int must_abor
     }
     close(fd[1]);
     char out[1024];
-    size_t len = 0;
-    for (;;) { /* to the end: the child writes its message in pieces */
-        ssize_t r = read(fd[0], out + len, sizeof out - 1 - len);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        len += (size_t)r;
-        if (len == sizeof out - 1) break;
-    }
-    out[len] = '\0';
-    close(fd[0]);
+    read_child(fd[0], out, sizeof out);
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }

@@ -174,7 +174,7 @@ fn main() {
             "cargo:warning=hakmem's C core is version {c_version} (include/hakmem.h) but the crate says {crate_version} (Cargo.toml)"
         );
     }
-    println!("cargo:rustc-env=HAKMEM_C_VERSION={c_version}");
+    println!("cargo:rustc-env=HAKMEM_RS_C_VERSION={c_version}");
     // The declarations in src/ffi.rs are those of ABI 1: an entry point that
     // changed meaning must be looked at before the crate links against it.
     let abi = header_define(&header, "HAKMEM_ABI_VERSION");

@@ -47,7 +47,7 @@ def sh(args, cwd=None, env=None, timeout=600):
 
 
 def copy_minimal_tree(repo, dest):
-    """python/ as committed, lib/*.c *.h, include/hakmem.h: nothing else."""
+    """python/ as committed, lib/*.c *.h, include/hakmem.h, trace/*.c *.h: nothing else."""
     shutil.copytree(repo / "python", dest / "python",
                     ignore=ignore_build_outputs(str(repo / "python")))
     (dest / "lib").mkdir()
@@ -56,6 +56,10 @@ def copy_minimal_tree(repo, dest):
             shutil.copy2(repo / "lib" / f, dest / "lib" / f)
     (dest / "include").mkdir()
     shutil.copy2(repo / "include" / "hakmem.h", dest / "include" / "hakmem.h")
+    (dest / "trace").mkdir()  # the recorder and hakmem-replay (hakmem_trace_build.py)
+    for f in os.listdir(repo / "trace"):
+        if f.endswith((".c", ".h")):
+            shutil.copy2(repo / "trace" / f, dest / "trace" / f)
 
 
 CHECK = r"""
@@ -92,7 +96,8 @@ def test_sdist_and_wheel_work_without_the_source_tree(repo, tmp_path):
         names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
     for need in ("csrc/lib/hakmem.c", "csrc/lib/wrap.c", "csrc/include/hakmem.h",
                  "src/csrc/stress.c", "src/bindings/build.py", "src/bindings/stress.h",
-                 "hakmem_build.py", "src/hakmem/include/hakmem_capi.h"):
+                 "hakmem_build.py", "src/hakmem/include/hakmem_capi.h",
+                 "csrc/trace/recorder.c", "csrc/trace/format.h", "hakmem_trace_build.py"):
         assert need in names, need
     shutil.rmtree(tree)  # from here on there is no source tree
 
@@ -104,7 +109,8 @@ def test_sdist_and_wheel_work_without_the_source_tree(repo, tmp_path):
         infos = {i.filename: i for i in z.infolist()}
     for need in ("hakmem/lib/libhakmem.so", "hakmem/lib/libhakmem_api.so",
                  "hakmem/include/hakmem.h", "hakmem/include/hakmem_capi.h",
-                 "hakmem/bin/hakmem-stress"):
+                 "hakmem/bin/hakmem-stress", "hakmem/lib/libhakmem_trace.so",
+                 "hakmem/bin/hakmem-replay"):
         assert need in infos, need
     assert (infos["hakmem/bin/hakmem-stress"].external_attr >> 16) & 0o111
     assert any(n.startswith("hakmem/_core.") for n in infos)

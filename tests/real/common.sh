@@ -156,7 +156,7 @@ real_served() {
 # Status 0 if there is one.
 real_hakmem_errors() {
     grep -hE '^hakmem: ' "$@" 2>/dev/null |
-        grep -vE '^hakmem: (statistics \(|class |free route distribution|route |[a-z_]+ [0-9]+$)' |
+        grep -vE '^hakmem: (statistics |class |free route distribution|route |[a-z_]+ [0-9]+$)' |
         grep .
 }
 

@@ -76,7 +76,7 @@ for my $n (0, 1, 17, 1025, 262_145, 1 << 20) {
 # ---- stats reflect the calls ------------------------------------------------------------
 my $s0 = Hakmem::hak_stats_get();
 is(ref $s0, 'HASH', 'hak_stats_get gives a hash ref');
-is(scalar keys %$s0, 29, 'with every field of struct hak_stats');
+is(scalar keys %$s0, 30, 'with every field of struct hak_stats');
 is($s0->{version}, $Hakmem::HAK_STATS_VERSION, 'stats version');
 my @tiny = map { Hakmem::hak_malloc(48) } 1 .. 10;
 my $big = Hakmem::hak_malloc(1 << 20);

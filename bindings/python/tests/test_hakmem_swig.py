@@ -13,7 +13,7 @@ STAT_FIELDS = (
     "bytes_committed_peak bytes_mapped superslabs spans large_blocks large_bytes "
     "tiny_mallocs tiny_frees mid_mallocs mid_frees large_mallocs large_frees "
     "route_tiny_fast route_mid_fast route_slab_lookup route_remote route_large "
-    "route_null refills flushes os_maps os_unmaps os_purges"
+    "route_null refills flushes os_maps os_unmaps os_purges bytes_reserved"
 ).split()
 
 

@@ -78,16 +78,17 @@ macro_rules! stats {
 }
 
 stats! {
-    /// Bytes in blocks handed out and not freed, counting blocks cached by
-    /// threads other than the caller.
+    /// Bytes in blocks handed out and not freed.
     bytes_in_use,
-    /// Bytes in the calling thread's cache (freed, kept for its next allocations).
+    /// Bytes on every thread's free lists: the caller's exactly, other
+    /// threads' as of their last refill or flush.
     bytes_cached,
     /// Bytes committed: slab spans, SuperSlab headers and large mappings.
     bytes_committed,
     /// The highest `bytes_committed` so far.
     bytes_committed_peak,
-    /// Address space reserved or mapped by hakmem.
+    /// Mappings that hold memory (large blocks mapped one by one, tables);
+    /// reserved space is `bytes_reserved`.
     bytes_mapped,
     /// SuperSlabs (2 MiB regions of slabs) in use.
     superslabs,
@@ -131,6 +132,9 @@ stats! {
     os_unmaps,
     /// Ranges purged (given back to the OS while staying mapped).
     os_purges,
+    /// Address space reserved for later use (the arena, the large region):
+    /// costs no memory until committed.
+    bytes_reserved,
 }
 
 #[cfg(test)]
@@ -152,7 +156,7 @@ mod tests {
         );
         let version = buf[1].to_ne_bytes();
         let version = u32::from_ne_bytes([version[0], version[1], version[2], version[3]]);
-        assert_eq!(version, 1, "HAK_STATS_VERSION");
+        assert_eq!(version, 2, "HAK_STATS_VERSION");
     }
 
     /// A buffer too small for the first two fields is refused (the C

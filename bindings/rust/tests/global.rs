@@ -348,7 +348,7 @@ fn oversized_requests_return_null() {
 #[test]
 fn version_is_the_c_core_s() {
     // HAKMEM_VERSION_STRING of the header the core was compiled with (build.rs).
-    assert_eq!(hakmem::version(), env!("HAKMEM_C_VERSION"));
+    assert_eq!(hakmem::version(), env!("HAKMEM_RS_C_VERSION"));
     let parts: Vec<u32> = hakmem::version()
         .split('.')
         .map(|p| p.parse().unwrap())

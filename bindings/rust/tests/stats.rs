@@ -26,14 +26,18 @@ fn snapshot_is_consistent() {
         .map(|i| vec![1u8; 100 + i].into_boxed_slice())
         .collect();
     let s = hakmem::stats();
-    assert_eq!(s.version, 1);
+    assert_eq!(s.version, 2);
     let by_env = ["HAKMEM_STATS", "HAKMEM_FREE_ROUTE_TRACE"]
         .iter()
         .any(|v| std::env::var(v).is_ok_and(|x| x == "1"));
     assert_eq!(s.stats_enabled, by_env);
     assert!(s.bytes_in_use > 0);
     assert!(s.superslabs >= 1 && s.spans >= 1);
-    assert!(s.bytes_mapped >= s.bytes_committed, "{s:?}");
+    assert!(
+        s.bytes_reserved + s.bytes_mapped >= s.bytes_committed,
+        "{s:?}"
+    );
+    assert!(s.bytes_mapped < s.bytes_reserved, "{s:?}");
     assert!(s.bytes_committed_peak >= s.bytes_committed, "{s:?}");
     assert!(s.bytes_committed >= s.bytes_in_use, "{s:?}");
     assert!(s.os_maps >= 1);
@@ -87,7 +91,9 @@ fn large_blocks_are_counted() {
     assert_eq!(during.large_blocks, before.large_blocks + 1);
     assert!(during.large_bytes >= before.large_bytes + 8 * MIB);
     assert_eq!(during.large_mallocs, before.large_mallocs + 1);
-    assert!(during.bytes_in_use >= before.bytes_in_use + 8 * MIB);
+    // Other threads' lists are counted as of their last refill or flush, so
+    // a harness thread that exits meanwhile can move bytes_in_use a little.
+    assert!(during.bytes_in_use + MIB >= before.bytes_in_use + 8 * MIB);
     drop(big);
     let after = hakmem::stats();
     assert_eq!(after.large_blocks, before.large_blocks);
@@ -122,9 +128,13 @@ fn collect_returns_memory() {
         after.bytes_committed
     );
     assert!(after.os_purges + after.os_unmaps > before.os_purges + before.os_unmaps);
-    assert_eq!(
-        after.bytes_cached, 0,
-        "collect empties the calling thread's cache"
+    // bytes_cached counts every thread's lists; collect empties the
+    // caller's, so the count cannot grow.
+    assert!(
+        after.bytes_cached <= before.bytes_cached,
+        "bytes_cached {} -> {} across collect",
+        before.bytes_cached,
+        after.bytes_cached
     );
 }
 

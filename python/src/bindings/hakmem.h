@@ -55,6 +55,7 @@ struct hak_stats {
     uint64_t route_null;
     uint64_t refills, flushes;
     uint64_t os_maps, os_unmaps, os_purges;
+    uint64_t bytes_reserved;
 };
 
 int hak_stats_get(struct hak_stats *out, size_t size);

@@ -1,10 +1,14 @@
-"""python -m hakmem: info, bench, run, stress, replay.
+"""python -m hakmem: info, bench, run, stress, record, trace-info, replay.
 
     python -m hakmem info
     python -m hakmem bench [--quick] [--repeat N] [--workloads a,b] [--allocators a,b] [--png F]
     python -m hakmem run [--no-stats] -- CMD [ARG...]
     python -m hakmem stress KERNEL [--threads N] [--ops N | --duration S] [--allocator A] ...
-    python -m hakmem replay FILE [--repeat N] [--allocator A]
+    python -m hakmem record -o FILE [--allocator system|hakmem] -- CMD [ARG...]
+    python -m hakmem trace-info FILE [--json] [--plot PNG]
+    python -m hakmem replay FILE... [--allocators a,b] [--repeat N] [--csv] [--png F]
+
+record, trace-info and replay live in hakmem._trace_cli.
 """
 import argparse
 import json
@@ -13,7 +17,7 @@ import subprocess
 import sys
 
 import hakmem
-from hakmem import _allocators, bench, stress
+from hakmem import _allocators, _trace_cli, bench, stress
 
 
 def cmd_info(args):
@@ -126,12 +130,6 @@ def cmd_stress(args):
     return _print_result(stress.run(args.kernel, count_routes=args.routes, **kw))
 
 
-def cmd_replay(args):
-    trace = stress.Trace.load(args.file)
-    return _print_result(stress.replay(trace, repeat=args.repeat, fill=args.fill,
-                                       allocator=args.allocator, count_routes=args.routes))
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m hakmem", description="hakmem from Python.")
     sub = p.add_subparsers(dest="command")
@@ -163,9 +161,8 @@ def main(argv=None):
     s.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD [ARG...]")
     s.set_defaults(func=cmd_run)
 
-    for name in ("stress", "replay"):
-        s = sub.add_parser(name, help="run a stress kernel" if name == "stress"
-                           else "replay a saved trace")
+    for name in ("stress",):
+        s = sub.add_parser(name, help="run a stress kernel")
         if name == "stress":
             s.add_argument("kernel", choices=stress.KERNELS)
             s.add_argument("--threads", type=int)
@@ -178,15 +175,12 @@ def main(argv=None):
             s.add_argument("--max-align", dest="max_align", type=int)
             s.add_argument("--generations", type=int)
             s.set_defaults(func=cmd_stress)
-        else:
-            s.add_argument("file")
-            s.add_argument("--repeat", type=int, default=1)
-            s.set_defaults(func=cmd_replay)
         s.add_argument("--fill", choices=("full", "sparse"), default="full")
         s.add_argument("--allocator", help="run in a subprocess with this allocator preloaded "
                                            "(default: in this process, with hakmem)")
         s.add_argument("--routes", action="store_true",
                        help="count hakmem's free routes (with --allocator hakmem)")
+    _trace_cli.register(sub, print_result=_print_result)  # record, trace-info, replay
 
     args = p.parse_args(argv)
     try:
