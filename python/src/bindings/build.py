@@ -74,6 +74,64 @@ static int hakpy_replay_hakmem(const struct hakpy_trace_op *ops, uint64_t n, uin
 {
     return hakpy_replay(&hakpy_hakmem, ops, n, nslots, repeat, fill, r);
 }
+
+/* ---- first-class heaps (hakmem.heap) ---- */
+
+/* The heap a heap=True kernel run allocates in (hakmem.stress holds a lock
+ * around such runs, so there is one at a time). free and realloc are the
+ * bound hakmem's: a heap's block goes back to, and stays in, its heap. */
+static hak_heap_t *hakpy_stress_heap;
+
+static void *hakpy_heap_malloc(size_t n) { return hak_heap_alloc(hakpy_stress_heap, n, 16); }
+
+static void *hakpy_heap_calloc(size_t n, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return hak_heap_alloc_zeroed(hakpy_stress_heap, total, 16);
+}
+
+static void *hakpy_heap_aligned_alloc(size_t align, size_t n)
+{
+    return hak_heap_alloc(hakpy_stress_heap, n, align);
+}
+
+static int hakpy_stress_hakmem_heap(const struct hakpy_stress_config *c,
+                                    struct hakpy_stress_result *r, hak_heap_t *h)
+{
+    struct hakpy_allocator a = hakpy_hakmem;
+    a.malloc = hakpy_heap_malloc;
+    a.calloc = hakpy_heap_calloc;
+    a.aligned_alloc = hakpy_heap_aligned_alloc;
+    hakpy_stress_heap = h;
+    int rc = hakpy_stress_run(&a, c, r);
+    hakpy_stress_heap = NULL;
+    return rc;
+}
+
+struct hakpy_gather {
+    uintptr_t *out;
+    size_t cap, n;
+};
+
+static int hakpy_gather_block(void *block, size_t usable, void *arg)
+{
+    struct hakpy_gather *g = (struct hakpy_gather *)arg;
+    (void)usable;
+    if (g->n < g->cap) g->out[g->n] = (uintptr_t)block;
+    g->n++;
+    return 0;
+}
+
+static size_t hakpy_heap_addresses(hak_heap_t *h, uintptr_t *out, size_t cap)
+{
+    struct hakpy_gather g = {out, cap, 0};
+    hak_heap_visit(h, hakpy_gather_block, &g);
+    return g.n;
+}
 """
 
 ffibuilder = FFI()

@@ -60,3 +60,14 @@ struct hak_stats {
 
 int hak_stats_get(struct hak_stats *out, size_t size);
 void hak_stats_print(int fd);
+
+typedef struct hak_stats hak_stats_t;
+typedef struct hak_heap hak_heap_t;
+hak_heap_t *hak_heap_new(void);
+void *hak_heap_alloc(hak_heap_t *h, size_t size, size_t align);
+void *hak_heap_alloc_zeroed(hak_heap_t *h, size_t size, size_t align);
+void *hak_heap_realloc(hak_heap_t *h, void *ptr, size_t old_size, size_t align, size_t new_size);
+void hak_heap_dealloc(hak_heap_t *h, void *ptr, size_t size, size_t align);
+void hak_heap_collect(hak_heap_t *h);
+int hak_heap_stats(hak_heap_t *h, hak_stats_t *out, size_t size);
+void hak_heap_destroy(hak_heap_t *h);

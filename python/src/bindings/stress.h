@@ -66,3 +66,10 @@ const char *hakpy_bind_error(void);
 int hakpy_stress_hakmem(const struct hakpy_stress_config *c, struct hakpy_stress_result *r);
 int hakpy_replay_hakmem(const struct hakpy_trace_op *ops, uint64_t n, uint32_t nslots,
                         uint32_t repeat, uint32_t fill, struct hakpy_stress_result *r);
+/* First-class heaps (hakmem.heap): a kernel run with every allocation in
+ * heap h; the live blocks of h, their addresses into out (up to cap), as
+ * hak_heap_visit sees them: returns how many there are (no callback into
+ * Python while the heap is locked). */
+int hakpy_stress_hakmem_heap(const struct hakpy_stress_config *c, struct hakpy_stress_result *r,
+                             hak_heap_t *h);
+size_t hakpy_heap_addresses(hak_heap_t *h, uintptr_t *out, size_t cap);

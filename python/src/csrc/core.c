@@ -10,6 +10,9 @@
  *                   through the same table.
  *   Block           a block of hakmem memory that exports the buffer protocol
  *                   and refuses every use after it was freed.
+ *   HeapState       the C side of hakmem.Heap (heap.py): owns a first-class
+ *                   heap's handle; its Blocks point at it, so that none of
+ *                   them is used (or freed) once the heap is destroyed.
  *   pymem_*         CPython's allocator domains routed through hakmem.
  *
  * Everything here runs with the GIL held, except the pymem hooks of the raw
@@ -58,6 +61,15 @@ static const struct {
     SYM(collect, "hak_collect"),
     SYM(stats_get, "hak_stats_get"),
     SYM(stats_print, "hak_stats_print"),
+    SYM(heap_new, "hak_heap_new"),
+    SYM(heap_alloc, "hak_heap_alloc"),
+    SYM(heap_alloc_zeroed, "hak_heap_alloc_zeroed"),
+    SYM(heap_realloc, "hak_heap_realloc"),
+    SYM(heap_dealloc, "hak_heap_dealloc"),
+    SYM(heap_visit, "hak_heap_visit"),
+    SYM(heap_collect, "hak_heap_collect"),
+    SYM(heap_stats, "hak_heap_stats"),
+    SYM(heap_destroy, "hak_heap_destroy"),
 };
 #undef SYM
 
@@ -233,6 +245,18 @@ static int align_arg(PyObject *o, size_t *out)
 
 enum { BLOCK_LIVE, BLOCK_FREED, BLOCK_MOVED };
 
+/* A first-class heap as Python sees it (hakmem.Heap holds one; so does every
+ * Block allocated in it). The C heap is destroyed once: by destroy(), or
+ * when the last reference goes (the Heap and every Block of it). */
+typedef struct {
+    PyObject_HEAD
+    hak_heap_t *heap;   /* NULL once destroyed */
+    Py_ssize_t exports; /* buffers of its Blocks handed out and not yet released */
+    PyObject *registry; /* address -> Block, a mapping given by heap.py (weak values) */
+} HeapStateObject;
+
+static PyTypeObject HeapState_Type;
+
 typedef struct {
     PyObject_HEAD
     void *ptr;
@@ -241,13 +265,21 @@ typedef struct {
     Py_ssize_t exports;    /* buffers handed out and not yet released */
     int state;
     PyObject *weakrefs;
+    HeapStateObject *heap; /* the heap it was allocated in, or NULL */
 } BlockObject;
 
 static PyTypeObject Block_Type;
 
+/* Its heap is gone: the memory is, and no use of the Block may touch it. */
+static int block_orphan(const BlockObject *b) { return b->heap != NULL && b->heap->heap == NULL; }
+
 static int block_live(BlockObject *b)
 {
-    if (b->state == BLOCK_LIVE) return 0;
+    if (b->state == BLOCK_LIVE && !block_orphan(b)) return 0;
+    if (b->state == BLOCK_LIVE) {
+        PyErr_SetString(PyExc_ValueError, "use of a hakmem Block whose Heap was destroyed");
+        return -1;
+    }
     PyErr_SetString(PyExc_ValueError, b->state == BLOCK_FREED
                                           ? "use of a freed hakmem Block"
                                           : "use of a hakmem Block after realloc() moved it "
@@ -279,7 +311,43 @@ static PyObject *block_new(void *ptr, size_t size, size_t align)
     b->exports = 0;
     b->state = BLOCK_LIVE;
     b->weakrefs = NULL;
+    b->heap = NULL;
     return (PyObject *)b;
+}
+
+/* block_new for a block of heap hs, entered in its registry. */
+static PyObject *block_new_in(void *ptr, size_t size, size_t align, HeapStateObject *hs)
+{
+    if (hs == NULL) return block_new(ptr, size, align);
+    PyObject *o = block_new(ptr, size, align);
+    if (o == NULL) return NULL;
+    Py_INCREF(hs);
+    ((BlockObject *)o)->heap = hs;
+    PyObject *key = PyLong_FromVoidPtr(ptr);
+    if (key == NULL || PyObject_SetItem(hs->registry, key, o) < 0) {
+        Py_XDECREF(key);
+        Py_DECREF(o); /* frees the memory */
+        return NULL;
+    }
+    Py_DECREF(key);
+    return o;
+}
+
+/* Takes b out of its heap's registry (if it is the entry for its address). */
+static void block_unregister(BlockObject *b)
+{
+    if (b->heap == NULL || b->heap->registry == NULL || b->ptr == NULL) return;
+    PyObject *exc_type, *exc, *tb;
+    PyErr_Fetch(&exc_type, &exc, &tb);
+    PyObject *key = PyLong_FromVoidPtr(b->ptr);
+    if (key != NULL) {
+        PyObject *cur = PyObject_GetItem(b->heap->registry, key);
+        if (cur == (PyObject *)b && PyObject_DelItem(b->heap->registry, key) < 0) PyErr_Clear();
+        Py_XDECREF(cur);
+        Py_DECREF(key);
+    }
+    PyErr_Clear();
+    PyErr_Restore(exc_type, exc, tb);
 }
 
 static PyObject *no_memory(size_t n)
@@ -290,8 +358,10 @@ static PyObject *no_memory(size_t n)
 static void Block_dealloc(BlockObject *b)
 {
     if (b->weakrefs != NULL) PyObject_ClearWeakRefs((PyObject *)b);
-    /* exports is 0 here: every exported buffer holds a reference. */
-    if (b->state == BLOCK_LIVE) table.free(b->ptr);
+    /* exports is 0 here: every exported buffer holds a reference. A block
+     * of a destroyed heap went with it. */
+    if (b->state == BLOCK_LIVE && !block_orphan(b)) table.free(b->ptr);
+    Py_XDECREF(b->heap);
     PyObject_Free(b);
 }
 
@@ -299,6 +369,7 @@ static PyObject *Block_free(BlockObject *b, PyObject *unused)
 {
     (void)unused;
     if (block_live(b) < 0 || block_unexported(b, "free") < 0) return NULL;
+    block_unregister(b);
     table.free(b->ptr);
     b->ptr = NULL;
     b->state = BLOCK_FREED;
@@ -352,7 +423,15 @@ static PyObject *Block_get_alignment(BlockObject *b, void *closure)
 static PyObject *Block_get_freed(BlockObject *b, void *closure)
 {
     (void)closure;
-    return PyBool_FromLong(b->state != BLOCK_LIVE);
+    return PyBool_FromLong(b->state != BLOCK_LIVE || block_orphan(b));
+}
+
+static PyObject *Block_get_heap_state(BlockObject *b, void *closure)
+{
+    (void)closure;
+    if (b->heap == NULL) Py_RETURN_NONE;
+    Py_INCREF(b->heap);
+    return (PyObject *)b->heap;
 }
 
 static Py_ssize_t Block_length(BlockObject *b)
@@ -363,6 +442,8 @@ static Py_ssize_t Block_length(BlockObject *b)
 
 static PyObject *Block_repr(BlockObject *b)
 {
+    if (b->state == BLOCK_LIVE && block_orphan(b))
+        return PyUnicode_FromString("<hakmem.Block of a destroyed Heap>");
     if (b->state != BLOCK_LIVE)
         return PyUnicode_FromFormat("<hakmem.Block %s>",
                                     b->state == BLOCK_FREED ? "freed" : "moved by realloc");
@@ -378,6 +459,7 @@ static int Block_getbuffer(BlockObject *b, Py_buffer *view, int flags)
     if (PyBuffer_FillInfo(view, (PyObject *)b, b->ptr, (Py_ssize_t)b->size, 0, flags) < 0)
         return -1;
     b->exports++;
+    if (b->heap != NULL) b->heap->exports++;
     return 0;
 }
 
@@ -385,6 +467,7 @@ static void Block_releasebuffer(BlockObject *b, Py_buffer *view)
 {
     (void)view;
     b->exports--;
+    if (b->heap != NULL) b->heap->exports--;
 }
 
 static PyBufferProcs Block_as_buffer = {
@@ -411,7 +494,10 @@ static PyGetSetDef Block_getset[] = {
      "Bytes hakmem actually reserved (hak_usable_size), >= size.", NULL},
     {"alignment", (getter)Block_get_alignment, NULL, "The alignment the address is known to have.",
      NULL},
-    {"freed", (getter)Block_get_freed, NULL, "True once the block was freed or moved.", NULL},
+    {"freed", (getter)Block_get_freed, NULL,
+     "True once the block was freed or moved (or its Heap destroyed).", NULL},
+    {"_heap_state", (getter)Block_get_heap_state, NULL,
+     "The HeapState of the Heap it was allocated in, or None.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -493,9 +579,11 @@ static PyObject *core_realloc(PyObject *module, PyObject *args)
     void *q = b->align > 16 ? table.realloc_layout(b->ptr, b->size, b->align, ask)
                             : table.realloc(b->ptr, ask);
     if (q == NULL) return no_memory(n);
+    /* A heap's block stays in its heap (hak_realloc keeps it there). */
+    block_unregister(b);
     b->ptr = NULL;
     b->state = BLOCK_MOVED;
-    return block_new(q, n, b->align);
+    return block_new_in(q, n, b->align, b->heap);
 }
 
 /* owns(address or Block): hak_owns, safe for any value. */
@@ -505,7 +593,7 @@ static PyObject *core_owns(PyObject *module, PyObject *arg)
     if (check_bound() < 0) return NULL;
     if (PyObject_TypeCheck(arg, &Block_Type)) {
         BlockObject *b = (BlockObject *)arg;
-        return PyBool_FromLong(b->state == BLOCK_LIVE && table.owns(b->ptr));
+        return PyBool_FromLong(b->state == BLOCK_LIVE && !block_orphan(b) && table.owns(b->ptr));
     }
     if (!PyLong_Check(arg))
         return PyErr_Format(PyExc_TypeError, "owns() needs an int address or a Block, not %.100s",
@@ -677,6 +765,129 @@ static PyObject *core_pymem_state(PyObject *module, PyObject *arg)
                          atomic_load(&pm_prev_reallocs[d]));
 }
 
+/* ---- HeapState (hakmem.heap) ------------------------------------------------- */
+
+/* HeapState(registry): a new first-class heap; registry maps addresses to
+ * the Blocks made in it (heap.py gives a WeakValueDictionary). */
+static PyObject *HeapState_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    PyObject *registry;
+    if (kwds != NULL && PyDict_GET_SIZE(kwds) != 0) {
+        PyErr_SetString(PyExc_TypeError, "HeapState() takes no keyword arguments");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "O:HeapState", &registry) || check_bound() < 0) return NULL;
+    HeapStateObject *hs = (HeapStateObject *)type->tp_alloc(type, 0);
+    if (hs == NULL) return NULL;
+    hak_heap_t *h;
+    Py_BEGIN_ALLOW_THREADS
+    h = table.heap_new();
+    Py_END_ALLOW_THREADS
+    if (h == NULL) {
+        Py_DECREF(hs);
+        return PyErr_Format(PyExc_MemoryError, "hakmem could not create a heap");
+    }
+    hs->heap = h;
+    hs->exports = 0;
+    Py_INCREF(registry);
+    hs->registry = registry;
+    return (PyObject *)hs;
+}
+
+/* The C heap goes when the last reference does (every Block of it has
+ * freed its memory by then, or was never Python's). */
+static void HeapState_dealloc(HeapStateObject *hs)
+{
+    if (hs->heap != NULL) table.heap_destroy(hs->heap);
+    Py_XDECREF(hs->registry);
+    Py_TYPE(hs)->tp_free((PyObject *)hs);
+}
+
+/* destroy(): every block of the heap freed at once; its Blocks refuse every
+ * use from then on. BufferError (nothing destroyed) while a buffer of one of
+ * them is alive; a second call does nothing. */
+static PyObject *HeapState_destroy(HeapStateObject *hs, PyObject *unused)
+{
+    (void)unused;
+    if (hs->heap == NULL) Py_RETURN_NONE;
+    if (hs->exports != 0)
+        return PyErr_Format(PyExc_BufferError,
+                            "cannot destroy a hakmem Heap while %zd buffer(s) (memoryviews, "
+                            "arrays) of its Blocks are alive; release them first",
+                            hs->exports);
+    hak_heap_t *h = hs->heap;
+    /* First: from here on no Block of it gives out its memory or frees it. */
+    hs->heap = NULL;
+    Py_BEGIN_ALLOW_THREADS
+    table.heap_destroy(h);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+static PyObject *HeapState_get_handle(HeapStateObject *hs, void *closure)
+{
+    (void)closure;
+    if (hs->heap == NULL) Py_RETURN_NONE;
+    return PyLong_FromVoidPtr(hs->heap);
+}
+
+static PyObject *HeapState_get_exports(HeapStateObject *hs, void *closure)
+{
+    (void)closure;
+    return PyLong_FromSsize_t(hs->exports);
+}
+
+/* adopt(address, size, alignment): a Block for a block of this heap that
+ * heap.py allocated (alignment 0: 16). The memory is freed if no Block can
+ * be made. */
+static PyObject *HeapState_adopt(HeapStateObject *hs, PyObject *args)
+{
+    PyObject *oaddr;
+    Py_ssize_t size, align;
+    if (!PyArg_ParseTuple(args, "Onn:adopt", &oaddr, &size, &align)) return NULL;
+    void *p = PyLong_AsVoidPtr(oaddr);
+    if (p == NULL && PyErr_Occurred()) return NULL;
+    if (hs->heap == NULL) {
+        PyErr_SetString(PyExc_ValueError, "use of a destroyed hakmem Heap");
+        return NULL;
+    }
+    if (p == NULL || size < 0 || align < 0) {
+        PyErr_SetString(PyExc_ValueError, "adopt(): a block address, a size and an alignment");
+        return NULL;
+    }
+    return block_new_in(p, (size_t)size, (size_t)align, hs);
+}
+
+static PyMethodDef HeapState_methods[] = {
+    {"destroy", (PyCFunction)HeapState_destroy, METH_NOARGS,
+     "destroy()\n--\n\nhak_heap_destroy; BufferError while a buffer of one of its Blocks "
+     "is alive (nothing is destroyed then)."},
+    {"adopt", (PyCFunction)HeapState_adopt, METH_VARARGS,
+     "adopt(address, size, alignment, /)\n--\n\nThe Block for a block just allocated in "
+     "this heap."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef HeapState_getset[] = {
+    {"handle", (getter)HeapState_get_handle, NULL,
+     "The hak_heap_t * as an int; None once destroyed.", NULL},
+    {"exports", (getter)HeapState_get_exports, NULL,
+     "Buffers of its Blocks alive now.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject HeapState_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "hakmem._core.HeapState",
+    .tp_basicsize = sizeof(HeapStateObject),
+    .tp_dealloc = (destructor)HeapState_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "The C side of hakmem.Heap: one first-class heap (internal).",
+    .tp_new = HeapState_new,
+    .tp_methods = HeapState_methods,
+    .tp_getset = HeapState_getset,
+};
+
 /* ---- module ---------------------------------------------------------------- */
 
 static PyMethodDef core_methods[] = {
@@ -715,11 +926,13 @@ static struct PyModuleDef core_module = {
 
 PyMODINIT_FUNC PyInit__core(void)
 {
-    if (PyType_Ready(&Block_Type) < 0) return NULL;
+    if (PyType_Ready(&Block_Type) < 0 || PyType_Ready(&HeapState_Type) < 0) return NULL;
     PyObject *m = PyModule_Create(&core_module);
     if (m == NULL) return NULL;
     Py_INCREF(&Block_Type);
+    Py_INCREF(&HeapState_Type);
     if (PyModule_AddObject(m, "Block", (PyObject *)&Block_Type) < 0 ||
+        PyModule_AddObject(m, "HeapState", (PyObject *)&HeapState_Type) < 0 ||
         PyModule_AddIntConstant(m, "DOMAIN_RAW", PYMEM_DOMAIN_RAW) < 0 ||
         PyModule_AddIntConstant(m, "DOMAIN_MEM", PYMEM_DOMAIN_MEM) < 0 ||
         PyModule_AddIntConstant(m, "DOMAIN_OBJ", PYMEM_DOMAIN_OBJ) < 0 ||

@@ -96,10 +96,11 @@ def collect():
     return _bindings.hak_collect()
 
 
+from .heap import Heap  # noqa: E402
 from . import bench, pymem, stress  # noqa: E402
 
 __all__ = [
-    "Block", "aligned_alloc", "bench", "bound_to_process", "calloc", "collect", "ffi",
+    "Block", "Heap", "aligned_alloc", "bench", "bound_to_process", "calloc", "collect", "ffi",
     "get_include", "get_library_dir", "is_active", "lib", "library_path", "loaded_library",
     "malloc", "owns", "pymem", "realloc", "stats", "stress", "api_library_path",
 ]

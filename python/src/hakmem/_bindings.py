@@ -65,8 +65,9 @@ def _result(r):
 
 
 def stress_run(kernel, threads, ops, duration, min_size, max_size, working_set, seed,
-               max_align, generations, fill, corrupt_every, reset_peak_rss):
-    """hakpy_stress_hakmem: one kernel against the bound hakmem; a dict."""
+               max_align, generations, fill, corrupt_every, reset_peak_rss, heap=None):
+    """hakpy_stress_hakmem: one kernel against the bound hakmem; a dict.
+    heap: a hak_heap_t * as an int, to allocate in (hakpy_stress_hakmem_heap)."""
     if kernel not in KERNELS:
         raise ValueError("unknown kernel %r (one of %s)" % (kernel, ", ".join(KERNELS)))
     c = ffi.new("struct hakpy_stress_config *")
@@ -84,7 +85,11 @@ def stress_run(kernel, threads, ops, duration, min_size, max_size, working_set, 
     c.corrupt_every = _uint("corrupt_every", corrupt_every, 32)
     c.reset_peak_rss = 1 if reset_peak_rss else 0
     r = ffi.new("struct hakpy_stress_result *")
-    if lib.hakpy_stress_hakmem(c, r) != 0:  # a bad configuration, found by the C check
+    if heap is not None:
+        rc = lib.hakpy_stress_hakmem_heap(c, r, ffi.cast("hak_heap_t *", heap))
+    else:
+        rc = lib.hakpy_stress_hakmem(c, r)
+    if rc != 0:  # a bad configuration, found by the C check
         raise ValueError(ffi.string(r.first_error).decode("utf-8", "replace"))
     return _result(r)
 

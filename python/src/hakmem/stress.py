@@ -13,6 +13,11 @@ package is bound to. ``allocator="system"``, ``"hakmem"``, ``"mimalloc"``,
 ``"jemalloc"``, ``"tcmalloc"`` or a library path runs it instead in the
 hakmem-stress program with that allocator preloaded (what hakmem.bench does).
 
+``heap=True`` runs an in-process kernel with every allocation in a fresh
+:class:`hakmem.Heap` (hak_heap_alloc; the kernel's frees and reallocs are
+the usual ones, which keep a heap's blocks in their heap), destroyed after
+the run.
+
 ``routes`` in the result are the deltas of hakmem's free-route counters. They
 are counted only when hakmem started with HAKMEM_STATS=1 or
 HAKMEM_FREE_ROUTE_TRACE=1 (set it before ``import hakmem``), or with
@@ -26,12 +31,14 @@ import os
 import struct
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass
 from typing import Dict, Optional
 
 from . import _allocators, _bindings
 
 KERNELS = tuple(_bindings.KERNELS)
+_heap_runs = threading.Lock()  # heap=True runs one at a time (build.py's glue)
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -159,12 +166,13 @@ def _from_runner(kernel, args, allocator, count_routes, timeout=None):
 
 def run(kernel, *, threads=None, ops=None, duration=None, min_size=16, max_size=1024,
         working_set=1024, seed=42, fill="full", max_align=4096, generations=4,
-        allocator=None, count_routes=False, corrupt_every=0, timeout=None):
+        allocator=None, count_routes=False, corrupt_every=0, timeout=None, heap=False):
     """Runs one of KERNELS; see the module doc and each kernel's function.
 
     corrupt_every=N damages every Nth block just before its check: it exists
     to test the checker (every damaged block must count as an error).
-    timeout (seconds) applies to runs in a subprocess.
+    timeout (seconds) applies to runs in a subprocess. heap=True: in-process
+    only, every allocation in a hakmem.Heap destroyed after the run.
     """
     if kernel not in _bindings.KERNELS:
         raise ValueError("unknown kernel %r (one of %s)" % (kernel, ", ".join(KERNELS)))
@@ -172,6 +180,15 @@ def run(kernel, *, threads=None, ops=None, duration=None, min_size=16, max_size=
         threads = 2 if kernel == "prodcons" else 1
     nops, secs = _ops_or_duration(ops, duration)
     full = _fill_flag(fill)
+    if heap:
+        if allocator is not None:
+            raise ValueError("heap=True runs in this process: give no allocator")
+        from .heap import Heap
+
+        with _heap_runs, Heap() as h:
+            return _in_process(kernel, lambda: _bindings.stress_run(
+                kernel, threads, nops, secs, min_size, max_size, working_set, seed, max_align,
+                generations, full, corrupt_every, True, heap=h.handle))
     if allocator is None:
         return _in_process(kernel, lambda: _bindings.stress_run(
             kernel, threads, nops, secs, min_size, max_size, working_set, seed, max_align,

@@ -51,6 +51,17 @@ typedef struct hakmem_capi {
     size_t (*collect)(void);
     int (*stats_get)(struct hak_stats *out, size_t size);
     void (*stats_print)(int fd);
+    /* First-class heaps (appended). */
+    hak_heap_t *(*heap_new)(void);
+    void *(*heap_alloc)(hak_heap_t *h, size_t size, size_t align);
+    void *(*heap_alloc_zeroed)(hak_heap_t *h, size_t size, size_t align);
+    void *(*heap_realloc)(hak_heap_t *h, void *ptr, size_t old_size, size_t align,
+                          size_t new_size);
+    void (*heap_dealloc)(hak_heap_t *h, void *ptr, size_t size, size_t align);
+    int (*heap_visit)(hak_heap_t *h, int (*fn)(void *block, size_t usable, void *arg), void *arg);
+    void (*heap_collect)(hak_heap_t *h);
+    int (*heap_stats)(hak_heap_t *h, hak_stats_t *out, size_t size);
+    void (*heap_destroy)(hak_heap_t *h);
 } hakmem_capi_t;
 
 /* Each field has the type of the hak_* function it stands for, as hakmem.h
@@ -77,6 +88,15 @@ HAKMEM_CAPI_SAME_TYPE(owns, hak_owns);
 HAKMEM_CAPI_SAME_TYPE(collect, hak_collect);
 HAKMEM_CAPI_SAME_TYPE(stats_get, hak_stats_get);
 HAKMEM_CAPI_SAME_TYPE(stats_print, hak_stats_print);
+HAKMEM_CAPI_SAME_TYPE(heap_new, hak_heap_new);
+HAKMEM_CAPI_SAME_TYPE(heap_alloc, hak_heap_alloc);
+HAKMEM_CAPI_SAME_TYPE(heap_alloc_zeroed, hak_heap_alloc_zeroed);
+HAKMEM_CAPI_SAME_TYPE(heap_realloc, hak_heap_realloc);
+HAKMEM_CAPI_SAME_TYPE(heap_dealloc, hak_heap_dealloc);
+HAKMEM_CAPI_SAME_TYPE(heap_visit, hak_heap_visit);
+HAKMEM_CAPI_SAME_TYPE(heap_collect, hak_heap_collect);
+HAKMEM_CAPI_SAME_TYPE(heap_stats, hak_heap_stats);
+HAKMEM_CAPI_SAME_TYPE(heap_destroy, hak_heap_destroy);
 #undef HAKMEM_CAPI_SAME_TYPE
 #endif
 
@@ -126,6 +146,16 @@ static inline int import_hakmem(void)
 #define hak_collect() (hakmem_capi->collect())
 #define hak_stats_get(out, size) (hakmem_capi->stats_get((out), (size)))
 #define hak_stats_print(fd) (hakmem_capi->stats_print(fd))
+#define hak_heap_new() (hakmem_capi->heap_new())
+#define hak_heap_alloc(h, size, align) (hakmem_capi->heap_alloc((h), (size), (align)))
+#define hak_heap_alloc_zeroed(h, size, align) (hakmem_capi->heap_alloc_zeroed((h), (size), (align)))
+#define hak_heap_realloc(h, ptr, old_size, align, new_size) \
+    (hakmem_capi->heap_realloc((h), (ptr), (old_size), (align), (new_size)))
+#define hak_heap_dealloc(h, ptr, size, align) (hakmem_capi->heap_dealloc((h), (ptr), (size), (align)))
+#define hak_heap_visit(h, fn, arg) (hakmem_capi->heap_visit((h), (fn), (arg)))
+#define hak_heap_collect(h) (hakmem_capi->heap_collect(h))
+#define hak_heap_stats(h, out, size) (hakmem_capi->heap_stats((h), (out), (size)))
+#define hak_heap_destroy(h) (hakmem_capi->heap_destroy(h))
 #endif
 
 #endif /* HAKMEM_CAPI_H */
