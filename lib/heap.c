@@ -144,8 +144,6 @@ struct hak_heap {
     /* Its handle while it lives; 0 once destroyed (and while the slot is
      * free). Read without the lock by heap_at. */
     _Atomic uintptr_t handle;
-    /* The generation of the slot's current or last heap. */
-    _Atomic uint64_t gen;
     /* The thread walking it in hak_heap_visit (its token), else NULL. */
     _Atomic(const void *) visitor;
     hak_heap_tc_t *caches;            /* attached thread caches */
@@ -158,13 +156,19 @@ struct hak_heap {
     uint64_t used, span_bytes, spans, large_blocks, large_bytes, peak;
     int64_t cached;
     uint64_t refills, flushes;
-    uint32_t next_free; /* the table's free list */
 } HAK_ALIGNED(HAK_CACHE_LINE);
 
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct hak_heap *slots;        /* HAK_HEAP_SLOTS of them, reserved */
 static _Atomic uint32_t slots_used = 1; /* slots below were handed out once (0 never) */
 static uint32_t free_slot;           /* 0: none */
+/* Beside the structs, so that a free slot's struct holds nothing and
+ * hak_collect may purge its pages: each slot's generation (of its current
+ * or last heap; it only grows, so an old handle never matches a new heap),
+ * the free list's links, and whether it is free (table lock). */
+static _Atomic uint64_t slot_gen[HAK_HEAP_SLOTS];
+static uint32_t slot_next[HAK_HEAP_SLOTS];
+static uint8_t slot_free[HAK_HEAP_SLOTS];
 static hak_heap_tc_t *tc_pool;       /* caches no thread has (table lock) */
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -223,7 +227,7 @@ static struct hak_heap *heap_at(uintptr_t h, const char *what)
         _hak_fatal_ptr(what, "not a heap", (void *)h);
     struct hak_heap *hp = &slots[slot];
     if (HAK_UNLIKELY(atomic_load_explicit(&hp->handle, memory_order_acquire) != h)) {
-        bool was = (h >> HAK_HEAP_IDX_BITS) <= atomic_load_explicit(&hp->gen, memory_order_relaxed);
+        bool was = (h >> HAK_HEAP_IDX_BITS) <= atomic_load_explicit(&slot_gen[slot], memory_order_relaxed);
         _hak_fatal_ptr(what, was ? "use of a destroyed heap" : "not a heap", (void *)h);
     }
     return hp;
@@ -271,7 +275,10 @@ uintptr_t _hak_heap_new(void)
     }
     uint32_t slot = free_slot;
     if (slot != 0) {
-        free_slot = slots[slot].next_free;
+        free_slot = slot_next[slot];
+        slot_free[slot] = 0;
+        /* Its struct is empty (destroy left it so), or zero if purged. */
+        pthread_mutex_init(&slots[slot].lock, NULL);
     } else {
         slot = atomic_load_explicit(&slots_used, memory_order_relaxed);
         if (slot >= HAK_HEAP_SLOTS) {
@@ -284,8 +291,8 @@ uintptr_t _hak_heap_new(void)
     }
     struct hak_heap *hp = &slots[slot];
     /* Everything else was left empty by destroy (or never touched). */
-    uint64_t gen = atomic_load_explicit(&hp->gen, memory_order_relaxed) + 1;
-    atomic_store_explicit(&hp->gen, gen, memory_order_relaxed);
+    uint64_t gen = atomic_load_explicit(&slot_gen[slot], memory_order_relaxed) + 1;
+    atomic_store_explicit(&slot_gen[slot], gen, memory_order_relaxed);
     uintptr_t h = (uintptr_t)(gen << HAK_HEAP_IDX_BITS) | slot;
     atomic_store_explicit(&hp->handle, h, memory_order_release);
     pthread_mutex_unlock(&table_lock);
@@ -1134,6 +1141,34 @@ void _hak_heap_collect(uintptr_t h)
     release_spans(dead, false);
 }
 
+/* The pages of the table that hold only free slots go back (a program that
+ * had 10,000 heaps at once and destroyed them keeps none of their structs). */
+static size_t purge_free_slots(void)
+{
+    size_t bytes = 0;
+    pthread_mutex_lock(&table_lock);
+    uint32_t used = atomic_load_explicit(&slots_used, memory_order_relaxed);
+    if (slots != NULL && used > 1) {
+        const uintptr_t page = _hak_os_page_size(), base = (uintptr_t)slots;
+        const uintptr_t end = base + used * sizeof *slots;
+        uintptr_t run = 0; /* start of a run of such pages, or 0 */
+        for (uintptr_t a = hak_align_up(base + sizeof *slots, page);; a += page) {
+            bool all_free = a + page <= end;
+            uint32_t first = (uint32_t)((a - base) / sizeof *slots);
+            uint32_t last = (uint32_t)((a + page - 1 - base) / sizeof *slots);
+            for (uint32_t s = first; s <= last && all_free; s++) all_free = s == 0 || slot_free[s];
+            if (all_free && run == 0) run = a;
+            if (!all_free && run != 0) {
+                if (_hak_os_purge((void *)run, a - run)) bytes += a - run;
+                run = 0;
+            }
+            if (a + page > end) break;
+        }
+    }
+    pthread_mutex_unlock(&table_lock);
+    return bytes;
+}
+
 size_t _hak_heap_collect_all(void)
 {
     for (unsigned w = 0; w < HAK_HEAP_WAYS; w++) tc_detach(hak_heap_way(w), "hak_collect");
@@ -1148,7 +1183,7 @@ size_t _hak_heap_collect_all(void)
         heap_unlock(hp);
         bytes += release_spans(dead, false);
     }
-    return bytes + release_parked();
+    return bytes + release_parked() + purge_free_slots();
 }
 
 int _hak_heap_stats(uintptr_t h, struct hak_stats *out, size_t size)
@@ -1291,7 +1326,8 @@ void _hak_heap_destroy(uintptr_t h)
     map_free(&large);
 
     pthread_mutex_lock(&table_lock);
-    hp->next_free = free_slot;
+    slot_next[slot] = free_slot;
+    slot_free[slot] = 1;
     free_slot = slot;
     pthread_mutex_unlock(&table_lock);
 }
