@@ -73,7 +73,7 @@ static HAK_NOINLINE void free_to_heap_slow(void *p, const char *what)
 }
 
 /* Only tail calls: no stack frame on the way to the push. */
-static HAK_NOINLINE void free_to_heap(void *p, const char *what, size_t id)
+HAK_INLINE void free_to_heap(void *p, const char *what, size_t id)
 {
     hak_tc_ref_t *tc = hak_tc_self();
     tc->room[id] = 0;

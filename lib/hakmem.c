@@ -233,15 +233,18 @@ void hak_heap_dealloc(hak_heap_t *heap, void *ptr, size_t size, size_t align)
     (void)align;
     uintptr_t h = (uintptr_t)heap;
     HAK_VG_FREE(ptr);
-    if (HAK_LIKELY(hak_window_hit(ptr, _hak_window_base, _hak_window_size16))) {
-        hak_span_t *s = hak_span_of(ptr);
+    uintptr_t off = (uintptr_t)ptr - _hak_window_base;
+    if (HAK_LIKELY(hak_rotr(off, 4) < _hak_window_size16)) {
+        /* The unit's id and heap slot from the flat tables (one index). */
+        size_t unit = off >> HAK_UNIT_SHIFT, id = _hak_unit_cls[unit];
         hak_heap_tc_t *c = hak_heap_way(h);
-        if (HAK_LIKELY(s->heap == (h & HAK_HEAP_IDX_MASK) && hak_heap_tc_handle(c) == h &&
-                       !hak_block_marked(ptr))) {
+        if (HAK_LIKELY(hak_class_is_heap((unsigned)id) &&
+                       _hak_heap_unit_slot[unit] == (h & HAK_HEAP_IDX_MASK) &&
+                       hak_heap_tc_handle(c) == h && !hak_block_marked(ptr))) {
 #if HAK_DEBUG
             _hak_debug_mark_free(ptr, "hak_heap_dealloc");
 #endif
-            hak_heap_tc_push_id(c, s->cls, ptr);
+            hak_heap_tc_push_id(c, id, ptr);
             return;
         }
     }
