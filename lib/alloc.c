@@ -300,12 +300,8 @@ void *_hak_realloc(void *p, size_t n, size_t align)
 {
     if (HAK_UNLIKELY(heap_block(p))) {
         if (hak_tc_self()->state == HAK_TC_NEW) _hak_thread_init();
-        void *q = _hak_heap_realloc(0, p, n, align, "realloc");
-        if (q != NULL && q != p) {
-            HAK_VG_FREE(p);
-            HAK_VG_ALLOC(q, n, 0);
-        }
-        return q;
+        /* It tells valgrind about the move itself (heap.c). */
+        return _hak_heap_realloc(0, p, n, align, "realloc");
     }
     size_t usable = _hak_usable(p, "realloc");
     /* Under valgrind every realloc moves, so memcheck's idea of the block's

@@ -255,12 +255,8 @@ void *hak_heap_realloc(hak_heap_t *heap, void *ptr, size_t old_size, size_t alig
 {
     (void)old_size;
     if (hak_tc_self()->state == HAK_TC_NEW) _hak_thread_init();
-    void *q = _hak_heap_realloc((uintptr_t)heap, ptr, new_size, align, "hak_heap_realloc");
-    if (q != NULL && q != ptr) {
-        HAK_VG_FREE(ptr);
-        HAK_VG_ALLOC(q, new_size, 0);
-    }
-    return q;
+    /* It tells valgrind about a move itself (heap.c). */
+    return _hak_heap_realloc((uintptr_t)heap, ptr, new_size, align, "hak_heap_realloc");
 }
 
 int hak_heap_visit(hak_heap_t *heap, int (*fn)(void *block, size_t usable, void *arg), void *arg)

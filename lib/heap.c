@@ -1050,7 +1050,9 @@ void *_hak_heap_realloc(uintptr_t h, void *p, size_t size, size_t align, const c
         _hak_fatal_ptr(what, "block of a destroyed heap", p);
     bool large = check_owner(slot, p, what);
     size_t usable;
-    bool aligned = ((uintptr_t)p & (align - 1)) == 0;
+    /* Under valgrind every realloc moves (as alloc.c's), so memcheck's idea
+     * of a block's size is always the size asked for. */
+    bool aligned = ((uintptr_t)p & (align - 1)) == 0 && !HAK_VG_RUNNING();
     if (!large) {
         if (hak_block_marked(p) && _hak_heap_block_is_free(p))
             _hak_fatal_ptr(what, "block already freed", p);
@@ -1082,8 +1084,18 @@ void *_hak_heap_realloc(uintptr_t h, void *p, size_t size, size_t align, const c
     }
     void *q = _hak_heap_alloc(h, size, align, false, what);
     if (q == NULL) return NULL;
-    HAK_VG_DEFINED(p, usable < size ? usable : size);
+#if HAK_VG_ACTIVE
+    /* The new block is the program's from here; the copy reads what of the
+     * old one memcheck lets it (its definedness goes along) and the old
+     * block is the program's no longer. */
+    VALGRIND_MALLOCLIKE_BLOCK(q, size, 0, 0);
+    VALGRIND_DISABLE_ERROR_REPORTING;
     memcpy(q, p, usable < size ? usable : size);
+    VALGRIND_ENABLE_ERROR_REPORTING;
+    HAK_VG_FREE(p);
+#else
+    memcpy(q, p, usable < size ? usable : size);
+#endif
     if (large) {
         heap_large_release(slot, p, what);
     } else {
@@ -1319,6 +1331,9 @@ void _hak_heap_destroy(uintptr_t h)
     if (large.n != 0) {
         for (size_t i = 0; i < large.cap; i++) {
             if (large.key[i] == 0) continue;
+#if HAK_VG_ACTIVE
+            VALGRIND_FREELIKE_BLOCK((void *)large.key[i], 0);
+#endif
             large_release_purged((void *)large.key[i]);
             atomic_fetch_sub_explicit(&_hak_heap_large_live, 1, memory_order_relaxed);
         }

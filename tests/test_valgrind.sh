@@ -16,7 +16,7 @@ run() { # mode expected-text
         --leak-check=full --error-exitcode=42 "$prog" "$1" 2>&1)
     rc=$?
     case "$1" in
-    clean)
+    clean | heap-clean)
         if [ $rc -ne 0 ] || ! printf '%s\n' "$out" | grep -q "ERROR SUMMARY: 0 errors" ||
             ! printf '%s\n' "$out" | grep -q "clean done"; then
             echo "FAIL clean program: exit $rc"; printf '%s\n' "$out" | tail -n 40; fail=1; return
@@ -40,4 +40,6 @@ run uaf "Invalid read of size 1"
 run leak "definitely lost: 100 bytes in 1 blocks"
 run overrun "Invalid write of size 1"
 run uninit "Conditional jump or move depends on uninitialised value"
+run heap-clean "ERROR SUMMARY"
+run heap-uaf "Invalid read of size 1"
 exit $fail
