@@ -4,28 +4,34 @@
  * its own lock: per class, the list of its spans with blocks to hand out
  * (partial: free blocks, or uncarved ones past bump); one list of its spans
  * with none (full); the set of its large blocks; the thread caches attached
- * to it; and its counts. Its spans are made and released by superslab.c as
- * the default heap's are, but carry the heap ids (sizeclass.h) and the
- * heap's slot (hak_span_t.heap), and are never on central's lists.
+ * to it; the SuperSlabs it owns whole; and its counts. Its spans are made
+ * and released by superslab.c, but carry the heap ids (sizeclass.h) and the
+ * heap's slot (hak_span_t.heap, _hak_heap_unit_slot), and are never on
+ * central's lists. A small heap's spans share SuperSlabs with the default
+ * heap's; one whose spans reach OWN_AFTER takes SuperSlabs of its own
+ * (_hak_ss_own: huge pages, one purge each at destroy).
  *
  * Call tree:
  *   _hak_heap_new              table lock: a free slot (or the next one),
  *                              generation + 1, the handle
  *   _hak_heap_alloc            heap_at (the handle); class: heap_class_alloc
- *                              (tc_attach, pop, tc_refill -> heap_take,
- *                              _hak_span_new); else heap_large_alloc
+ *                              (tc_attach, pop, tc_refill -> heap_take ->
+ *                              heap_span_new: owned SuperSlab, parked span
+ *                              or _hak_span_new); else heap_large_alloc
  *   _hak_heap_tc_overflow      half the list back: heap_give
  *   _hak_heap_free             (free() of a heap block whose heap's cache
  *                              the thread has not attached) tc_attach, push
  *   _hak_heap_dealloc          the handle, p's heap, double free; push
  *   _hak_heap_destroy          under the lock: handle 0, every attached cache
- *                              detached, the span lists and large set taken;
- *                              then each span released (one purge each) and
- *                              each large block freed, outside the lock
+ *                              detached, the span lists, owned SuperSlabs and
+ *                              large set taken; then, outside the lock, each
+ *                              owned SuperSlab purged whole, each shared span
+ *                              released or parked, each large block purged
+ *                              and freed
  *   _hak_heap_thread_exit      each cache: tc_detach (its lists back)
  * Lock order: the table lock alone; a heap's lock, then the registry's
- * (reg_lock), the SuperSlab lock or the large tier's. Nothing holds a heap's
- * lock while it takes the table lock or another heap's.
+ * (reg_lock), the park's, the SuperSlab lock or the large tier's. Nothing
+ * holds a heap's lock while it takes the table lock or another heap's.
  *
  * Emptied spans: a span whose blocks have all come back is released at once
  * (its units purged) unless it is the only span its class has in the heap,

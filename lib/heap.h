@@ -2,8 +2,8 @@
  * any thread, and the whole heap destroyed at once (heap.c).
  *
  * A heap owns spans of its own, tagged in the unit table with the heap ids
- * HAK_HEAP_CLS + class (sizeclass.h) and in their metadata with the heap's
- * slot (superslab.h), and large blocks of its own (listed by the heap and in
+ * HAK_HEAP_CLS + class (sizeclass.h), in a second flat table and in their
+ * metadata with the heap's slot (superslab.h), and large blocks of its own (listed by the heap and in
  * a registry, since the large tier keeps no owner). Its spans sit on its
  * own lists, never on central's, so destroying it is a walk over its spans
  * (and large blocks), never over its blocks.
@@ -24,19 +24,20 @@
  * (sets its handle to 0, under the heap's lock) before the heap's memory
  * goes: no thread ever pops a block of a destroyed heap, and the blocks
  * left on such a cache are dropped, never read, when the cache is next
- * attached. The slot index is what a block's span records, so a free finds
- * its heap's cache in the calling thread without the handle.
+ * attached. The slot is what a block's unit records, so a free finds its
+ * heap's cache in the calling thread without the handle.
  *
  *   hak_heap_alloc(h, n <= 1 KiB)   cache = ways[h & 7]; cache->handle == h?
  *                                   pop its list of the class (as malloc)
  *                                   otherwise -> _hak_heap_alloc (heap.c)
  *   free(p) of a heap block         the default fast path pushes it on a list
  *                                   with no room (sizeclass.h) and overflows:
- *                                   alloc.c hands it to hak_heap_tc_push on
- *                                   ways[span->heap & 7] if that is attached
- *                                   to p's heap, else to _hak_heap_free
- *   hak_heap_dealloc(h, p)          p's span's heap is h's slot and the
- *                                   cache is h's: push; else _hak_heap_dealloc
+ *                                   alloc.c pushes it (hak_heap_tc_push_id) on
+ *                                   ways[slot of p's unit & 7] if that is
+ *                                   attached to p's heap, else _hak_heap_free
+ *   hak_heap_dealloc(h, p)          p's unit carries a heap id and h's slot,
+ *                                   the cache is h's: push; else
+ *                                   _hak_heap_dealloc (the checks, the aborts)
  */
 #ifndef HAK_HEAP_H
 #define HAK_HEAP_H
