@@ -568,10 +568,10 @@ def run_once(workload: Workload, contender: str, lib: Optional[str], argv: Seque
             timer.start()
         try:
             _, status = os.waitpid(p.pid, 0)
-        except BaseException:
-            p.kill()
-            os.waitpid(p.pid, 0)
-            p.returncode = -9
+        except BaseException:  # Ctrl-C: the run goes with the harness
+            if p.poll() is None:  # poll() copes with a child already reaped
+                p.kill()
+                p.wait()
             raise
         finally:
             if timer is not None:
@@ -1459,10 +1459,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     add_arguments(p, default_out=os.path.join(builddir, "bench", "results"))
     args = p.parse_args(argv)
     lib = os.environ.get("HAKMEM_BENCH_LIB") or os.path.join(builddir, ".libs", "libhakmem.so")
-    if argv in ([], ["--quick"]):
+    if argv in ([], ["--quick"]) and not os.environ.get("HAKMEM_BENCH_LIB"):
         again = "make bench" + ("-quick" if argv else "")
     else:
-        again = "BUILDDIR=%s bench/run.sh %s" % (builddir, " ".join(shlex.quote(a) for a in argv))
+        again = "%sBUILDDIR=%s bench/run.sh %s" % (
+            "HAKMEM_BENCH_LIB=%s " % shlex.quote(lib) if os.environ.get("HAKMEM_BENCH_LIB")
+            else "", shlex.quote(builddir), " ".join(shlex.quote(a) for a in argv))
     paths = Paths(programs=(os.path.join(builddir, "bench"), builddir),
                   data=(os.path.normpath(srcbench),), hakmem_lib=lib,
                   origin="build dir: %s" % builddir, reproduce=again)
