@@ -52,6 +52,20 @@ def test_the_suite_is_make_bench_suite():
     assert os.path.isfile(os.path.join(bench.programs_dir(), "bench_cpython.py"))
 
 
+def test_workload_arguments():
+    w = bench.Workload("w", "bench_pair", ("{seed}", "x"), ("q",), ("s", "{cpython_script}"))
+    assert w.arguments("full", 3) == ["3", "x"]
+    assert w.arguments("quick", 3) == ["q"]
+    assert w.arguments("smoke", 3, "/p.py") == ["s", "/p.py"]
+    c = bench.Workload.command("py", ["python3", "-c", "print({1: 2})"])
+    assert c.arguments("full", 1) == ["-c", "print({1: 2})"] and not c.verified
+    s = bench.Workload.stress("k", "larson", ops=100000, threads=2)
+    assert s.arguments("quick", 2) == ["larson", "ops=10000", "threads=2", "seed=2"]
+    assert set(_harness.STRESS_KERNELS) == set(stress.KERNELS)
+    with pytest.raises(ValueError, match="length"):
+        w.arguments("long", 1)
+
+
 def test_smoke_comparison_of_every_kind_of_workload(tmp_path):
     trace = stress.Trace.from_ops([("alloc", i, 16 + i) for i in range(500)]
                                   + [("free", i) for i in range(0, 500, 2)])

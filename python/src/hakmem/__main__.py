@@ -14,8 +14,10 @@ failed, a kernel's verification error); 2 for bad arguments; 130 after Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import inspect
 import os
+import shlex
 import subprocess
 import sys
 from typing import Any, Callable, Dict, Optional, Sequence
@@ -55,7 +57,9 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """The benchmark suite of make bench, with the package's programs."""
-    return _harness.run_cli(args, bench.package_paths(), "python -m hakmem bench")
+    paths = dataclasses.replace(bench.package_paths(), reproduce="python -m hakmem " + " ".join(
+        shlex.quote(a) for a in args.argv))
+    return _harness.run_cli(args, paths, "python -m hakmem bench")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -223,7 +227,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _run(argv: Optional[Sequence[str]]) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
+    args.argv = argv
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)

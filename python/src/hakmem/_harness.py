@@ -114,7 +114,9 @@ class Workload:
             raise ValueError("length must be one of %s, got %r" % (", ".join(LENGTHS), length))
         chosen = {"full": self.args, "quick": self.quick if self.quick is not None else self.args,
                   "smoke": self.smoke}[length]
-        return [a.format(seed=seed, cpython_script=cpython_script) for a in chosen]
+        # replace, not format: a command's own braces stay as they are.
+        return [a.replace("{seed}", str(seed)).replace("{cpython_script}", cpython_script)
+                for a in chosen]
 
     @classmethod
     def stress(cls, name: str, kernel: str, **params: Union[int, float, str]) -> "Workload":
