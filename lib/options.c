@@ -35,6 +35,8 @@ static const struct hak_option_desc hak_option_table[HAK_OPT_COUNT] = {
                               "bytes of empty slabs kept unpurged, all classes together"},
     [HAK_OPT_LARGE_CACHE] = {"HAKMEM_LARGE_CACHE", 64 * MiB, 0, 64 * GiB,
                              "bytes of freed large blocks kept resident for reuse"},
+    [HAK_OPT_LARGE_CACHE_PCT] = {"HAKMEM_LARGE_CACHE_PCT", 200, 0, 1000,
+                                 "or this percentage of the live large bytes, when more"},
     [HAK_OPT_LARGE_IDLE_MS] = {"HAKMEM_LARGE_IDLE_MS", 1000, 0, 3600 * 1000,
                                "freed large memory unused this long goes back (0: never)"},
     [HAK_OPT_ARENA_SIZE] = {"HAKMEM_ARENA_SIZE", 0, 0, (int64_t)1 << 46,
