@@ -86,8 +86,11 @@ static size_t page = 4096;
 
 /* ---- registry ------------------------------------------------------------ */
 
-#define REG_STRIPES 32
-#define REG_FIRST_CAP 16 /* slots of a stripe's first table */
+/* Eight: the fork handlers hold every allocator lock at once, and
+ * ThreadSanitizer's deadlock detector allows a thread 64 (the central pool
+ * has one per class). */
+#define REG_STRIPES 8
+#define REG_FIRST_CAP 64 /* slots of a stripe's first table */
 
 typedef struct reg_stripe {
     pthread_mutex_t lock;
@@ -109,8 +112,8 @@ static uintptr_t *reg_first; /* that page: its tables are never unmapped */
  * stripe comes from the product's top bits. */
 static uint64_t reg_mix(uintptr_t p) { return (uint64_t)p * 0x9E3779B97F4A7C15ull; }
 static size_t reg_slot_hash(uint64_t x) { return (size_t)(x ^ (x >> 32)); }
-static reg_stripe_t *reg_stripe(uintptr_t p) { return &reg[reg_mix(p) >> 59]; }
-_Static_assert(REG_STRIPES == 32, "reg_stripe takes the top 5 bits");
+static reg_stripe_t *reg_stripe(uintptr_t p) { return &reg[reg_mix(p) >> 61]; }
+_Static_assert(REG_STRIPES == 8, "reg_stripe takes the top 3 bits");
 
 /* Slot of p in stripe r, or SIZE_MAX (r->lock held). */
 static size_t reg_find(const reg_stripe_t *r, uintptr_t p)
@@ -824,6 +827,7 @@ static void region_give_live(uintptr_t base, size_t maplen)
         HAK_VG_NOACCESS((void *)base, maplen);
         _hak_stat_commit(-(int64_t)maplen);
         fr_add(base, maplen, false, 0);
+        over_budget(); /* the budget fell with the live bytes */
     } else {
         region_give(base, maplen);
     }
