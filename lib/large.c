@@ -497,7 +497,7 @@ static uint32_t tr_check(uint32_t t, uint32_t dirty, uint32_t *count)
 
 static void fr_check(void)
 {
-    if (fr_used > 64) return;
+    if (fr_used > 64 || fr_cap > 1024) return;
     uint32_t count = 0;
     tr_check(fr_root[0], 0, &count);
     tr_check(fr_root[1], 1, &count);
