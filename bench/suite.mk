@@ -10,7 +10,8 @@
 # program also its lines here; the Python package builds every program the
 # suite names).
 BENCH_SUITE = bench/bench_larson bench/bench_cache bench/bench_mstress \
-	bench/bench_realloc bench/bench_aligned bench/bench_large bench/bench_cpython
+	bench/bench_realloc bench/bench_aligned bench/bench_large bench/bench_cpython \
+	bench/bench_churn bench/bench_coldpath
 BENCH_PROGS += $(BENCH_SUITE)
 check_PROGRAMS += $(BENCH_SUITE)
 
@@ -26,6 +27,10 @@ bench_bench_aligned_SOURCES = bench/bench_aligned.c bench/bench_common.h
 bench_bench_aligned_CFLAGS = $(BENCH_CFLAGS)
 bench_bench_large_SOURCES = bench/bench_large.c bench/bench_common.h
 bench_bench_large_CFLAGS = $(BENCH_CFLAGS)
+bench_bench_churn_SOURCES = bench/bench_churn.c bench/bench_common.h
+bench_bench_churn_CFLAGS = $(BENCH_CFLAGS)
+bench_bench_coldpath_SOURCES = bench/bench_coldpath.c bench/bench_common.h
+bench_bench_coldpath_CFLAGS = $(BENCH_CFLAGS)
 # The launcher finds its script in the source tree, wherever the build is.
 bench_bench_cpython_SOURCES = bench/bench_cpython.c bench/bench_common.h
 bench_bench_cpython_CFLAGS = $(BENCH_CFLAGS)

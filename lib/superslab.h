@@ -19,6 +19,12 @@
  * "Is this hakmem's?" is one subtraction and compare against the arena, so
  * free() can tell its own pointers from anything else before reading memory.
  *
+ * Free units are found in O(1): SuperSlabs with free units sit on one list
+ * per length of their longest free run, and a bit per list says which are
+ * non-empty, so a span of n units comes from the first SuperSlab of the
+ * first non-empty list at n or above (one bit scan), never from a walk over
+ * the SuperSlabs.
+ *
  * Locking: the SuperSlab lock guards unit allocation (this file); the class
  * locks (central.c) guard each span's free list and counts.
  */
@@ -49,10 +55,12 @@ typedef struct hak_span {
 } hak_span_t;
 
 typedef struct hak_ss {
-    struct hak_ss *next;  /* arena list of SuperSlabs with free units */
+    /* The arena's list of SuperSlabs whose longest run of free units is
+     * `listed` units long (0: on no such list), or the list of purged ones. */
+    struct hak_ss *next, *prev;
     uint32_t free_units;  /* bit u set: unit u is free */
     uint32_t listed;
-    uint8_t pad_[HAK_CACHE_LINE - 16];
+    uint8_t pad_[HAK_CACHE_LINE - 24];
     /* Read by the slow paths: its own cache line, written only when spans change. */
     uint8_t unit_head[HAK_UNITS];
     hak_span_t span[HAK_UNITS];
