@@ -222,6 +222,7 @@ def test_replay_under_system_and_hakmem_without_errors(recorded):
     md = result.to_markdown()
     assert "| prog.trace | system |" in md and "vs best" in md
     assert "- hakmem: " in md and "- machine: " in md  # the bench report's header
+    assert "- rounds: 1, interleaved" in md and "full length" not in md
     # The bench report itself works on replays too.
     assert "| prog.trace | " in bench.Results.to_markdown(result)
 

@@ -871,6 +871,20 @@ class ReplayResults(bench.Results):
         """The rounds run."""
         return max((r.round for r in self.runs), default=0)
 
+    def header_lines(self) -> List[str]:
+        """The bench report's header (date, machine, every library), its
+        rounds and RSS lines said of replays."""
+        out = []
+        for line in super().header_lines():
+            if line.startswith("- rounds: "):
+                line = "- rounds: %d, interleaved; speed: replayed calls per wall second" \
+                    % self.rounds()
+            elif line.startswith("- peak RSS: "):
+                line = "- peak RSS: the replayer's VmHWM; replay RSS: that less the " \
+                    "replayer's own before the replay"
+            out.append(line)
+        return out
+
     def replay_rows(self) -> List[Dict[str, Any]]:
         """One dict per (trace, allocator): calls, seconds (median, min, max),
         calls/s, ratios to the baseline and to the best, peak and replay RSS,
