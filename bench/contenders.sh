@@ -17,11 +17,22 @@ declare -a CONTENDERS
 declare -A CONTENDER_LIB
 declare -a BENCH_NOTES
 
+# The loader cache, read once and whole. Never `ldconfig -p | awk '...; exit'`:
+# awk leaving early kills ldconfig with SIGPIPE, and under `set -o pipefail`
+# that status (141) ended run.sh without a word.
+BENCH_LDCACHE=""
+bench_ldcache() {
+    if [ -z "$BENCH_LDCACHE" ]; then
+        BENCH_LDCACHE=$(ldconfig -p 2>/dev/null) || BENCH_LDCACHE=""
+    fi
+}
+
 # First library in the loader cache whose name is PREFIX.so.<digits>.
 bench_peer_lib() {
-    ldconfig -p 2>/dev/null | awk -v pre="$1" '
-        index($1, pre ".so.") == 1 && substr($1, length(pre) + 5) ~ /^[0-9]+$/ {
-            print $NF; exit
+    bench_ldcache
+    printf '%s\n' "$BENCH_LDCACHE" | awk -v pre="$1" '
+        !found && index($1, pre ".so.") == 1 && substr($1, length(pre) + 5) ~ /^[0-9]+$/ {
+            print $NF; found = 1
         }'
 }
 
@@ -87,15 +98,24 @@ bench_check_allocator() {
     [ "$(realpath "$actual" 2>/dev/null)" = "$expected" ]
 }
 
+# Pure bash: a `... | head -n 1` pipeline can die of SIGPIPE under pipefail.
 bench_field() {
-    printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -n 1
+    local w
+    local -a words
+    read -r -a words <<<"$2"
+    for w in ${words[@]+"${words[@]}"}; do
+        if [ "${w%%=*}" = "$1" ] && [ "$w" != "${w#*=}" ]; then
+            printf '%s\n' "${w#*=}"
+            return 0
+        fi
+    done
 }
 
 # Version the package manager knows for a file, e.g. "libmimalloc2.0 2.0.9-3".
 bench_pkg_version() {
     local pkg
     command -v dpkg-query >/dev/null 2>&1 || return 0
-    pkg=$(dpkg -S "$1" 2>/dev/null | head -n 1 | cut -d: -f1)
-    [ -n "$pkg" ] || pkg=$(dpkg -S "${1#/usr}" 2>/dev/null | head -n 1 | cut -d: -f1)
+    pkg=$(dpkg -S "$1" 2>/dev/null | awk -F: 'NR == 1 { print $1 }') || pkg=""
+    [ -n "$pkg" ] || pkg=$(dpkg -S "${1#/usr}" 2>/dev/null | awk -F: 'NR == 1 { print $1 }') || pkg=""
     [ -n "$pkg" ] && echo "$pkg $(dpkg-query -W -f='${Version}' "$pkg" 2>/dev/null)"
 }

@@ -1,13 +1,17 @@
-# bench/suite.mk: the benchmark suite of issue 6 (included by Makefile.am).
+# bench/suite.mk: the benchmark programs of issue 6 (included by Makefile.am).
 #
 # Every program here calls only the standard allocator API and links no
-# allocator, so run.sh can swap one in with LD_PRELOAD; each has a --smoke
+# allocator, so the harness can swap one in with LD_PRELOAD; each has a --smoke
 # length that tests/test_bench_smoke.sh runs in `make check`. BENCH_PROGS is
 # what `make bench` builds before it runs (make expands it when the rule runs,
-# so the additions below reach the bench: prerequisites).
+# so the additions below reach the bench: prerequisites). Which workloads run
+# them, with which arguments, is listed once, in suite() of
+# python/src/hakmem/_harness.py: a new workload is one entry there (a new
+# program also its lines here; the Python package builds every program the
+# suite names).
 BENCH_SUITE = bench/bench_larson bench/bench_cache bench/bench_mstress \
 	bench/bench_realloc bench/bench_aligned bench/bench_large bench/bench_cpython \
-	bench/bench_heap
+	bench/bench_churn bench/bench_coldpath
 BENCH_PROGS += $(BENCH_SUITE)
 check_PROGRAMS += $(BENCH_SUITE)
 
@@ -23,8 +27,15 @@ bench_bench_aligned_SOURCES = bench/bench_aligned.c bench/bench_common.h
 bench_bench_aligned_CFLAGS = $(BENCH_CFLAGS)
 bench_bench_large_SOURCES = bench/bench_large.c bench/bench_common.h
 bench_bench_large_CFLAGS = $(BENCH_CFLAGS)
+bench_bench_churn_SOURCES = bench/bench_churn.c bench/bench_common.h
+bench_bench_churn_CFLAGS = $(BENCH_CFLAGS)
+bench_bench_coldpath_SOURCES = bench/bench_coldpath.c bench/bench_common.h
+bench_bench_coldpath_CFLAGS = $(BENCH_CFLAGS)
 # First-class heaps against the default heap and mimalloc's heaps (the hak_*
-# and mi_* calls are looked up at run time: it links no allocator either).
+# and mi_* calls are looked up at run time: it links no allocator either). Not
+# a workload of the suite (it needs hakmem preloaded and compares heaps, not
+# allocators): built with the tests for its smoke run; figures in the README.
+check_PROGRAMS += bench/bench_heap
 bench_bench_heap_SOURCES = bench/bench_heap.c bench/bench_common.h
 bench_bench_heap_CFLAGS = $(BENCH_CFLAGS)
 bench_bench_heap_LDADD = -ldl -lpthread
@@ -33,4 +44,5 @@ bench_bench_cpython_SOURCES = bench/bench_cpython.c bench/bench_common.h
 bench_bench_cpython_CFLAGS = $(BENCH_CFLAGS)
 bench_bench_cpython_CPPFLAGS = -DBENCH_CPYTHON_SCRIPT='"$(abs_top_srcdir)/bench/bench_cpython.py"'
 
-EXTRA_DIST += bench/bench_cpython.py bench/chart.py
+# run.sh runs the suite's one definition, which the Python package shares.
+EXTRA_DIST += bench/bench_cpython.py python/src/hakmem/_harness.py

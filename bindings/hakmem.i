@@ -2,19 +2,27 @@
  *
  * It %includes the public header, so every hak_* function keeps its C name and
  * signature; what it adds is how values cross into each language:
- *   size_t, int            native integers (a negative size is the language's
- *                          own overflow/type error, from SWIG's size_t typemap)
+ *   size_t, int            native integers; a negative size raises ValueError,
+ *                          one beyond SIZE_MAX counts as SIZE_MAX (so an
+ *                          allocation of it raises MemoryError, a read past
+ *                          the block IndexError), as C would see it
  *   void *                 an opaque handle (SWIG pointer object); NULL is
  *                          None / undef / "NULL"
  *   NULL from an allocator raised: MemoryError when memory cannot be had,
  *                          ValueError for a bad alignment (errno EINVAL)
- *   a handle hakmem did not hand out, given to free/realloc/usable_size
- *                          raised as ValueError (hak_owns), not an abort
+ *   a handle that is not live (freed already, or never handed out by this
+ *                          module) given to free, realloc, usable_size, read
+ *                          or write raised as ValueError: the module keeps the
+ *                          set of the blocks it handed out and has not freed,
+ *                          so a double free or a read of freed memory is an
+ *                          error, never an abort or freed bytes
  *   hak_stats_get()        no arguments; returns a dict / hash ref / Tcl dict
  *   hak_read, hak_write    binding-only helpers: bytes of a block, bounds-checked
  *   hak_address            binding-only helper: a handle's address as an integer
- *   hak_heap_t *           an opaque handle, like void *; misuse of a heap (a
- *                          destroyed one, a block of another heap) aborts as in C
+ *   hak_heap_t *           an opaque handle, like void *; a heap's blocks are live
+ *                          handles as any others, and hak_heap_destroy takes them
+ *                          all out of the live set; misuse of a heap itself (a
+ *                          destroyed one) aborts as in C
  *   hak_heap_visit(h)      no callback: returns the heap's live blocks as a list
  *                          (Python list, Perl array ref, Tcl list) of handles
  *   hak_heap_stats(h)      as hak_stats_get: a dict / hash ref / Tcl dict
@@ -63,8 +71,100 @@ static int hak_swig_alloc_error(const char *fn, int err, char *msg, size_t cap)
 }
 %}
 
-/* NULL is an error unless allowed says the call asked for it. */
-%define HAK_SWIG_RAISE_ON_NULL(func, allowed)
+/* ---- Live handles -------------------------------------------------------------- */
+
+%{
+#include <pthread.h>
+#include <sys/mman.h>
+
+/* The blocks this module handed out and has not freed: an open-addressing
+ * hash set of addresses (0: empty, 1: a deleted entry; blocks are 16-aligned,
+ * so neither is ever a block). hak_owns cannot stand in for it: a freed slab
+ * block is still inside hakmem's arena. The table is mmap'd, never taken from
+ * hakmem, whose statistics the tests compare, and a mutex guards it (Perl and
+ * Tcl threads). */
+static pthread_mutex_t hak_swig_lock = PTHREAD_MUTEX_INITIALIZER;
+static uintptr_t *hak_swig_set;
+static size_t hak_swig_cap, hak_swig_count, hak_swig_used; /* used: live + deleted */
+
+#define HAK_SWIG_NOT_LIVE "not a live block (freed already, or not one this module handed out)"
+
+static size_t hak_swig_slot(uintptr_t p, size_t cap)
+{
+    return (size_t)(((uint64_t)(p >> 4) * 0x9E3779B97F4A7C15ULL) >> 20) & (cap - 1);
+}
+
+/* Index of p, or of the empty slot where it would go; lock held. */
+static size_t hak_swig_find(uintptr_t p)
+{
+    size_t i = hak_swig_slot(p, hak_swig_cap);
+    while (hak_swig_set[i] != 0 && hak_swig_set[i] != p) i = (i + 1) & (hak_swig_cap - 1);
+    return i;
+}
+
+static int hak_swig_grow(void)
+{
+    size_t cap = hak_swig_cap ? hak_swig_cap * 2 : 1024;
+    while (hak_swig_count * 2 >= cap) cap *= 2;
+    uintptr_t *t = mmap(NULL, cap * sizeof *t, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (t == MAP_FAILED) return -1;
+    for (size_t i = 0; i < hak_swig_cap; i++) {
+        uintptr_t p = hak_swig_set[i];
+        if (p > 1) {
+            size_t j = hak_swig_slot(p, cap);
+            while (t[j] != 0) j = (j + 1) & (cap - 1);
+            t[j] = p;
+        }
+    }
+    if (hak_swig_set != NULL) munmap(hak_swig_set, hak_swig_cap * sizeof *hak_swig_set);
+    hak_swig_set = t;
+    hak_swig_cap = cap;
+    hak_swig_used = hak_swig_count;
+    return 0;
+}
+
+/* Remember a block handed out; -1 if the table cannot grow. */
+static int hak_swig_keep(const void *block)
+{
+    int rc = 0;
+    pthread_mutex_lock(&hak_swig_lock);
+    if ((hak_swig_used + 1) * 4 >= hak_swig_cap * 3 && hak_swig_grow() != 0) {
+        rc = -1;
+    } else {
+        size_t i = hak_swig_find((uintptr_t)block);
+        if (hak_swig_set[i] == 0) {
+            hak_swig_set[i] = (uintptr_t)block;
+            hak_swig_count++;
+            hak_swig_used++;
+        }
+    }
+    pthread_mutex_unlock(&hak_swig_lock);
+    return rc;
+}
+
+/* Is the block live? With take, also forget it (it is about to be freed or
+ * moved): one step, so two threads cannot both free it. */
+static int hak_swig_live(const void *block, int take)
+{
+    int live = 0;
+    pthread_mutex_lock(&hak_swig_lock);
+    if (hak_swig_cap != 0) {
+        size_t i = hak_swig_find((uintptr_t)block);
+        live = hak_swig_set[i] == (uintptr_t)block;
+        if (live && take) {
+            hak_swig_set[i] = 1;
+            hak_swig_count--;
+        }
+    }
+    pthread_mutex_unlock(&hak_swig_lock);
+    return live;
+}
+%}
+
+/* An allocation: NULL raises (unless allowed says the call asked for it);
+ * a block is remembered as live. */
+%define HAK_SWIG_ALLOCATES(func, allowed)
 %exception func {
     errno = 0;
     $action
@@ -73,36 +173,112 @@ static int hak_swig_alloc_error(const char *fn, int err, char *msg, size_t cap)
         int hak_code = hak_swig_alloc_error("$name", errno, hak_msg, sizeof hak_msg);
         SWIG_exception_fail(hak_code, hak_msg);
     }
+    if (result != NULL && hak_swig_keep(result) != 0) {
+        hak_free(result);
+        SWIG_exception_fail(SWIG_MemoryError, "$name: no memory to track the block");
+    }
 }
 %enddef
-HAK_SWIG_RAISE_ON_NULL(hak_malloc, 0)
-HAK_SWIG_RAISE_ON_NULL(hak_calloc, 0)
-HAK_SWIG_RAISE_ON_NULL(hak_aligned_alloc, 0)
-HAK_SWIG_RAISE_ON_NULL(hak_alloc, 0)
-HAK_SWIG_RAISE_ON_NULL(hak_alloc_zeroed, 0)
-HAK_SWIG_RAISE_ON_NULL(hak_realloc_layout, 0)
-/* hak_realloc(p, 0) frees p and returns NULL: that NULL is the answer, not a failure. */
-HAK_SWIG_RAISE_ON_NULL(hak_realloc, arg2 == 0)
-HAK_SWIG_RAISE_ON_NULL(hak_heap_new, 0)
-HAK_SWIG_RAISE_ON_NULL(hak_heap_alloc, 0)
-HAK_SWIG_RAISE_ON_NULL(hak_heap_alloc_zeroed, 0)
-HAK_SWIG_RAISE_ON_NULL(hak_heap_realloc, 0)
+HAK_SWIG_ALLOCATES(hak_malloc, 0)
+HAK_SWIG_ALLOCATES(hak_calloc, 0)
+HAK_SWIG_ALLOCATES(hak_aligned_alloc, 0)
+HAK_SWIG_ALLOCATES(hak_alloc, 0)
+HAK_SWIG_ALLOCATES(hak_alloc_zeroed, 0)
 
-/* ---- Handles hakmem did not hand out raise instead of aborting -------------- */
-
-/* Every function that frees or resizes names its block parameter `void *ptr`.
- * hak_owns is O(1) and safe for any value; it cannot see a slab block that was
- * already freed, so a repeated free of one still aborts as in C. */
-%typemap(check, noblock=1) void *ptr {
-    if ($1 != NULL && !hak_owns($1))
-        SWIG_exception_fail(SWIG_ValueError, "$symname: not a block hakmem handed out");
+/* A resize takes the old block out of the live set first and puts it back
+ * when the call fails (C leaves it intact). hak_realloc(p, 0) frees p and
+ * returns NULL: that NULL is the answer, not a failure. */
+%define HAK_SWIG_RESIZES(func, newsize)
+%exception func {
+    if (arg1 != NULL && !hak_swig_live(arg1, 1))
+        SWIG_exception_fail(SWIG_ValueError, "$name: " HAK_SWIG_NOT_LIVE);
+    errno = 0;
+    $action
+    if (result == NULL && newsize != 0) {
+        char hak_msg[128];
+        int hak_code = hak_swig_alloc_error("$name", errno, hak_msg, sizeof hak_msg);
+        if (arg1 != NULL) (void)hak_swig_keep(arg1); /* was there: the table has room */
+        SWIG_exception_fail(hak_code, hak_msg);
+    }
+    if (result != NULL && hak_swig_keep(result) != 0) {
+        hak_free(result);
+        SWIG_exception_fail(SWIG_MemoryError, "$name: no memory to track the block");
+    }
 }
-/* `const void *ptr` would match the typemap above too; it must not, since
- * hak_owns takes any value. hak_usable_size, which does not, checks below. */
-%typemap(check) const void *ptr "";
+%enddef
+HAK_SWIG_RESIZES(hak_realloc, arg2)
+HAK_SWIG_RESIZES(hak_realloc_layout, arg4)
+
+/* A free takes the block out of the live set; one that is not in it raises. */
+%define HAK_SWIG_FREES(func)
+%exception func {
+    if (arg1 != NULL && !hak_swig_live(arg1, 1))
+        SWIG_exception_fail(SWIG_ValueError, "$name: " HAK_SWIG_NOT_LIVE);
+    $action
+}
+%enddef
+HAK_SWIG_FREES(hak_free)
+HAK_SWIG_FREES(hak_free_sized)
+HAK_SWIG_FREES(hak_dealloc)
+
+/* ---- First-class heaps ---------------------------------------------------------- */
+
+/* A heap is a handle, not a block: NULL raises, nothing is remembered. */
+%exception hak_heap_new {
+    errno = 0;
+    $action
+    if (result == NULL) {
+        char hak_msg[128];
+        int hak_code = hak_swig_alloc_error("$name", errno, hak_msg, sizeof hak_msg);
+        SWIG_exception_fail(hak_code, hak_msg);
+    }
+}
+HAK_SWIG_ALLOCATES(hak_heap_alloc, 0)
+HAK_SWIG_ALLOCATES(hak_heap_alloc_zeroed, 0)
+
+/* As HAK_SWIG_RESIZES, with the block in the second argument (new_size 0
+ * counts as 1: NULL is always a failure). */
+%exception hak_heap_realloc {
+    if (arg2 != NULL && !hak_swig_live(arg2, 1))
+        SWIG_exception_fail(SWIG_ValueError, "$name: " HAK_SWIG_NOT_LIVE);
+    errno = 0;
+    $action
+    if (result == NULL) {
+        char hak_msg[128];
+        int hak_code = hak_swig_alloc_error("$name", errno, hak_msg, sizeof hak_msg);
+        if (arg2 != NULL) (void)hak_swig_keep(arg2); /* was there: the table has room */
+        SWIG_exception_fail(hak_code, hak_msg);
+    }
+    if (hak_swig_keep(result) != 0) {
+        hak_free(result);
+        SWIG_exception_fail(SWIG_MemoryError, "$name: no memory to track the block");
+    }
+}
+%exception hak_heap_dealloc {
+    if (arg2 != NULL && !hak_swig_live(arg2, 1))
+        SWIG_exception_fail(SWIG_ValueError, "$name: " HAK_SWIG_NOT_LIVE);
+    $action
+}
+
+%{
+/* hak_heap_destroy frees every block of the heap: none stays live here. */
+static int hak_swig_forget(void *block, size_t usable, void *arg)
+{
+    (void)usable;
+    (void)arg;
+    (void)hak_swig_live(block, 1);
+    return 0;
+}
+%}
+%exception hak_heap_destroy {
+    (void)hak_heap_visit(arg1, hak_swig_forget, NULL);
+    $action
+}
+
+/* hak_owns takes any value; hak_usable_size only a live block. */
 %exception hak_usable_size {
-    if (arg1 != NULL && !hak_owns(arg1))
-        SWIG_exception_fail(SWIG_ValueError, "hak_usable_size: not a block hakmem handed out");
+    if (arg1 != NULL && !hak_swig_live(arg1, 0))
+        SWIG_exception_fail(SWIG_ValueError, "hak_usable_size: " HAK_SWIG_NOT_LIVE);
     $action
 }
 
@@ -165,6 +341,7 @@ static unsigned long long hak_swig_field_value(const struct hak_stats *s, size_t
         SWIG_exception_fail(SWIG_RuntimeError, hak_msg);
     }
 }
+
 /* hak_heap_stats(h, out, size) takes its struct the same way (the %apply
  * is below the per-language typemaps, which it copies). */
 %typemap(out, noblock=1) int hak_heap_stats {
@@ -238,8 +415,8 @@ static int hak_swig_range_error(const void *block, size_t offset, size_t n,
         snprintf(msg, cap, "NULL block");
         return SWIG_ValueError;
     }
-    if (!hak_owns(block)) {
-        snprintf(msg, cap, "not a block hakmem handed out");
+    if (!hak_swig_live(block, 0)) {
+        snprintf(msg, cap, "%s", HAK_SWIG_NOT_LIVE);
         return SWIG_ValueError;
     }
     size_t usable = hak_usable_size(block);
@@ -289,6 +466,28 @@ HAK_SWIG_CHECK_RANGE(hak_write, arg1, arg2, arg4)
 
 #if defined(SWIGPYTHON)
 
+/* A size: an int; negative raises ValueError, beyond SIZE_MAX counts as SIZE_MAX. */
+%typemap(in) size_t {
+    if (!PyLong_Check($input))
+        SWIG_exception_fail(SWIG_TypeError, "$symname: argument $argnum ($1_name) must be an int");
+    {
+        int hak_ovf = 0;
+        long long hak_v = PyLong_AsLongLongAndOverflow($input, &hak_ovf);
+        if (hak_v == -1 && PyErr_Occurred()) SWIG_fail;
+        if (hak_ovf < 0 || (hak_ovf == 0 && hak_v < 0))
+            SWIG_exception_fail(SWIG_ValueError, "$symname: $1_name must be >= 0");
+        if (hak_ovf == 0) {
+            $1 = (size_t)hak_v;
+        } else {
+            $1 = PyLong_AsSize_t($input);
+            if ($1 == (size_t)-1 && PyErr_Occurred()) {
+                PyErr_Clear();
+                $1 = SIZE_MAX;
+            }
+        }
+    }
+}
+
 %typemap(argout) (struct hak_stats *out, size_t size) {
     PyObject *d = PyDict_New();
     for (size_t i = 0; d != NULL && i < HAK_SWIG_NFIELDS; i++) {
@@ -304,9 +503,6 @@ HAK_SWIG_CHECK_RANGE(hak_write, arg1, arg2, arg4)
     Py_XDECREF($result);
     $result = d;
 }
-%typemap(out) hak_swig_bytes {
-    $result = PyBytes_FromStringAndSize($1.data, (Py_ssize_t)$1.len);
-}
 %typemap(argout) (int (*fn)(void *block, size_t usable, void *arg), void *arg) {
     PyObject *list = PyList_New((Py_ssize_t)tmp$argnum.n);
     for (size_t i = 0; list != NULL && i < tmp$argnum.n; i++) {
@@ -317,6 +513,9 @@ HAK_SWIG_CHECK_RANGE(hak_write, arg1, arg2, arg4)
     if (list == NULL) SWIG_fail;
     Py_XDECREF($result);
     $result = list;
+}
+%typemap(out) hak_swig_bytes {
+    $result = PyBytes_FromStringAndSize($1.data, (Py_ssize_t)$1.len);
 }
 /* Any bytes-like object (bytes, bytearray, memoryview); str is a TypeError. */
 %typemap(arginit) (const void *data, size_t len) "view$argnum.obj = NULL;"
@@ -331,6 +530,23 @@ HAK_SWIG_CHECK_RANGE(hak_write, arg1, arg2, arg4)
 
 #elif defined(SWIGPERL)
 
+/* A size: a number; negative dies with ValueError, beyond SIZE_MAX counts as SIZE_MAX. */
+%typemap(in) size_t {
+    if (!SvOK($input) || !looks_like_number($input))
+        SWIG_exception_fail(SWIG_TypeError, "$symname: argument $argnum ($1_name) must be a number");
+    if (SvIOK_UV($input)) {
+        $1 = (size_t)SvUV($input);
+    } else if (SvIOK($input)) {
+        IV hak_v = SvIV($input);
+        if (hak_v < 0) SWIG_exception_fail(SWIG_ValueError, "$symname: $1_name must be >= 0");
+        $1 = (size_t)hak_v;
+    } else {
+        NV hak_v = SvNV($input);
+        if (hak_v < 0) SWIG_exception_fail(SWIG_ValueError, "$symname: $1_name must be >= 0");
+        $1 = hak_v >= 18446744073709551615.0 ? SIZE_MAX : (size_t)hak_v;
+    }
+}
+
 %typemap(argout) (struct hak_stats *out, size_t size) {
     HV *hv = newHV();
     for (size_t i = 0; i < HAK_SWIG_NFIELDS; i++)
@@ -339,10 +555,6 @@ HAK_SWIG_CHECK_RANGE(hak_write, arg1, arg2, arg4)
                        newSVuv((UV)hak_swig_field_value($1, i)), 0);
     if (argvi >= items) EXTEND(sp, argvi + 1);
     $result = sv_2mortal(newRV_noinc((SV *)hv));
-    argvi++;
-}
-%typemap(out) hak_swig_bytes {
-    $result = sv_2mortal(newSVpvn($1.data, $1.len));
     argvi++;
 }
 %typemap(argout) (int (*fn)(void *block, size_t usable, void *arg), void *arg) {
@@ -356,6 +568,10 @@ HAK_SWIG_CHECK_RANGE(hak_write, arg1, arg2, arg4)
     $result = sv_2mortal(newRV_noinc((SV *)av));
     argvi++;
 }
+%typemap(out) hak_swig_bytes {
+    $result = sv_2mortal(newSVpvn($1.data, $1.len));
+    argvi++;
+}
 /* A byte string; a string with characters above 255 dies ("Wide character"). */
 %typemap(in) (const void *data, size_t len) {
     STRLEN len;
@@ -365,6 +581,26 @@ HAK_SWIG_CHECK_RANGE(hak_write, arg1, arg2, arg4)
 
 #elif defined(SWIGTCL)
 
+/* A size: an integer; negative is a ValueError, beyond SIZE_MAX counts as SIZE_MAX. */
+%typemap(in) size_t {
+    Tcl_WideInt hak_v;
+    if (Tcl_GetWideIntFromObj(NULL, $input, &hak_v) == TCL_OK) {
+        if (hak_v < 0) SWIG_exception_fail(SWIG_ValueError, "$symname: $1_name must be >= 0");
+        $1 = (size_t)hak_v;
+    } else {
+        /* Too wide for a wide int: a big positive integer, or not a number. */
+        const char *hak_s = Tcl_GetString($input);
+        size_t hak_i = (hak_s[0] == '+' || hak_s[0] == '-') ? 1 : 0;
+        int hak_digits = hak_s[hak_i] != '\0';
+        for (; hak_s[hak_i] != '\0'; hak_i++)
+            if (hak_s[hak_i] < '0' || hak_s[hak_i] > '9') hak_digits = 0;
+        if (!hak_digits)
+            SWIG_exception_fail(SWIG_TypeError, "$symname: argument $argnum ($1_name) must be an integer");
+        if (hak_s[0] == '-') SWIG_exception_fail(SWIG_ValueError, "$symname: $1_name must be >= 0");
+        $1 = SIZE_MAX;
+    }
+}
+
 %typemap(argout) (struct hak_stats *out, size_t size) {
     Tcl_Obj *d = Tcl_NewDictObj();
     for (size_t i = 0; i < HAK_SWIG_NFIELDS; i++)
@@ -372,16 +608,16 @@ HAK_SWIG_CHECK_RANGE(hak_write, arg1, arg2, arg4)
                        Tcl_NewWideIntObj((Tcl_WideInt)hak_swig_field_value($1, i)));
     Tcl_SetObjResult(interp, d);
 }
-%typemap(out) hak_swig_bytes {
-    if ($1.len > INT_MAX) SWIG_exception_fail(SWIG_OverflowError, "hak_read: over 2 GiB");
-    Tcl_SetObjResult(interp, Tcl_NewByteArrayObj((const unsigned char *)$1.data, (int)$1.len));
-}
 %typemap(argout) (int (*fn)(void *block, size_t usable, void *arg), void *arg) {
     Tcl_Obj *list = Tcl_NewListObj(0, NULL);
     for (size_t i = 0; i < tmp$argnum.n; i++)
         Tcl_ListObjAppendElement(interp, list,
                                  SWIG_NewInstanceObj(tmp$argnum.block[i], $descriptor(void *), 0));
     Tcl_SetObjResult(interp, list);
+}
+%typemap(out) hak_swig_bytes {
+    if ($1.len > INT_MAX) SWIG_exception_fail(SWIG_OverflowError, "hak_read: over 2 GiB");
+    Tcl_SetObjResult(interp, Tcl_NewByteArrayObj((const unsigned char *)$1.data, (int)$1.len));
 }
 /* A byte array; characters above 255 keep their low byte, as Tcl's binary commands do. */
 %typemap(in) (const void *data, size_t len) {
@@ -395,7 +631,6 @@ HAK_SWIG_CHECK_RANGE(hak_write, arg1, arg2, arg4)
 /* ---- The API --------------------------------------------------------------------- */
 
 %apply (struct hak_stats *out, size_t size) { (hak_stats_t *out, size_t size) };
-
 %include "hakmem.h"
 
 /** Bytes offset..offset+n of a block, as a byte string. IndexError past

@@ -66,6 +66,7 @@ static void layers_init(void)
     _hak_heap_init((uint64_t)_hak_option(HAK_OPT_TCACHE_BYTES));
     _hak_central_init((uint64_t)_hak_option(HAK_OPT_RETAIN_BYTES));
     _hak_large_init((uint64_t)_hak_option(HAK_OPT_LARGE_CACHE),
+                    (uint64_t)_hak_option(HAK_OPT_LARGE_CACHE_PCT),
                     (uint64_t)_hak_option(HAK_OPT_LARGE_IDLE_MS));
     /* Without an arena every request is served by the large tier. */
     if (_hak_arena_init((uint64_t)_hak_option(HAK_OPT_ARENA_SIZE)))

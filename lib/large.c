@@ -6,37 +6,64 @@
  *           coalesce with free neighbours and are split to serve later
  *           requests, so a program that frees and allocates large blocks in
  *           turn reuses resident pages instead of faulting fresh ones in.
- *   direct  one mapping per block: blocks bigger than a quarter of the dirty
- *           budget, alignments above a page, and everything once the region
- *           is full. Freed at once (munmap); realloc uses mremap.
+ *   direct  one mapping per block: blocks above region_cap (64 MiB, or a
+ *           quarter of HAKMEM_LARGE_CACHE if that is more), alignments
+ *           above a page, and everything once the region is full. Freed at
+ *           once (munmap); realloc uses mremap.
  *
  * Layout of a block: [base ... header | block ... base + len), the header in
  * bytes just before the block, which sits at base + max(64, align) (align up
  * to a page) or at an align boundary inside an over-sized direct mapping.
- * The registry, an open-addressing hash set of block addresses under the
- * large lock, is consulted before any header is read, so a free() of a
- * foreign pointer (or of a freed block) is reported rather than followed.
+ *
+ * The registry: a hash set of live block addresses, striped: the address
+ * picks one of REG_STRIPES tables, each under its own lock. It is consulted
+ * before any header is read, so a free() of a foreign pointer (or of a freed
+ * block) is reported rather than followed; a free, a usable-size or an
+ * ownership query takes only its stripe's lock for the lookup, never the
+ * region's, and the free of a direct block takes no other lock at all.
  *
  * Region bookkeeping (all under large_lock):
  *   [region_base, region_top)  carved at least once; every page in it is a
  *                              live block or in exactly one free range
  *   [region_top, region_end)   never used (or purged and merged back): clean
- *   free ranges                an address-sorted array in a reservation of its
- *                              own; a range is dirty (resident, counted in
- *                              `committed`) or clean (purged, reads as zero).
+ *   free ranges                nodes in a pool of their own, each dirty
+ *                              (resident, counted in `committed`) or clean
+ *                              (purged, reads as zero), indexed four ways:
+ *                              by start and by end address (hash tables: the
+ *                              neighbours to merge with, in O(1)), by size
+ *                              (a treap per kind: best fit in O(log n)), and,
+ *                              dirty ones, by age (a list, oldest first: the
+ *                              budget and idle purges take from its head).
  *                              Neighbours of the same kind are always merged;
  *                              a clean range never touches region_top.
- * Memory return: dirty bytes above HAKMEM_LARGE_CACHE are purged at once,
- * oldest first; dirty ranges idle for HAKMEM_LARGE_IDLE_MS are purged by the
- * next large call after that time; hak_collect() purges them all.
+ *
+ * The dirty budget: at least HAKMEM_LARGE_CACHE, and HAKMEM_LARGE_CACHE_PCT
+ * percent of the bytes of live region blocks when that is more. So a program
+ * that churns buffers of many MiB keeps enough freed pages to serve the next
+ * ones without faults (a fixed budget made every cycle map, fault and purge
+ * its pages), while what is kept stays in proportion to what the program
+ * uses, and shrinks as it frees: when it frees everything, all but
+ * HAKMEM_LARGE_CACHE goes back at once. Memory return: a freed block above a
+ * quarter of the budget is purged at once (as its own mapping would have
+ * been unmapped); dirty bytes above the budget are purged at once, oldest
+ * first (only as much of the oldest range as the excess); dirty ranges idle
+ * for HAKMEM_LARGE_IDLE_MS are purged by the next large call after that
+ * time; hak_collect() purges them all. (MADV_FREE instead of MADV_DONTNEED
+ * was measured on bench_churn with the budget fixed at 64 MiB: 149 k page
+ * faults instead of 13 M, but a peak RSS of 585 MiB instead of 444, since
+ * lazily freed pages stay resident until the kernel needs them; the budget
+ * that grows with the memory in use gets the faults down without that.)
  *
  * Call tree:
- *   _hak_large_alloc     region_take (fr_best dirty, stretch the top range,
- *                        fr_best clean, top_grow) | direct_map
- *   _hak_large_free      region_give (coalesce, over_budget) | munmap
- *   _hak_large_realloc   region: shrink -> region_give of the tail,
- *                        grow -> take_after (the free range or top behind it);
- *                        direct: mremap; NULL means "move" (caller copies)
+ *   _hak_large_alloc     region_take (best dirty, stretch the top range,
+ *                        best clean, top_grow) | direct_map; reg_add
+ *   _hak_large_free      reg_lookup (its stripe's lock only); then
+ *                        region_give_live (coalesce, over_budget) | munmap
+ *   _hak_large_realloc   reg_lookup; region: shrink -> region_give of the
+ *                        tail, grow -> take_after (the free range or top
+ *                        behind it); direct: mremap; NULL means "move"
+ * Lock order: large_lock before a registry stripe. They are held together
+ * only once (the first tables, reg_setup) and by the fork handlers.
  */
 #define _GNU_SOURCE
 #include "large.h"
@@ -65,101 +92,355 @@ static size_t page = 4096;
 
 /* ---- registry ------------------------------------------------------------ */
 
-static uintptr_t *reg_slots; /* 0 = empty */
-static size_t reg_cap;       /* power of two */
-static size_t reg_count;
+/* Eight: the fork handlers hold every allocator lock at once, and
+ * ThreadSanitizer's deadlock detector allows a thread 64 (the central pool
+ * has one per class). */
+#define REG_STRIPES 8
+#define REG_FIRST_CAP 64 /* slots of a stripe's first table */
+
+typedef struct reg_stripe {
+    pthread_mutex_t lock;
+    uintptr_t *slots; /* 0 = empty */
+    size_t cap;       /* power of two */
+    size_t count;
+} __attribute__((aligned(HAK_CACHE_LINE))) reg_stripe_t;
+
+static reg_stripe_t reg[REG_STRIPES] = {[0 ... REG_STRIPES - 1] = {.lock = PTHREAD_MUTEX_INITIALIZER}};
+/* Every stripe has its first table (all of them in one page, mapped at the
+ * first large allocation): an insertion after a mremap, which cannot be
+ * undone, then always finds a free slot (reg_add). */
+static _Atomic bool reg_ready;
+static uintptr_t *reg_first; /* that page: its tables are never unmapped */
 
 /* Multiplied, then the high half folded down: the low bits of the product
  * alone would depend only on p's low bits, and blocks aligned to 2 MiB or
- * more (or spaced by a power of two) would all land on a few slots. */
-static size_t reg_hash(uintptr_t p)
-{
-    uint64_t x = (uint64_t)p * 0x9E3779B97F4A7C15ull;
-    return (size_t)(x ^ (x >> 32));
-}
+ * more (or spaced by a power of two) would all land on a few slots. The
+ * stripe comes from the product's top bits. */
+static uint64_t reg_mix(uintptr_t p) { return (uint64_t)p * 0x9E3779B97F4A7C15ull; }
+static size_t reg_slot_hash(uint64_t x) { return (size_t)(x ^ (x >> 32)); }
+static reg_stripe_t *reg_stripe(uintptr_t p) { return &reg[reg_mix(p) >> 61]; }
+_Static_assert(REG_STRIPES == 8, "reg_stripe takes the top 3 bits");
 
-static bool reg_find(uintptr_t p, size_t *at)
+/* Slot of p in stripe r, or SIZE_MAX (r->lock held). */
+static size_t reg_find(const reg_stripe_t *r, uintptr_t p)
 {
-    if (reg_cap == 0) return false;
-    size_t mask = reg_cap - 1;
-    for (size_t i = reg_hash(p) & mask;; i = (i + 1) & mask) {
-        if (reg_slots[i] == p) {
-            *at = i;
-            return true;
-        }
-        if (reg_slots[i] == 0) return false;
+    if (r->cap == 0) return SIZE_MAX;
+    size_t mask = r->cap - 1;
+    for (size_t i = reg_slot_hash(reg_mix(p)) & mask;; i = (i + 1) & mask) {
+        if (r->slots[i] == p) return i;
+        if (r->slots[i] == 0) return SIZE_MAX;
     }
 }
 
-static bool reg_grow(void)
+static void reg_put(uintptr_t *slots, size_t cap, uintptr_t p)
 {
-    size_t ncap = reg_cap ? reg_cap * 2 : 1024;
+    size_t i = reg_slot_hash(reg_mix(p)) & (cap - 1);
+    while (slots[i] != 0) i = (i + 1) & (cap - 1);
+    slots[i] = p;
+}
+
+static bool reg_grow(reg_stripe_t *r)
+{
+    /* From the shared first page to a page of its own, then doubling. */
+    size_t ncap = r->cap * 2 > page / sizeof(uintptr_t) ? r->cap * 2 : page / sizeof(uintptr_t);
     uintptr_t *n = _hak_os_map(ncap * sizeof *n);
     if (n == NULL) return false;
-    for (size_t i = 0; i < reg_cap; i++) {
-        uintptr_t p = reg_slots[i];
-        if (p == 0) continue;
-        size_t j = reg_hash(p) & (ncap - 1);
-        while (n[j] != 0) j = (j + 1) & (ncap - 1);
-        n[j] = p;
-    }
-    if (reg_slots) _hak_os_unmap(reg_slots, reg_cap * sizeof *reg_slots);
-    reg_slots = n;
-    reg_cap = ncap;
+    for (size_t i = 0; i < r->cap; i++)
+        if (r->slots[i] != 0) reg_put(n, ncap, r->slots[i]);
+    bool first = r->slots >= reg_first && r->slots < reg_first + REG_STRIPES * REG_FIRST_CAP;
+    if (r->slots && !first) _hak_os_unmap(r->slots, r->cap * sizeof *r->slots);
+    r->slots = n;
+    r->cap = ncap;
     return true;
 }
 
-static bool reg_insert(uintptr_t p)
+/* Registers p. A stripe grows when half full; if it cannot, `must` still
+ * inserts while a slot is free (for a block already moved by mremap). */
+static bool reg_add(uintptr_t p, bool must)
 {
-    if ((reg_count + 1) * 2 > reg_cap && !reg_grow()) return false;
-    size_t mask = reg_cap - 1;
-    size_t i = reg_hash(p) & mask;
-    while (reg_slots[i] != 0) i = (i + 1) & mask;
-    reg_slots[i] = p;
-    reg_count++;
-    return true;
+    reg_stripe_t *r = reg_stripe(p);
+    pthread_mutex_lock(&r->lock);
+    bool ok = (r->count + 1) * 2 <= r->cap || reg_grow(r) || (must && r->count + 2 <= r->cap);
+    if (ok) {
+        reg_put(r->slots, r->cap, p);
+        r->count++;
+    }
+    pthread_mutex_unlock(&r->lock);
+    return ok;
 }
 
 /* Backward-shift deletion keeps probe chains intact without tombstones. */
-static void reg_remove_at(size_t i)
+static void reg_remove_at(reg_stripe_t *r, size_t i)
 {
-    size_t mask = reg_cap - 1;
+    size_t mask = r->cap - 1;
     size_t j = i;
     for (;;) {
         j = (j + 1) & mask;
-        uintptr_t q = reg_slots[j];
+        uintptr_t q = r->slots[j];
         if (q == 0) break;
-        size_t home = reg_hash(q) & mask;
+        size_t home = reg_slot_hash(reg_mix(q)) & mask;
         /* q may move to i if its home is not in (i, j] cyclically. */
         if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
-            reg_slots[i] = q;
+            r->slots[i] = q;
             i = j;
         }
     }
-    reg_slots[i] = 0;
-    reg_count--;
+    r->slots[i] = 0;
+    r->count--;
+}
+
+static hak_large_hdr_t *hdr_of(const void *p) { return (hak_large_hdr_t *)((uintptr_t)p - sizeof(hak_large_hdr_t)); }
+
+/* What the registry and the header say about p, read under p's stripe lock:
+ * 0 not a live large block, 1 live (*h copied), -1 header overwritten. With
+ * `take`, a live block is unregistered (and its header unmarked) at once, so
+ * two frees of it cannot both succeed. */
+static int reg_lookup(const void *p, bool take, hak_large_hdr_t *out)
+{
+    reg_stripe_t *r = reg_stripe((uintptr_t)p);
+    pthread_mutex_lock(&r->lock);
+    size_t at = reg_find(r, (uintptr_t)p);
+    int st = 0;
+    if (at != SIZE_MAX) {
+        hak_large_hdr_t *h = hdr_of(p);
+        st = h->magic == LARGE_MAGIC ? 1 : -1;
+        if (st == 1) {
+            *out = *h;
+            if (take) {
+                reg_remove_at(r, at);
+                h->magic = 0;
+            }
+        }
+    }
+    pthread_mutex_unlock(&r->lock);
+    return st;
+}
+
+/* ---- free range nodes ---------------------------------------------------- */
+
+typedef struct fr_node {
+    uintptr_t start;
+    size_t len;           /* 0: on the node free list */
+    uint64_t since_ms;    /* dirty: when it was last given back (the newest part) */
+    uint32_t next_s;      /* chain of the by-start table (or the node free list) */
+    uint32_t next_e;      /* chain of the by-end table */
+    uint32_t older, newer; /* dirty: the age list */
+    uint32_t left, right; /* the size treap of its kind */
+    uint32_t prio;        /* treap priority: a max-heap on it */
+    uint32_t dirty;
+} fr_node_t;
+
+/* Nodes are named by index (0: none), so the pool can move when it grows. */
+static fr_node_t *fr_pool;
+static uint32_t fr_cap;       /* nodes in the pool (a power of two; 0 unused) */
+static uint32_t fr_free_head; /* unused nodes, linked through next_s */
+static uint32_t fr_used;      /* nodes holding a range */
+static uint32_t *fr_by_start, *fr_by_end; /* fr_cap buckets each */
+static uint32_t fr_root[2];   /* size treaps: [0] clean, [1] dirty */
+static uint32_t age_oldest, age_newest;
+static uint32_t prio_state = 0x2545F491u;
+
+#define N(i) (&fr_pool[(i)])
+
+static uint32_t addr_bucket(uintptr_t a)
+{
+    return (uint32_t)(((uint64_t)a * 0x9E3779B97F4A7C15ull) >> 32) & (fr_cap - 1);
+}
+
+static void hash_put(uint32_t *tab, uint32_t n, uintptr_t key, bool by_end)
+{
+    uint32_t b = addr_bucket(key);
+    if (by_end) N(n)->next_e = tab[b];
+    else N(n)->next_s = tab[b];
+    tab[b] = n;
+}
+
+static void hash_del(uint32_t *tab, uint32_t n, uintptr_t key, bool by_end)
+{
+    uint32_t *link = &tab[addr_bucket(key)];
+    while (*link != n) link = by_end ? &N(*link)->next_e : &N(*link)->next_s;
+    *link = by_end ? N(n)->next_e : N(n)->next_s;
+}
+
+static uint32_t fr_at_start(uintptr_t a)
+{
+    if (fr_cap == 0) return 0;
+    uint32_t n = fr_by_start[addr_bucket(a)];
+    while (n && N(n)->start != a) n = N(n)->next_s;
+    return n;
+}
+
+static uint32_t fr_at_end(uintptr_t a)
+{
+    if (fr_cap == 0) return 0;
+    uint32_t n = fr_by_end[addr_bucket(a)];
+    while (n && N(n)->start + N(n)->len != a) n = N(n)->next_e;
+    return n;
+}
+
+/* Doubles the pool and rebuilds both address tables; false if no memory. */
+static bool fr_pool_grow(void)
+{
+    uint32_t ncap = fr_cap ? fr_cap * 2 : 64; /* a page, at first */
+    if (ncap == 0) return false; /* 2^32 ranges: cannot happen in the region */
+    size_t pool_bytes = (size_t)ncap * sizeof(fr_node_t), tab_bytes = (size_t)ncap * sizeof(uint32_t);
+    fr_node_t *np = _hak_os_map(pool_bytes + 2 * tab_bytes);
+    if (np == NULL) return false;
+    if (fr_pool) {
+        memcpy(np, fr_pool, (size_t)fr_cap * sizeof(fr_node_t));
+        _hak_os_unmap(fr_pool, (size_t)fr_cap * (sizeof(fr_node_t) + 2 * sizeof(uint32_t)));
+    }
+    uint32_t old = fr_cap ? fr_cap : 1; /* node 0 is never used */
+    fr_pool = np;
+    fr_cap = ncap;
+    fr_by_start = (uint32_t *)((char *)np + pool_bytes);
+    fr_by_end = fr_by_start + ncap;
+    for (uint32_t i = 1; i < old; i++) {
+        if (N(i)->len == 0) continue;
+        hash_put(fr_by_start, i, N(i)->start, false);
+        hash_put(fr_by_end, i, N(i)->start + N(i)->len, true);
+    }
+    /* The new nodes join the free list (the old free ones are on it). */
+    for (uint32_t i = ncap - 1; i >= old; i--) {
+        N(i)->next_s = fr_free_head;
+        fr_free_head = i;
+    }
+    return true;
+}
+
+static uint32_t node_new(void)
+{
+    if (fr_free_head == 0 && !fr_pool_grow()) return 0;
+    uint32_t n = fr_free_head;
+    fr_free_head = N(n)->next_s;
+    fr_used++;
+    /* xorshift32: treap priorities need only be independent of the keys. */
+    prio_state ^= prio_state << 13;
+    prio_state ^= prio_state >> 17;
+    prio_state ^= prio_state << 5;
+    *N(n) = (fr_node_t){.prio = prio_state};
+    return n;
+}
+
+static void node_free(uint32_t n)
+{
+    N(n)->len = 0;
+    N(n)->next_s = fr_free_head;
+    fr_free_head = n;
+    fr_used--;
+}
+
+/* ---- the size treaps: key (len, start), best fit = smallest key >= len ---- */
+
+static bool key_less(uint32_t a, uint32_t b)
+{
+    return N(a)->len < N(b)->len || (N(a)->len == N(b)->len && N(a)->start < N(b)->start);
+}
+
+static void tr_insert(uint32_t *root, uint32_t n)
+{
+    uint32_t *link = root;
+    while (*link && N(*link)->prio >= N(n)->prio)
+        link = key_less(n, *link) ? &N(*link)->left : &N(*link)->right;
+    /* Split the subtree at *link by n's key into n's two children. */
+    uint32_t t = *link, *l = &N(n)->left, *r = &N(n)->right;
+    while (t) {
+        if (key_less(t, n)) {
+            *l = t;
+            l = &N(t)->right;
+            t = N(t)->right;
+        } else {
+            *r = t;
+            r = &N(t)->left;
+            t = N(t)->left;
+        }
+    }
+    *l = *r = 0;
+    *link = n;
+}
+
+static void tr_remove(uint32_t *root, uint32_t n)
+{
+    uint32_t *link = root;
+    while (*link != n) link = key_less(n, *link) ? &N(*link)->left : &N(*link)->right;
+    /* Merge n's children (every key of a below every key of b) into *link. */
+    uint32_t a = N(n)->left, b = N(n)->right;
+    while (a && b) {
+        if (N(a)->prio >= N(b)->prio) {
+            *link = a;
+            link = &N(a)->right;
+            a = N(a)->right;
+        } else {
+            *link = b;
+            link = &N(b)->left;
+            b = N(b)->left;
+        }
+    }
+    *link = a ? a : b;
+}
+
+/* The smallest range of at least len bytes (the lowest of equal ones). */
+static uint32_t tr_best(uint32_t t, size_t len)
+{
+    uint32_t best = 0;
+    while (t) {
+        if (N(t)->len >= len) {
+            best = t;
+            t = N(t)->left;
+        } else {
+            t = N(t)->right;
+        }
+    }
+    return best;
+}
+
+/* ---- the age list of dirty ranges (since_ms never decreases along it) ---- */
+
+static void age_push_newest(uint32_t n)
+{
+    N(n)->older = age_newest;
+    N(n)->newer = 0;
+    if (age_newest) N(age_newest)->newer = n;
+    else age_oldest = n;
+    age_newest = n;
+}
+
+static void age_remove(uint32_t n)
+{
+    if (N(n)->older) N(N(n)->older)->newer = N(n)->newer;
+    else age_oldest = N(n)->newer;
+    if (N(n)->newer) N(N(n)->newer)->older = N(n)->older;
+    else age_newest = N(n)->older;
 }
 
 /* ---- the region ---------------------------------------------------------- */
 
-typedef struct hak_large_free {
-    uintptr_t start;
-    size_t len;
-    uint64_t since_ms; /* dirty: when it was last given back (the newest part) */
-    bool dirty;
-} hak_large_free_t;
-
 static uintptr_t region_base, region_top, region_end;
-static uintptr_t region_rw; /* pages below are read-write (committed once) */
-static hak_large_free_t *fr;  /* sorted by start; never overlapping */
-static size_t fr_n, fr_cap;
+static uintptr_t region_rw;   /* pages below are read-write (committed once) */
 static size_t dirty_bytes;    /* sum of the dirty ranges */
-static size_t dirty_limit;    /* HAKMEM_LARGE_CACHE */
-static size_t region_max;     /* bigger ranges go direct */
+static size_t live_bytes;     /* sum of the live region blocks */
+static size_t cache_min;      /* HAKMEM_LARGE_CACHE */
+static uint64_t cache_pct;    /* HAKMEM_LARGE_CACHE_PCT */
+static size_t region_cap;     /* no region block is bigger (mremap serves those) */
 static uint64_t idle_ms;      /* HAKMEM_LARGE_IDLE_MS; 0: never by age */
-static uint64_t next_idle_check;
+/* Read without the lock by the calls that need the lock only when it is due. */
+static _Atomic uint64_t next_idle_check;
+
+/* Blocks of 64 MiB or more get mappings of their own whatever the budget,
+ * unless HAKMEM_LARGE_CACHE asks for bigger ones: moving one in realloc is
+ * then a mremap, not a copy, and a free of one is the same munmap-sized
+ * work either way. */
+#define REGION_CAP_MIN ((size_t)64 << 20)
 
 static bool in_region(uintptr_t a) { return a >= region_base && a < region_end; }
+
+/* The dirty budget: HAKMEM_LARGE_CACHE, or cache_pct % of the bytes of live
+ * region blocks when that is more (see the top of the file). */
+static size_t dirty_limit(void)
+{
+    uint64_t prop = (uint64_t)live_bytes / 100 * cache_pct;
+    return prop > cache_min ? (size_t)prop : cache_min;
+}
 
 /* Default reservation: 64 GiB, or an eighth of RLIMIT_AS under a limit (the
  * arena takes a quarter), so that the program keeps room for its own maps. */
@@ -174,11 +455,12 @@ static size_t region_default_size(void)
 static void region_init(void)
 {
     size_t size = region_default_size() & ~(page - 1);
-    if (dirty_limit == 0 || size < 4 * region_max) return;
+    size_t least = 4 * (cache_min / 4);
+    if (cache_min == 0 || size < least) return;
     /* Refused (valgrind's address space, a tight RLIMIT_AS): halve, since a
      * smaller region still serves. */
     void *r;
-    while ((r = _hak_os_reserve_none(size)) == NULL && size / 2 >= 4 * region_max)
+    while ((r = _hak_os_reserve_none(size)) == NULL && size / 2 >= least)
         size = size / 2 & ~(page - 1);
     if (r == NULL) return;
     HAK_VG_NOACCESS(r, size);
@@ -187,52 +469,90 @@ static void region_init(void)
     region_end = region_base + size;
 }
 
-/* Room for one more free range; false if the table cannot grow. */
-static bool fr_room(void)
+/* Indexes node n (start, len, dirty and since_ms set) everywhere. */
+static void fr_link(uint32_t n)
 {
-    if (fr_n < fr_cap) return true;
-    size_t ncap = fr_cap ? fr_cap * 2 : 256;
-    hak_large_free_t *n = _hak_os_map(ncap * sizeof *n);
-    if (n == NULL) return false;
-    if (fr) {
-        memcpy(n, fr, fr_n * sizeof *fr);
-        _hak_os_unmap(fr, fr_cap * sizeof *fr);
-    }
-    fr = n;
-    fr_cap = ncap;
-    return true;
+    hash_put(fr_by_start, n, N(n)->start, false);
+    hash_put(fr_by_end, n, N(n)->start + N(n)->len, true);
+    tr_insert(&fr_root[N(n)->dirty], n);
+    if (N(n)->dirty) age_push_newest(n);
 }
 
-/* First free range starting at or after a. */
-static size_t fr_lower(uintptr_t a)
+static void fr_unlink(uint32_t n)
 {
-    size_t lo = 0, hi = fr_n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (fr[mid].start < a) lo = mid + 1;
-        else hi = mid;
-    }
-    return lo;
+    hash_del(fr_by_start, n, N(n)->start, false);
+    hash_del(fr_by_end, n, N(n)->start + N(n)->len, true);
+    tr_remove(&fr_root[N(n)->dirty], n);
+    if (N(n)->dirty) age_remove(n);
 }
 
-static void fr_remove(size_t i)
+#if HAK_DEBUG
+/* Every invariant of the free ranges, in O(n): run while they are few (the
+ * tests' and the fuzzer's sizes), so that a broken index shows at once. */
+static uint32_t tr_check(uint32_t t, uint32_t dirty, uint32_t *count)
 {
-    memmove(&fr[i], &fr[i + 1], (fr_n - i - 1) * sizeof *fr);
-    fr_n--;
+    if (t == 0) return 0;
+    HAK_ASSERT(N(t)->len != 0 && N(t)->dirty == dirty);
+    if (N(t)->left) HAK_ASSERT(key_less(N(t)->left, t) && N(N(t)->left)->prio <= N(t)->prio);
+    if (N(t)->right) HAK_ASSERT(key_less(t, N(t)->right) && N(N(t)->right)->prio <= N(t)->prio);
+    (*count)++;
+    tr_check(N(t)->left, dirty, count);
+    tr_check(N(t)->right, dirty, count);
+    return *count;
 }
+
+static void fr_check(void)
+{
+    if (fr_used > 64 || fr_cap > 1024) return;
+    uint32_t count = 0;
+    tr_check(fr_root[0], 0, &count);
+    tr_check(fr_root[1], 1, &count);
+    HAK_ASSERT(count == fr_used);
+    size_t dirty = 0;
+    uint64_t since = 0;
+    for (uint32_t n = age_oldest; n; n = N(n)->newer) {
+        HAK_ASSERT(N(n)->dirty && N(n)->since_ms >= since);
+        since = N(n)->since_ms;
+        dirty += N(n)->len;
+    }
+    HAK_ASSERT(dirty == dirty_bytes);
+    for (uint32_t i = 1; i < fr_cap; i++) {
+        if (N(i)->len == 0) continue;
+        uintptr_t s = N(i)->start, e = s + N(i)->len;
+        HAK_ASSERT(s >= region_base && e <= region_top && (s | e) % page == 0);
+        HAK_ASSERT(fr_at_start(s) == i && fr_at_end(e) == i);
+        uint32_t r = fr_at_start(e);
+        HAK_ASSERT(r == 0 || N(r)->dirty != N(i)->dirty);
+        HAK_ASSERT(N(i)->dirty || e != region_top);
+    }
+}
+#else
+static inline void fr_check(void) {}
+#endif
 
 /* Adds [start, start+len) as a free range of the given kind, merged with
- * neighbours of the same kind; a clean range reaching the top lowers it. */
+ * neighbours of the same kind; a clean range reaching the top lowers it. A
+ * neighbour absorbs the range in place: only the indexes of what changes
+ * (its start or its end, its length, its age) are updated. */
 static void fr_add(uintptr_t start, size_t len, bool dirty, uint64_t since)
 {
-    size_t i = fr_lower(start);
-    if (i > 0 && fr[i - 1].dirty == dirty && fr[i - 1].start + fr[i - 1].len == start) {
-        i--;
-        fr[i].len += len;
-        if (since > fr[i].since_ms) fr[i].since_ms = since;
-    } else {
-        if (!fr_room()) {
-            /* No table to list it in: the pages go back to the kernel and
+    uint32_t l = fr_at_end(start), r = fr_at_start(start + len);
+    if (l && N(l)->dirty != dirty) l = 0;
+    if (r && N(r)->dirty != dirty) r = 0;
+    uintptr_t s = l ? N(l)->start : start;
+    uintptr_t e = r ? N(r)->start + N(r)->len : start + len;
+    if (l && N(l)->since_ms > since) since = N(l)->since_ms;
+    if (r && N(r)->since_ms > since) since = N(r)->since_ms;
+    if (!dirty && e == region_top) {
+        if (l) fr_unlink(l), node_free(l);
+        if (r) fr_unlink(r), node_free(r);
+        region_top = s;
+        return;
+    }
+    uint32_t n = l ? l : r;
+    if (n == 0) {
+        if ((n = node_new()) == 0) {
+            /* No node to list it in: the pages go back to the kernel and
              * the address range stays unused, a leak of address space only. */
             if (dirty) {
                 dirty_bytes -= len;
@@ -241,59 +561,92 @@ static void fr_add(uintptr_t start, size_t len, bool dirty, uint64_t since)
             }
             return;
         }
-        memmove(&fr[i + 1], &fr[i], (fr_n - i) * sizeof *fr);
-        fr_n++;
-        fr[i] = (hak_large_free_t){start, len, since, dirty};
+        N(n)->start = s;
+        N(n)->len = e - s;
+        N(n)->since_ms = since;
+        N(n)->dirty = dirty;
+        fr_link(n);
+        return;
     }
-    if (i + 1 < fr_n && fr[i + 1].dirty == dirty && fr[i].start + fr[i].len == fr[i + 1].start) {
-        fr[i].len += fr[i + 1].len;
-        if (fr[i + 1].since_ms > fr[i].since_ms) fr[i].since_ms = fr[i + 1].since_ms;
-        fr_remove(i + 1);
-    }
-    if (!dirty && fr[i].start + fr[i].len == region_top) {
-        region_top = fr[i].start;
-        fr_remove(i);
-    }
+    if (l && r) fr_unlink(r), node_free(r);
+    if (n == l) hash_del(fr_by_end, n, N(n)->start + N(n)->len, true);
+    else hash_del(fr_by_start, n, N(n)->start, false);
+    tr_remove(&fr_root[dirty], n);
+    if (dirty) age_remove(n);
+    N(n)->start = s;
+    N(n)->len = e - s;
+    N(n)->since_ms = since;
+    if (n == l) hash_put(fr_by_end, n, e, true);
+    else hash_put(fr_by_start, n, s, false);
+    tr_insert(&fr_root[dirty], n);
+    if (dirty) age_push_newest(n);
 }
 
-/* Purges free range i; a failed madvise keeps it dirty (nothing lost).
- * Returns the bytes given back. */
-static size_t fr_purge(size_t i)
+/* Purges the last `len` bytes of dirty range n (all of it: len = its
+ * length); a failed madvise keeps them dirty (nothing lost). Returns the
+ * bytes given back. */
+static size_t fr_purge_tail(uint32_t n, size_t len)
 {
-    hak_large_free_t r = fr[i];
-    if (!_hak_os_purge((void *)r.start, r.len)) return 0;
-    dirty_bytes -= r.len;
-    _hak_stat_commit(-(int64_t)r.len);
-    fr_remove(i);
-    fr_add(r.start, r.len, false, 0);
-    return r.len;
+    uintptr_t end = N(n)->start + N(n)->len;
+    if (!_hak_os_purge((void *)(end - len), len)) return 0;
+    dirty_bytes -= len;
+    _hak_stat_commit(-(int64_t)len);
+    if (len == N(n)->len) {
+        fr_unlink(n);
+        node_free(n);
+    } else {
+        /* Its start and its age stay: only the end table and the treap change. */
+        hash_del(fr_by_end, n, end, true);
+        tr_remove(&fr_root[1], n);
+        N(n)->len -= len;
+        hash_put(fr_by_end, n, end - len, true);
+        tr_insert(&fr_root[1], n);
+    }
+    fr_add(end - len, len, false, 0);
+    return len;
 }
 
-/* Oldest dirty ranges go until the budget holds. */
+/* Oldest dirty bytes go until the budget holds: O(1) per range purged. */
 static void over_budget(void)
 {
-    while (dirty_bytes > dirty_limit) {
-        size_t old = SIZE_MAX;
-        for (size_t i = 0; i < fr_n; i++)
-            if (fr[i].dirty && (old == SIZE_MAX || fr[i].since_ms < fr[old].since_ms)) old = i;
-        if (old == SIZE_MAX || fr_purge(old) == 0) return;
+    size_t limit = dirty_limit();
+    while (dirty_bytes > limit && age_oldest) {
+        uint32_t n = age_oldest;
+        size_t excess = hak_align_up(dirty_bytes - limit, page);
+        if (fr_purge_tail(n, excess < N(n)->len ? excess : N(n)->len) == 0) return;
     }
 }
 
-/* Dirty ranges untouched for idle_ms go back; checked at most every
- * idle_ms / 4, so the scan is rare. */
+/* Dirty ranges untouched for idle_ms go back: the oldest first, so the walk
+ * stops at the first one still young. */
+static void idle_purge(uint64_t now)
+{
+    atomic_store_explicit(&next_idle_check, now + idle_ms / 4, memory_order_relaxed);
+    while (age_oldest && N(age_oldest)->since_ms + idle_ms <= now)
+        if (fr_purge_tail(age_oldest, N(age_oldest)->len) == 0) return;
+}
+
+/* True when an idle purge is due (cheap: a clock read, no lock). */
+static bool idle_due(uint64_t *now)
+{
+    if (idle_ms == 0) return false;
+    *now = _hak_os_now_ms();
+    return *now >= atomic_load_explicit(&next_idle_check, memory_order_relaxed);
+}
+
+/* Checked at most every idle_ms / 4, so the purge is rare (large_lock held;
+ * now: the clock, read by the caller). */
+static void idle_check_at(uint64_t now)
+{
+    if (idle_ms != 0 && dirty_bytes != 0 &&
+        now >= atomic_load_explicit(&next_idle_check, memory_order_relaxed))
+        idle_purge(now);
+}
+
 static void idle_check(void)
 {
-    if (idle_ms == 0 || dirty_bytes == 0) return;
-    uint64_t now = _hak_os_now_ms();
-    if (now < next_idle_check) return;
-    next_idle_check = now + idle_ms / 4;
-    for (size_t i = 0; i < fr_n;) {
-        /* A purge may merge the range with its clean neighbours, at i - 1 at
-         * the lowest: ranges below that are untouched. */
-        if (fr[i].dirty && fr[i].since_ms + idle_ms <= now && fr_purge(i) != 0) i = i ? i - 1 : 0;
-        else i++;
-    }
+    uint64_t now;
+    if (dirty_bytes != 0 && idle_due(&now)) idle_purge(now);
 }
 
 /* Moves the top up to a + len, making the pages read-write the first time;
@@ -310,16 +663,26 @@ static bool top_grow(uintptr_t a, size_t len)
     return true;
 }
 
-/* Takes len bytes from the front of free range i. Returns true if all of
+/* Takes len bytes from the front of free range n. Returns true if all of
  * them were clean (they read as zero). */
-static bool fr_take(size_t i, size_t len)
+static bool fr_take(uint32_t n, size_t len)
 {
-    bool clean = !fr[i].dirty;
+    bool clean = !N(n)->dirty;
     if (clean) _hak_stat_commit((int64_t)len);
     else dirty_bytes -= len;
-    fr[i].start += len;
-    fr[i].len -= len;
-    if (fr[i].len == 0) fr_remove(i);
+    /* Its end stays: only the start table and the size treap change. */
+    hash_del(fr_by_start, n, N(n)->start, false);
+    tr_remove(&fr_root[N(n)->dirty], n);
+    N(n)->start += len;
+    N(n)->len -= len;
+    if (N(n)->len == 0) {
+        hash_del(fr_by_end, n, N(n)->start, true);
+        if (!clean) age_remove(n);
+        node_free(n);
+    } else {
+        hash_put(fr_by_start, n, N(n)->start, false);
+        tr_insert(&fr_root[N(n)->dirty], n);
+    }
     return clean;
 }
 
@@ -328,31 +691,16 @@ static bool fr_take(size_t i, size_t len)
  * *clean says whether all of them read as zero. */
 static bool take_after(uintptr_t a, size_t len, bool *clean)
 {
-    size_t i = fr_lower(a);
-    size_t have = 0;
-    bool from_range = i < fr_n && fr[i].start == a;
-    if (from_range) have = fr[i].len;
-    uintptr_t end = a + have;
+    uint32_t n = fr_at_start(a);
+    size_t have = n ? N(n)->len : 0;
     if (have < len) {
-        if (end != region_top || region_end - region_top < len - have ||
+        if (a + have != region_top || region_end - region_top < len - have ||
             !top_grow(region_top, len - have))
             return false;
     }
     *clean = true;
-    if (from_range) *clean = fr_take(i, have < len ? have : len);
+    if (n) *clean = fr_take(n, have < len ? have : len);
     return true;
-}
-
-/* Best fit among the free ranges of one kind; SIZE_MAX if none fits. */
-static size_t fr_best(size_t len, bool dirty)
-{
-    size_t best = SIZE_MAX;
-    for (size_t i = 0; i < fr_n; i++) {
-        if (fr[i].dirty != dirty || fr[i].len < len) continue;
-        if (best == SIZE_MAX || fr[i].len < fr[best].len) best = i;
-        if (fr[i].len == len) break;
-    }
-    return best;
 }
 
 /* A range of len bytes: best fit among the dirty ranges (no page faults),
@@ -361,18 +709,18 @@ static size_t fr_best(size_t len, bool dirty)
  * (region full, or the kernel refused pages), and the caller maps instead. */
 static uintptr_t region_take(size_t len, bool *clean)
 {
-    size_t best = fr_best(len, true);
-    if (best == SIZE_MAX) {
-        if (fr_n > 0 && fr[fr_n - 1].dirty && fr[fr_n - 1].start + fr[fr_n - 1].len == region_top &&
-            fr[fr_n - 1].len + (region_end - region_top) >= len) {
-            uintptr_t a = fr[fr_n - 1].start;
+    uint32_t best = tr_best(fr_root[1], len);
+    if (best == 0) {
+        uint32_t t = fr_at_end(region_top);
+        if (t && N(t)->dirty && N(t)->len + (region_end - region_top) >= len) {
+            uintptr_t a = N(t)->start;
             if (take_after(a, len, clean)) return a;
             /* Refused (nothing changed): a clean range needs no new pages. */
         }
-        best = fr_best(len, false);
+        best = tr_best(fr_root[0], len);
     }
-    if (best != SIZE_MAX) {
-        uintptr_t a = fr[best].start;
+    if (best != 0) {
+        uintptr_t a = N(best)->start;
         *clean = fr_take(best, len);
         return a;
     }
@@ -385,12 +733,13 @@ static uintptr_t region_take(size_t len, bool *clean)
     return 0;
 }
 
-/* Gives a range back as dirty: it stays resident for the next request. */
-static void region_give(uintptr_t start, size_t len)
+/* Gives a range back as dirty, given back at `now`: it stays resident for
+ * the next request. */
+static void region_give(uintptr_t start, size_t len, uint64_t now)
 {
     HAK_VG_NOACCESS((void *)start, len);
     dirty_bytes += len;
-    fr_add(start, len, true, _hak_os_now_ms());
+    fr_add(start, len, true, now);
     over_budget();
 }
 
@@ -430,19 +779,88 @@ static bool direct_map(size_t size, size_t align, size_t slack, uintptr_t *base,
 
 /* ---- the tier ------------------------------------------------------------ */
 
-void _hak_large_init(uint64_t cache_bytes, uint64_t idle_after_ms)
+void _hak_large_init(uint64_t cache_bytes, uint64_t cache_live_pct, uint64_t idle_after_ms)
 {
     page = _hak_os_page_size();
-    dirty_limit = (size_t)cache_bytes;
+    cache_min = (size_t)cache_bytes;
+    cache_pct = cache_live_pct;
     idle_ms = idle_after_ms;
-    region_max = dirty_limit / 4 & ~(page - 1);
+    region_cap = cache_min / 4 > REGION_CAP_MIN ? cache_min / 4 : REGION_CAP_MIN;
     region_init();
 }
-void _hak_large_lock(void) { pthread_mutex_lock(&large_lock); }
-void _hak_large_unlock(void) { pthread_mutex_unlock(&large_lock); }
-void _hak_large_reset_lock(void) { pthread_mutex_init(&large_lock, NULL); }
 
-static hak_large_hdr_t *hdr_of(const void *p) { return (hak_large_hdr_t *)((uintptr_t)p - sizeof(hak_large_hdr_t)); }
+/* Maps every stripe's first table, once, all in one mapping; false if the
+ * kernel refused (then the allocation fails, and the next one tries again). */
+static bool reg_setup(void)
+{
+    if (atomic_load_explicit(&reg_ready, memory_order_acquire)) return true;
+    pthread_mutex_lock(&large_lock);
+    bool ok = atomic_load_explicit(&reg_ready, memory_order_relaxed);
+    uintptr_t *t = ok ? NULL : _hak_os_map(REG_STRIPES * REG_FIRST_CAP * sizeof(uintptr_t));
+    if (t != NULL) {
+        reg_first = t;
+        for (int i = 0; i < REG_STRIPES; i++) {
+            pthread_mutex_lock(&reg[i].lock);
+            reg[i].slots = t + (size_t)i * REG_FIRST_CAP;
+            reg[i].cap = REG_FIRST_CAP;
+            pthread_mutex_unlock(&reg[i].lock);
+        }
+        atomic_store_explicit(&reg_ready, true, memory_order_release);
+        ok = true;
+    }
+    pthread_mutex_unlock(&large_lock);
+    return ok;
+}
+
+void _hak_large_lock(void)
+{
+    pthread_mutex_lock(&large_lock);
+    for (int i = 0; i < REG_STRIPES; i++) pthread_mutex_lock(&reg[i].lock);
+}
+void _hak_large_unlock(void)
+{
+    for (int i = REG_STRIPES - 1; i >= 0; i--) pthread_mutex_unlock(&reg[i].lock);
+    pthread_mutex_unlock(&large_lock);
+}
+void _hak_large_reset_lock(void)
+{
+    pthread_mutex_init(&large_lock, NULL);
+    for (int i = 0; i < REG_STRIPES; i++) pthread_mutex_init(&reg[i].lock, NULL);
+}
+
+/* The region's idle purge, from a call that does not otherwise lock it. */
+static void idle_check_unlocked(void)
+{
+    uint64_t now;
+    if (region_end == 0 || !idle_due(&now)) return;
+    pthread_mutex_lock(&large_lock);
+    if (dirty_bytes != 0) idle_purge(now);
+    pthread_mutex_unlock(&large_lock);
+}
+
+/* Gives back a region range that had been a live block. One above a
+ * quarter of the budget (as it is without it) goes back to the kernel at
+ * once, as a mapping of its own would: a program that frees its one big
+ * buffer gets the memory back, one that frees one of many keeps it for the
+ * next. */
+static void region_give_live(uintptr_t base, size_t maplen)
+{
+    pthread_mutex_lock(&large_lock);
+    /* Read under the lock, so that the age list stays in clock order. */
+    uint64_t now = _hak_os_now_ms();
+    live_bytes -= maplen;
+    if (maplen > dirty_limit() / 4 && _hak_os_purge((void *)base, maplen)) {
+        HAK_VG_NOACCESS((void *)base, maplen);
+        _hak_stat_commit(-(int64_t)maplen);
+        fr_add(base, maplen, false, 0);
+        over_budget(); /* the budget fell with the live bytes */
+    } else {
+        region_give(base, maplen, now);
+    }
+    idle_check_at(now);
+    fr_check();
+    pthread_mutex_unlock(&large_lock);
+}
 
 void *_hak_large_alloc(size_t size, size_t align, bool zero)
 {
@@ -456,23 +874,33 @@ void *_hak_large_alloc(size_t size, size_t align, bool zero)
         errno = ENOMEM;
         return NULL;
     }
+    if (!reg_setup()) {
+        errno = ENOMEM;
+        return NULL;
+    }
     size_t maplen = hak_align_up(need, page);
     uintptr_t base = 0;
-    bool clean = true;
-    pthread_mutex_lock(&large_lock);
-    idle_check();
-    if (slack == 0 && maplen <= region_max && region_end != 0) {
-        base = region_take(maplen, &clean);
-        if (base) HAK_VG_REUSE((void *)base, maplen);
+    bool clean = true, tried = false;
+    if (slack == 0 && region_end != 0) {
+        pthread_mutex_lock(&large_lock);
+        idle_check();
+        if (maplen <= region_cap) {
+            base = region_take(maplen, &clean);
+            if (base) live_bytes += maplen;
+        }
+        fr_check();
+        pthread_mutex_unlock(&large_lock);
+        tried = true;
     }
     bool direct = base == 0;
     if (direct) {
-        pthread_mutex_unlock(&large_lock);
+        if (!tried) idle_check_unlocked();
         if (!direct_map(size, align, slack, &base, &maplen, &offset)) {
             errno = ENOMEM;
             return NULL;
         }
-        pthread_mutex_lock(&large_lock);
+    } else {
+        HAK_VG_REUSE((void *)base, maplen);
     }
     uintptr_t p = base + offset;
     hak_large_hdr_t *h = hdr_of((void *)p);
@@ -481,11 +909,10 @@ void *_hak_large_alloc(size_t size, size_t align, bool zero)
     h->maplen = maplen;
     h->offset = offset;
     h->align = align;
-    bool ok = reg_insert(p);
-    if (!ok && !direct) region_give(base, maplen);
-    pthread_mutex_unlock(&large_lock);
-    if (!ok) {
+    if (!reg_add(p, false)) {
+        h->magic = 0;
         if (direct) direct_unmap(base, maplen);
+        else region_give_live(base, maplen);
         errno = ENOMEM;
         return NULL;
     }
@@ -503,131 +930,111 @@ void *_hak_large_alloc(size_t size, size_t align, bool zero)
 
 bool _hak_large_owns(const void *p)
 {
-    size_t at;
-    pthread_mutex_lock(&large_lock);
-    bool found = reg_find((uintptr_t)p, &at);
-    pthread_mutex_unlock(&large_lock);
-    return found;
+    hak_large_hdr_t h;
+    return reg_lookup(p, false, &h) != 0;
 }
 
 bool _hak_large_free(void *p)
 {
-    size_t at;
-    pthread_mutex_lock(&large_lock);
-    if (!reg_find((uintptr_t)p, &at)) {
-        pthread_mutex_unlock(&large_lock);
-        return false;
+    hak_large_hdr_t h;
+    int st = reg_lookup(p, true, &h);
+    if (st == 0) return false;
+    if (st < 0) _hak_fatal_ptr("free", "large block header overwritten", p);
+    if (in_region(h.base)) {
+        region_give_live(h.base, h.maplen);
+    } else {
+        direct_unmap(h.base, h.maplen);
+        idle_check_unlocked();
     }
-    hak_large_hdr_t *h = hdr_of(p);
-    if (h->magic != LARGE_MAGIC) {
-        pthread_mutex_unlock(&large_lock);
-        _hak_fatal_ptr("free", "large block header overwritten", p);
-    }
-    reg_remove_at(at);
-    h->magic = 0;
-    uintptr_t base = h->base;
-    size_t maplen = h->maplen, offset = h->offset;
-    bool direct = !in_region(base);
-    if (!direct) {
-        region_give(base, maplen);
-        idle_check();
-    }
-    pthread_mutex_unlock(&large_lock);
-    if (direct) direct_unmap(base, maplen);
     _hak_stat_sub(&_hak_g_stats.large_blocks, 1);
-    _hak_stat_sub(&_hak_g_stats.large_bytes, maplen - offset);
+    _hak_stat_sub(&_hak_g_stats.large_bytes, h.maplen - h.offset);
     _hak_stat_add(&_hak_g_stats.large_frees, 1);
     return true;
 }
 
 size_t _hak_large_usable(const void *p, const char *what)
 {
-    size_t at, n = 0;
-    pthread_mutex_lock(&large_lock);
-    bool bad = false;
-    if (reg_find((uintptr_t)p, &at)) {
-        const hak_large_hdr_t *h = hdr_of(p);
-        bad = h->magic != LARGE_MAGIC;
-        n = h->maplen - h->offset;
-    }
-    pthread_mutex_unlock(&large_lock);
-    if (bad) _hak_fatal_ptr(what, "large block header overwritten", p);
-    return n;
+    hak_large_hdr_t h;
+    int st = reg_lookup(p, false, &h);
+    if (st < 0) _hak_fatal_ptr(what, "large block header overwritten", p);
+    return st > 0 ? h.maplen - h.offset : 0;
 }
 
 /* Resizes region block h in place: a shrink gives the tail back, a growth
- * takes what lies behind the block if it is free. */
+ * takes what lies behind the block if it is free (large_lock held). */
 static bool region_resize(hak_large_hdr_t *h, size_t newlen)
 {
     size_t oldlen = h->maplen;
     if (newlen < oldlen) {
-        region_give(h->base + newlen, oldlen - newlen);
+        live_bytes -= oldlen - newlen;
+        region_give(h->base + newlen, oldlen - newlen, _hak_os_now_ms());
     } else {
         bool clean;
-        if (newlen > region_max || !take_after(h->base + oldlen, newlen - oldlen, &clean))
+        if (newlen > region_cap || !take_after(h->base + oldlen, newlen - oldlen, &clean))
             return false;
+        live_bytes += newlen - oldlen;
         HAK_VG_REUSE((void *)(h->base + oldlen), newlen - oldlen);
     }
     h->maplen = newlen;
     return true;
 }
 
+/* Moves or resizes direct block p with mremap; its new address, or NULL with
+ * p untouched. It is unregistered meanwhile: a program that used p in
+ * another thread during its own realloc would be wrong anyway. */
+static void *direct_resize(void *p, const hak_large_hdr_t *old, size_t newlen)
+{
+    /* mremap gives only page alignment: the caller copies instead. */
+    if (old->align > page) return NULL;
+    hak_large_hdr_t h;
+    if (reg_lookup(p, true, &h) <= 0) return NULL; /* freed meanwhile: a bug, let the caller see it */
+    void *m = _hak_os_remap((void *)old->base, old->maplen, newlen);
+    if (m == NULL) {
+        hdr_of(p)->magic = LARGE_MAGIC;
+        reg_add((uintptr_t)p, true); /* back where it was: its slot is free */
+        return NULL;
+    }
+    void *q = (void *)((uintptr_t)m + old->offset);
+    hak_large_hdr_t *nh = hdr_of(q);
+    nh->magic = LARGE_MAGIC;
+    nh->base = (uintptr_t)m;
+    nh->maplen = newlen;
+    /* Cannot fail: every stripe has its first table and grows at half full. */
+    reg_add((uintptr_t)q, true);
+    _hak_stat_commit((int64_t)newlen - (int64_t)old->maplen);
+    if (newlen > old->maplen) _hak_stat_add(&_hak_g_stats.mapped, newlen - old->maplen);
+    else _hak_stat_sub(&_hak_g_stats.mapped, old->maplen - newlen);
+    return q;
+}
+
 void *_hak_large_realloc(void *p, size_t size)
 {
-    size_t at;
     if (size > (size_t)PTRDIFF_MAX - 2 * page) {
         errno = ENOMEM;
         return NULL;
     }
-    pthread_mutex_lock(&large_lock);
-    if (!reg_find((uintptr_t)p, &at)) {
-        pthread_mutex_unlock(&large_lock);
-        _hak_fatal_ptr("realloc", "invalid pointer", p);
-    }
-    hak_large_hdr_t *h = hdr_of(p);
-    if (h->magic != LARGE_MAGIC) {
-        pthread_mutex_unlock(&large_lock);
-        _hak_fatal_ptr("realloc", "large block header overwritten", p);
-    }
-    idle_check();
-    size_t offset = h->offset, oldlen = h->maplen;
-    uintptr_t base = h->base;
+    hak_large_hdr_t h;
+    int st = reg_lookup(p, false, &h);
+    if (st == 0) _hak_fatal_ptr("realloc", "invalid pointer", p);
+    if (st < 0) _hak_fatal_ptr("realloc", "large block header overwritten", p);
+    size_t offset = h.offset, oldlen = h.maplen;
     size_t newlen = hak_align_up(size + offset, page);
-    if (newlen == oldlen) {
-        pthread_mutex_unlock(&large_lock);
-        return p;
-    }
-    if (in_region(base)) {
+    if (newlen == oldlen) return p;
+    if (in_region(h.base)) {
         /* In place or not at all: a move is the caller's malloc + copy,
          * into resident memory, cheaper than the faults of a fresh mremap. */
-        bool ok = region_resize(h, newlen);
+        pthread_mutex_lock(&large_lock);
+        idle_check();
+        bool ok = region_resize(hdr_of(p), newlen);
+        fr_check();
         pthread_mutex_unlock(&large_lock);
         if (!ok) return NULL;
     } else {
-        /* A block aligned beyond a page must keep its alignment: mremap gives
-         * only page alignment, so the caller copies instead. */
-        if (h->align > page) {
-            pthread_mutex_unlock(&large_lock);
-            return NULL;
-        }
-        reg_remove_at(at);
-        void *m = _hak_os_remap((void *)base, oldlen, newlen);
-        if (m == NULL) {
-            /* NULL: the caller moves the block, and sets errno only if that
-             * fails too. */
-            reg_insert((uintptr_t)p); /* cannot fail: the slot was just freed */
-            pthread_mutex_unlock(&large_lock);
-            return NULL;
-        }
-        p = (void *)((uintptr_t)m + offset);
-        h = hdr_of(p);
-        h->base = (uintptr_t)m;
-        h->maplen = newlen;
-        reg_insert((uintptr_t)p);
-        pthread_mutex_unlock(&large_lock);
-        _hak_stat_commit((int64_t)newlen - (int64_t)oldlen);
-        if (newlen > oldlen) _hak_stat_add(&_hak_g_stats.mapped, newlen - oldlen);
-        else _hak_stat_sub(&_hak_g_stats.mapped, oldlen - newlen);
+        idle_check_unlocked();
+        /* NULL: the caller moves the block, and sets errno only if that
+         * fails too. */
+        p = direct_resize(p, &h, newlen);
+        if (p == NULL) return NULL;
     }
     if (newlen > oldlen) _hak_stat_add(&_hak_g_stats.large_bytes, newlen - oldlen);
     else _hak_stat_sub(&_hak_g_stats.large_bytes, oldlen - newlen);
@@ -638,12 +1045,14 @@ size_t _hak_large_collect(void)
 {
     size_t released = 0;
     pthread_mutex_lock(&large_lock);
-    for (size_t i = 0; i < fr_n;) {
-        size_t n = fr[i].dirty ? fr_purge(i) : 0;
-        released += n;
-        if (n != 0) i = i ? i - 1 : 0; /* as in idle_check */
-        else i++;
+    /* Oldest first; a range whose purge fails is kept and skipped (the next
+     * one is dirty too, so no merge can free it meanwhile). */
+    for (uint32_t n = age_oldest; n;) {
+        uint32_t next = N(n)->newer;
+        released += fr_purge_tail(n, N(n)->len);
+        n = next;
     }
+    fr_check();
     pthread_mutex_unlock(&large_lock);
     return released;
 }

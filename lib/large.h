@@ -21,9 +21,12 @@ HAK_HIDDEN bool _hak_large_owns(const void *p);
  * NULL with p intact when it cannot, and then the caller moves it. */
 HAK_HIDDEN void *_hak_large_realloc(void *p, size_t size);
 HAK_HIDDEN size_t _hak_large_collect(void);
-/* cache_bytes: freed large memory kept resident (HAKMEM_LARGE_CACHE);
- * idle_after_ms: unused that long, it goes back (0: never by age). */
-HAK_HIDDEN void _hak_large_init(uint64_t cache_bytes, uint64_t idle_after_ms);
+/* cache_bytes: freed large memory kept resident (HAKMEM_LARGE_CACHE), or
+ * cache_live_pct % of the live large memory when that is more
+ * (HAKMEM_LARGE_CACHE_PCT); idle_after_ms: unused that long, it goes back
+ * (0: never by age). */
+HAK_HIDDEN void _hak_large_init(uint64_t cache_bytes, uint64_t cache_live_pct,
+                                uint64_t idle_after_ms);
 HAK_HIDDEN void _hak_large_lock(void);
 HAK_HIDDEN void _hak_large_unlock(void);
 HAK_HIDDEN void _hak_large_reset_lock(void);

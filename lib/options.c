@@ -49,6 +49,8 @@ static const struct hak_option_desc hak_option_table[HAK_OPT_COUNT] = {
                               "bytes of empty slabs kept unpurged, all classes together"},
     [HAK_OPT_LARGE_CACHE] = {"HAKMEM_LARGE_CACHE", OPT_BYTES, 64 * MiB, 0, 64 * GiB, false,
                              "bytes of freed large blocks kept resident for reuse"},
+    [HAK_OPT_LARGE_CACHE_PCT] = {"HAKMEM_LARGE_CACHE_PCT", OPT_COUNT, 200, 0, 1000, false,
+                                 "or this percentage of the live large bytes, when more"},
     [HAK_OPT_LARGE_IDLE_MS] = {"HAKMEM_LARGE_IDLE_MS", OPT_COUNT, 1000, 0, 3600 * 1000, false,
                                "freed large memory unused this long goes back (0: never)"},
     /* 8 SuperSlabs at the least; 256 GiB at most, the class table's reach. */

@@ -2,7 +2,8 @@
  *
  * Call tree:
  *   _hak_span_new(cls)        (from central.c, class lock held)
- *     ss_find_units / ss_new  SuperSlab lock: a run of free units
+ *     ss_runs / ss_new        SuperSlab lock: a SuperSlab with a run of
+ *                             n free units (one bit scan), ss_find_run in it
  *   _hak_span_release(span)   purge the span's pages, free its units
  *   _hak_arena_collect()      purge SuperSlabs left with no span
  *   _hak_ss_own, _hak_ss_disown   whole SuperSlabs for first-class heaps
@@ -35,7 +36,12 @@ static uint8_t *unit_cls(hak_ss_t *ss, unsigned u)
 static pthread_mutex_t arena_lock = PTHREAD_MUTEX_INITIALIZER;
 static uintptr_t arena_bump;       /* next never-used SuperSlab */
 static uintptr_t arena_top;        /* owned SuperSlabs are below it, down to here */
-static hak_ss_t *ss_with_room;     /* SuperSlabs with at least one free unit */
+/* ss_runs[k]: the SuperSlabs whose longest run of free units is k units
+ * (1..31; doubly linked through next/prev, newest first); bit k of
+ * ss_runs_nonempty is set while that list has one. ss_runs[31] holds exactly
+ * the SuperSlabs with every unit free. */
+static hak_ss_t *ss_runs[HAK_UNITS];
+static uint32_t ss_runs_nonempty;
 static hak_ss_t *ss_purged;        /* SuperSlabs with no span, pages purged */
 
 #define ALL_UNITS_FREE (~(uint32_t)1) /* units 1..31 */
@@ -96,20 +102,40 @@ void _hak_arena_open_fast_window(bool open)
     _hak_fast_size16 = open ? _hak_window_size16 : 0;
 }
 
-static void ss_list_push(hak_ss_t *ss)
+/* Length of the longest run of set bits: each step shortens every run by
+ * one, so at most 31 steps. */
+static unsigned ss_longest_run(uint32_t m)
 {
-    ss->next = ss_with_room;
-    ss_with_room = ss;
-    ss->listed = 1;
+    unsigned k = 0;
+    for (; m != 0; m &= m << 1) k++;
+    return k;
 }
 
 static void ss_list_remove(hak_ss_t *ss)
 {
-    hak_ss_t **pp = &ss_with_room;
-    while (*pp != ss) pp = &(*pp)->next;
-    *pp = ss->next;
-    ss->next = NULL;
+    unsigned k = ss->listed;
+    if (k == 0) return;
+    if (ss->prev) ss->prev->next = ss->next;
+    else ss_runs[k] = ss->next;
+    if (ss->next) ss->next->prev = ss->prev;
+    if (ss_runs[k] == NULL) ss_runs_nonempty &= ~((uint32_t)1 << k);
+    ss->next = ss->prev = NULL;
     ss->listed = 0;
+}
+
+/* Puts ss on the list of its longest free run (none if it has no free unit). */
+static void ss_relist(hak_ss_t *ss)
+{
+    unsigned k = ss_longest_run(ss->free_units);
+    if (k == ss->listed) return;
+    ss_list_remove(ss);
+    if (k == 0) return;
+    ss->prev = NULL;
+    ss->next = ss_runs[k];
+    if (ss->next) ss->next->prev = ss;
+    ss_runs[k] = ss;
+    ss_runs_nonempty |= (uint32_t)1 << k;
+    ss->listed = k;
 }
 
 static hak_ss_t *ss_new(void)
@@ -127,11 +153,11 @@ static hak_ss_t *ss_new(void)
      * zero, and so do its units' classes (cleared when their spans went). */
     HAK_VG_DEFINED(ss, sizeof *ss);
     ss->free_units = ALL_UNITS_FREE;
-    ss->next = NULL;
+    ss->next = ss->prev = NULL;
     ss->listed = 0;
     _hak_stat_add(&_hak_g_stats.superslabs, 1);
     _hak_stat_commit((int64_t)(reused ? ss_header_bytes - page_bytes : ss_header_bytes));
-    ss_list_push(ss);
+    ss_relist(ss);
     return ss;
 }
 
@@ -150,25 +176,21 @@ hak_span_t *_hak_span_new(unsigned cls)
 {
     HAK_ASSERT(cls % HAK_HEAP_CLS > 0 && cls % HAK_HEAP_CLS < HAK_NCLASS && cls < HAK_CLASS_IDS);
     unsigned n = _hak_cls_units[cls];
+    HAK_ASSERT(n >= 1 && n < HAK_UNITS);
     pthread_mutex_lock(&arena_lock);
-    hak_ss_t *ss;
-    int u = -1;
-    for (ss = ss_with_room; ss != NULL; ss = ss->next) {
-        u = ss_find_run(ss, n);
-        if (u >= 0) break;
-    }
+    /* The shortest longest-run that fits: long runs stay for long spans,
+     * and SuperSlabs with every unit free stay free while others serve. */
+    uint32_t fits = ss_runs_nonempty & ~(((uint32_t)1 << n) - 1);
+    hak_ss_t *ss = fits ? ss_runs[__builtin_ctz(fits)] : ss_new();
     if (ss == NULL) {
-        ss = ss_new();
-        if (ss == NULL) {
-            pthread_mutex_unlock(&arena_lock);
-            return NULL;
-        }
-        u = ss_find_run(ss, n);
+        pthread_mutex_unlock(&arena_lock);
+        return NULL;
     }
+    int u = ss_find_run(ss, n);
     HAK_ASSERT(u >= 1);
     uint32_t mask = (n >= 32 ? ~0u : ((1u << n) - 1)) << u;
     ss->free_units &= ~mask;
-    if (ss->free_units == 0) ss_list_remove(ss);
+    ss_relist(ss);
 
     hak_span_t *s = &ss->span[u];
     uintptr_t start = (uintptr_t)ss + ((uintptr_t)u << HAK_UNIT_SHIFT);
@@ -210,7 +232,7 @@ void _hak_span_release(hak_span_t *s)
     s->state = HAK_SPAN_DEAD;
     uint32_t mask = (n >= 32 ? ~0u : ((1u << n) - 1)) << u;
     ss->free_units |= mask;
-    if (!ss->listed) ss_list_push(ss);
+    ss_relist(ss);
     pthread_mutex_unlock(&arena_lock);
     _hak_stat_sub(&_hak_g_stats.spans, 1);
     _hak_stat_commit(-(int64_t)(n * HAK_UNIT_SIZE));
@@ -220,14 +242,11 @@ size_t _hak_arena_collect(void)
 {
     size_t released = 0;
     pthread_mutex_lock(&arena_lock);
-    hak_ss_t **pp = &ss_with_room;
-    while (*pp != NULL) {
-        hak_ss_t *ss = *pp;
-        if (ss->free_units != ALL_UNITS_FREE) {
-            pp = &ss->next;
-            continue;
-        }
-        *pp = ss->next;
+    /* Exactly the SuperSlabs with every unit free. */
+    hak_ss_t *ss;
+    while ((ss = ss_runs[HAK_UNITS - 1]) != NULL) {
+        HAK_ASSERT(ss->free_units == ALL_UNITS_FREE);
+        ss_list_remove(ss);
         /* Its units were purged when their spans went; now the header too,
          * all but its first page, which holds the link to the next one. */
         if (ss_header_bytes > page_bytes)
@@ -296,7 +315,7 @@ hak_ss_t *_hak_ss_own(void)
     if (fresh) _hak_os_advise_huge(ss, HAK_SS_SIZE);
     HAK_VG_DEFINED(ss, sizeof *ss);
     ss->free_units = ALL_UNITS_FREE;
-    ss->next = NULL;
+    ss->next = ss->prev = NULL; /* the next is its heap's to use */
     ss->listed = 0;
     ss->owned = 1;
     _hak_stat_add(&_hak_g_stats.superslabs, 1);

@@ -20,6 +20,12 @@
  * "Is this hakmem's?" is one subtraction and compare against the arena, so
  * free() can tell its own pointers from anything else before reading memory.
  *
+ * Free units are found in O(1): SuperSlabs with free units sit on one list
+ * per length of their longest free run, and a bit per list says which are
+ * non-empty, so a span of n units comes from the first SuperSlab of the
+ * first non-empty list at n or above (one bit scan), never from a walk over
+ * the SuperSlabs.
+ *
  * Locking: the SuperSlab lock guards unit allocation (this file); the class
  * locks (central.c) guard each span's free list and counts.
  */
@@ -55,13 +61,15 @@ typedef struct hak_span {
 _Static_assert(sizeof(hak_span_t) == 64, "a span's metadata is one cache line");
 
 typedef struct hak_ss {
-    struct hak_ss *next;  /* arena list of SuperSlabs with free units */
+    /* The arena's list of SuperSlabs whose longest run of free units is
+     * `listed` units long (0: on no such list), or the list of purged ones. */
+    struct hak_ss *next, *prev;
     uint32_t free_units;  /* bit u set: unit u is free */
     uint32_t listed;
     /* Owned whole by a first-class heap (_hak_ss_own): its units are carved
      * and freed under that heap's lock, and it is never on the lists here. */
     uint32_t owned;
-    uint8_t pad_[HAK_CACHE_LINE - 20];
+    uint8_t pad_[HAK_CACHE_LINE - 28];
     /* Read by the slow paths: its own cache line, written only when spans change. */
     uint8_t unit_head[HAK_UNITS];
     hak_span_t span[HAK_UNITS];

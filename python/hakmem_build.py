@@ -1,16 +1,21 @@
 """Builds hakmem's C core for the Python package, without autotools.
 
-Used by setup.py (the shared libraries, the hakmem-stress program, the C
-sources vendored into an sdist) and by src/bindings/build.py (include paths).
+Used by setup.py (the shared libraries, the hakmem-stress program, the
+benchmark programs of bench/, the C sources vendored into an sdist) and by
+src/bindings/build.py (include paths).
 
 The core is compiled straight from lib/*.c with the flags configure.ac gives
 it, twice: libhakmem.so (the process allocator, with wrap.c, initial-exec TLS,
 for LD_PRELOAD) and libhakmem_api.so (hak_* only, dynamic TLS, safe to
-dlopen: the library the package loads). The C sources come from, in order:
-$HAKMEM_SOURCE_DIR, csrc/ beside this file (an sdist carries a copy there),
-or the source tree that holds this python/ directory.
+dlopen: the library the package loads). The benchmark programs the suite
+of src/hakmem/_harness.py names (the programs of `make bench`) go into the
+package's bin/ with bench_cpython.py, so `python -m hakmem bench` runs the
+same suite. The C sources come from, in order: $HAKMEM_SOURCE_DIR, csrc/
+beside this file (an sdist carries a copy there), or the source tree that
+holds this python/ directory.
 """
 import glob
+import importlib.util
 import os
 import re
 import shlex
@@ -55,6 +60,26 @@ def c_source_dirs():
     )
 
 
+def bench_source_dir():
+    """bench/ beside lib/ and include/: the benchmark programs' sources."""
+    d = os.path.join(os.path.dirname(c_source_dirs()[0]), "bench")
+    if not os.path.isfile(os.path.join(d, "bench_common.h")):
+        raise SystemExit("hakmem: no bench/bench_common.h beside %s: the benchmark programs' "
+                         "sources are missing" % c_source_dirs()[0])
+    return d
+
+
+def suite_programs():
+    """The programs the benchmark suite runs (from src/hakmem/_harness.py,
+    loaded by path: the package itself is not built yet)."""
+    spec = importlib.util.spec_from_file_location(
+        "hakmem_build_harness", os.path.join(ROOT, "src", "hakmem", "_harness.py"))
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    return sorted({w.program for w in mod.suite(2)} | {"bench_pair"})
+
+
 def include_dirs():
     return [c_source_dirs()[1], CAPI_INCLUDE, CSRC]
 
@@ -70,8 +95,11 @@ def version():
 def vendor_c_sources(dest):
     """Copy the C core into dest/lib and dest/include (for an sdist)."""
     lib, inc = c_source_dirs()
+    bench = bench_source_dir()
     for sub, files in (("lib", glob.glob(os.path.join(lib, "*.[ch]"))),
-                       ("include", [os.path.join(inc, "hakmem.h")])):
+                       ("include", [os.path.join(inc, "hakmem.h")]),
+                       ("bench", glob.glob(os.path.join(bench, "bench_*.[ch]"))
+                        + [os.path.join(bench, "bench_cpython.py")])):
         os.makedirs(os.path.join(dest, sub), exist_ok=True)
         for f in files:
             shutil.copy2(f, os.path.join(dest, sub, os.path.basename(f)))
@@ -173,6 +201,16 @@ class NativeBuild:
         main_o = os.path.join(self.tmp, "stress_main.o")
         jobs.append((os.path.join(CSRC, "stress.c"), stress_o, own))
         jobs.append((os.path.join(CSRC, "stress_main.c"), main_o, own))
+        # The suite's programs, with Makefile.am's BENCH_CFLAGS: they call the
+        # process's malloc (no hakmem linked), so LD_PRELOAD picks the allocator.
+        bench_src = bench_source_dir()
+        bench_flags = (["-std=c11", "-D_GNU_SOURCE", "-O2", "-fno-builtin-malloc",
+                        "-fno-builtin-free", "-pthread"] + strict_flags())
+        bench_objs = []
+        for prog in suite_programs():
+            obj = os.path.join(self.tmp, prog + ".o")
+            jobs.append((os.path.join(bench_src, prog + ".c"), obj, bench_flags))
+            bench_objs.append((prog, obj))
         self.compile_all(jobs)
 
         for name, objs in objects.items():
@@ -181,4 +219,10 @@ class NativeBuild:
         exe = os.path.join(bin_out, "hakmem-stress")
         self.run(self.cc + ["-o", exe, stress_o, main_o, "-pthread", "-ldl"])
         os.chmod(exe, 0o755)
+        for prog, obj in bench_objs:
+            exe = os.path.join(bin_out, prog)
+            self.run(self.cc + ["-o", exe, obj, "-pthread", "-ldl"])
+            os.chmod(exe, 0o755)
+        shutil.copy2(os.path.join(bench_src, "bench_cpython.py"),
+                     os.path.join(bin_out, "bench_cpython.py"))
         return stress_o

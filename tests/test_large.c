@@ -9,6 +9,13 @@
  * touching a page that was given back and mapped again costs one each, so
  * "no faults" means "resident memory reused".
  *
+ * The budget grows with the large memory in use (HAKMEM_LARGE_CACHE_PCT),
+ * so that buffers of many MiB freed and allocated in turn are reused too,
+ * and falls back to HAKMEM_LARGE_CACHE when the program frees everything.
+ * The free ranges are indexed (a tree by size, tables by address): a run
+ * with hundreds of them checks every block's contents throughout, and the
+ * debug build checks the index itself after every change while it is small.
+ *
  * The budget and idle cases run in a worker (this program re-executed with
  * the option set), since options are read once at start.
  */
@@ -16,6 +23,9 @@
 
 #include <hakmem.h>
 #include <malloc.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 
@@ -191,6 +201,205 @@ static void foreign_and_double_free_still_caught(void)
     free(b);
 }
 
+/* Buffers above a quarter of HAKMEM_LARGE_CACHE (16 MiB) among others in
+ * use: one freed and allocated again reuses the same resident pages (they
+ * used to get a mapping of their own, unmapped at the free, and every cycle
+ * faulted in fresh pages). */
+static void churn_reuses_big_buffers(void)
+{
+    enum { NBUF = 4 };
+    const size_t big = 18 * MIB;
+    hak_collect();
+    char *v[NBUF];
+    for (int i = 0; i < NBUF; i++) {
+        v[i] = malloc(big);
+        EXPECT_NOT_NULL(v[i]);
+        if (v[i] == NULL) return;
+        touch(v[i], big);
+    }
+    long total = 0;
+    for (int round = 0; round < 3; round++) {
+        int i = round % NBUF;
+        char *old = v[i];
+        free(old);
+        long f0 = minflt();
+        v[i] = malloc(big);
+        EXPECT_NOT_NULL(v[i]);
+        if (v[i] == NULL) break;
+        touch(v[i], big);
+        total += minflt() - f0;
+        EXPECT_PTR_EQ(v[i], old);
+    }
+    EXPECT(total < FEW_FAULTS, "%ld page faults in 3 cycles of an 18 MiB buffer", total);
+    for (int i = 0; i < NBUF; i++) free(v[i]);
+}
+
+/* One big buffer freed while the program holds little else goes back at
+ * once, as a mapping of its own would. */
+static void big_block_alone_goes_back(void)
+{
+    hak_collect();
+    size_t before = tu_rss_bytes();
+    char *p = malloc(40 * MIB);
+    EXPECT_NOT_NULL(p);
+    if (p == NULL) return;
+    touch(p, 40 * MIB);
+    size_t full = tu_rss_bytes();
+    free(p);
+    size_t after = tu_rss_bytes();
+    EXPECT(full >= before + 38 * MIB, "the block was not resident (%zu MiB)", (full - before) >> 20);
+    EXPECT(after <= before + 2 * MIB, "RSS %zu MiB over the start after freeing 40 MiB",
+           (after - before) >> 20);
+}
+
+/* About a hundred free ranges, taken, split, merged and given back in random
+ * order, by malloc, realloc and free: every live block keeps its contents
+ * (a word in each page, its first and its last bytes). */
+enum { RSLOTS = 96 };
+static struct {
+    unsigned char *p;
+    size_t n;
+    uint64_t seed;
+} rslot[RSLOTS];
+
+static void rfill(int i)
+{
+    unsigned char *p = rslot[i].p;
+    size_t n = rslot[i].n;
+    for (size_t off = 0; off + 9 <= n; off += PAGE) { /* never over the last byte */
+        uint64_t w = rslot[i].seed ^ off;
+        memcpy(p + off, &w, 8);
+    }
+    p[n - 1] = (unsigned char)rslot[i].seed;
+}
+
+/* The words of the first n bytes, and the last byte if n is the whole block. */
+static bool rcheck(int i, size_t n)
+{
+    const unsigned char *p = rslot[i].p;
+    for (size_t off = 0; off + 9 <= n; off += PAGE) {
+        uint64_t w;
+        memcpy(&w, p + off, 8);
+        if (w != (rslot[i].seed ^ off)) return false;
+    }
+    return n < rslot[i].n || p[n - 1] == (unsigned char)rslot[i].seed;
+}
+
+static void many_ranges_random(void)
+{
+    hak_collect();
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    long bad = 0, nulls = 0;
+    for (int step = 0; step < 6000; step++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        int i = (int)(x % RSLOTS);
+        size_t n = (260 << 10) + (size_t)((x >> 20) % (900 << 10));
+        if (rslot[i].p == NULL) {
+            rslot[i].p = malloc(n);
+            if (rslot[i].p == NULL) {
+                nulls++;
+                continue;
+            }
+            rslot[i].n = n;
+            rslot[i].seed = x;
+            rfill(i);
+        } else if ((x >> 40) % 3 == 0) {
+            size_t keep = n < rslot[i].n ? n : rslot[i].n;
+            unsigned char *q = realloc(rslot[i].p, n);
+            if (q == NULL) {
+                nulls++;
+                continue;
+            }
+            rslot[i].p = q;
+            if (!rcheck(i, keep)) bad++;
+            rslot[i].n = n;
+            rslot[i].seed = x;
+            rfill(i);
+        } else {
+            if (!rcheck(i, rslot[i].n)) bad++;
+            if (!hak_owns(rslot[i].p)) bad++;
+            free(rslot[i].p);
+            rslot[i].p = NULL;
+        }
+    }
+    for (int i = 0; i < RSLOTS; i++) {
+        if (rslot[i].p == NULL) continue;
+        if (!rcheck(i, rslot[i].n)) bad++;
+        free(rslot[i].p);
+        rslot[i].p = NULL;
+    }
+    EXPECT_EQ(bad, 0);
+    EXPECT_EQ(nulls, 0);
+    struct hak_stats s = stats();
+    EXPECT_EQ(s.large_blocks, 0);
+}
+
+/* Threads allocate large blocks and free each other's (through a shared
+ * table): the registry's stripes are locked one at a time, and a block
+ * freed by another thread than its own goes back like any other. */
+enum { XSLOTS = 64, XTHREADS = 4, XSTEPS = 3000 };
+static _Atomic(uint64_t *) xslot[XSLOTS];
+static atomic_long xbad;
+
+static void *xworker(void *arg)
+{
+    uint64_t x = 0x2545F4914F6CDD1Dull * (uintptr_t)arg + 1;
+    for (int step = 0; step < XSTEPS; step++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        size_t n = (260 << 10) + (size_t)((x >> 24) % (2 << 20));
+        uint64_t *p = malloc(n);
+        if (p == NULL) {
+            atomic_fetch_add(&xbad, 1);
+            continue;
+        }
+        /* The first word says the size; the last one repeats it. */
+        p[0] = n;
+        p[n / 8 - 1] = n;
+        uint64_t *old = atomic_exchange(&xslot[x % XSLOTS], p);
+        if (old != NULL) {
+            size_t m = old[0];
+            if (m < (260 << 10) || old[m / 8 - 1] != m || hak_usable_size(old) < m)
+                atomic_fetch_add(&xbad, 1);
+            free(old);
+        }
+    }
+    return NULL;
+}
+
+static void threads_share_large_blocks(void)
+{
+    pthread_t t[XTHREADS];
+    for (uintptr_t i = 0; i < XTHREADS; i++) pthread_create(&t[i], NULL, xworker, (void *)(i + 1));
+    for (int i = 0; i < XTHREADS; i++) pthread_join(t[i], NULL);
+    for (int i = 0; i < XSLOTS; i++) free(atomic_exchange(&xslot[i], NULL));
+    EXPECT_EQ(atomic_load(&xbad), 0);
+    EXPECT_EQ(stats().large_blocks, 0);
+}
+
+/* A block with a mapping of its own moves with mremap: the registry forgets
+ * the old address and knows the new one, and the contents come along. */
+static void direct_realloc_moves(void)
+{
+    const size_t n = 80 * MIB; /* above 64 MiB: a mapping of its own */
+    char *p = malloc(n);
+    EXPECT_NOT_NULL(p);
+    if (p == NULL) return;
+    fill_seq(p, 0, 4096, 11);
+    fill_seq(p, n - 4096, n, 12);
+    char *q = realloc(p, 3 * n);
+    EXPECT_NOT_NULL(q);
+    if (q == NULL) return;
+    EXPECT(check_seq(q, 0, 4096, 11) == (size_t)-1 && check_seq(q, n - 4096, n, 12) == (size_t)-1,
+           "contents lost moving an 80 MiB block to 240 MiB");
+    EXPECT(hak_owns(q) == 1, "hak_owns(the moved block)");
+    if (q != p) EXPECT(hak_owns(p) == 0, "hak_owns(the old address) after the move");
+    EXPECT(hak_usable_size(q) >= 3 * n, "usable %zu", hak_usable_size(q));
+    char *r = realloc(q, n / 2);
+    EXPECT_NOT_NULL(r);
+    if (r != NULL) EXPECT(check_seq(r, 0, 4096, 11) == (size_t)-1, "contents lost shrinking");
+    free(r ? r : q);
+}
+
 /* ---- workers, run with an option set ------------------------------------ */
 
 /* HAKMEM_LARGE_CACHE=8M: 12 MiB freed, at most 8 MiB of it kept. */
@@ -247,9 +456,40 @@ static int run_worker(const char *mode, const char *var, const char *value)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* HAKMEM_LARGE_CACHE=8M: with 48 MiB of 3 MiB blocks in use, the 24 MiB
+ * freed between them stay resident (the budget grows to twice what is in
+ * use); once everything is freed, at most 8 MiB stays. */
+static int worker_budget_live(void)
+{
+    enum { NB = 16 };
+    hak_collect();
+    size_t before = tu_rss_bytes();
+    char *v[NB];
+    for (int i = 0; i < NB; i++) {
+        v[i] = malloc(3 * MIB);
+        if (v[i] == NULL) return 2;
+        touch(v[i], 3 * MIB);
+    }
+    size_t full = tu_rss_bytes();
+    for (int i = 0; i < NB; i += 2) free(v[i]);
+    size_t half = tu_rss_bytes();
+    for (int i = 1; i < NB; i += 2) free(v[i]);
+    size_t after = tu_rss_bytes();
+    printf("budget-live: RSS over the start %zu MiB full, %zu MiB with half freed, %zu MiB "
+           "with all freed\n",
+           (full - before) >> 20, (half - before) >> 20, (after - before) >> 20);
+    return half + 4 * MIB >= full && after <= before + 9 * MIB ? 0 : 1;
+}
+
 static void budget_bounds_kept_memory(void)
 {
     int rc = run_worker("budget", "HAKMEM_LARGE_CACHE", "8M");
+    EXPECT(rc == 0, "worker exit %d", rc);
+}
+
+static void budget_follows_memory_in_use(void)
+{
+    int rc = run_worker("budget-live", "HAKMEM_LARGE_CACHE", "8M");
     EXPECT(rc == 0, "worker exit %d", rc);
 }
 
@@ -263,6 +503,7 @@ int main(int argc, char **argv)
 {
     if (argc == 2 && strcmp(argv[1], "budget") == 0) return worker_budget();
     if (argc == 2 && strcmp(argv[1], "idle") == 0) return worker_idle();
+    if (argc == 2 && strcmp(argv[1], "budget-live") == 0) return worker_budget_live();
     setvbuf(stdout, NULL, _IONBF, 0);
     TU_RUN(split_reuses_resident);
     TU_RUN(coalesce_neighbours);
@@ -270,7 +511,13 @@ int main(int argc, char **argv)
     TU_RUN(calloc_on_reused);
     TU_RUN(collect_gives_back);
     TU_RUN(foreign_and_double_free_still_caught);
+    TU_RUN(churn_reuses_big_buffers);
+    TU_RUN(big_block_alone_goes_back);
+    TU_RUN(many_ranges_random);
+    TU_RUN(threads_share_large_blocks);
+    TU_RUN(direct_realloc_moves);
     TU_RUN(budget_bounds_kept_memory);
+    TU_RUN(budget_follows_memory_in_use);
     TU_RUN(idle_memory_goes_back);
     return tu_finish("test_large");
 }

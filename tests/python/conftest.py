@@ -36,6 +36,32 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
+def builddir(repo):
+    """The autotools build tree (make check exports top_builddir), with the
+    benchmark programs of make bench built; else skip."""
+    d = Path(os.environ.get("top_builddir") or repo)
+    if not (d / "bench" / "bench_pair").is_file() or not (d / ".libs" / "libhakmem.so").exists():
+        pytest.skip("no build tree with bench/bench_pair and .libs/libhakmem.so")
+    return d
+
+
+@pytest.fixture(scope="session")
+def buggy_libs(tmp_path_factory):
+    """Two broken allocators for the harness's tests (data/buggy_alloc.c):
+    (misaligned, misaligned and realloc aborts)."""
+    cc = os.environ.get("CC", "cc")
+    src = Path(__file__).parent / "data" / "buggy_alloc.c"
+    d = tmp_path_factory.mktemp("buggy")
+    out = []
+    for name, flags in (("libbuggy.so", []), ("libbuggy_realloc.so", ["-DBUGGY_REALLOC_ABORTS"])):
+        lib = d / name
+        subprocess.run([cc, "-shared", "-fPIC", "-O1", "-o", str(lib), str(src)] + flags,
+                       check=True)
+        out.append(str(lib))
+    return tuple(out)
+
+
+@pytest.fixture(scope="session")
 def repo():
     """The source tree (python/, lib/, include/), or skip."""
     if not (REPO / "python" / "setup.py").is_file() or not (REPO / "lib" / "hakmem.c").is_file():

@@ -9,6 +9,7 @@ import weakref
 import pytest
 
 import hakmem
+from conftest import clean_env, run_python
 from hakmem import ffi, lib
 
 
@@ -34,10 +35,10 @@ def test_version_matches_the_distribution():
 
 
 def test_bundled_libraries_and_headers_exist():
-    assert os.path.isfile(hakmem.library_path())
+    assert os.path.isfile(hakmem.preload_library_path())
     assert os.path.isfile(hakmem.api_library_path())
-    assert os.path.dirname(hakmem.library_path()) == hakmem.get_library_dir()
-    with open(hakmem.library_path(), "rb") as f:
+    assert os.path.dirname(hakmem.preload_library_path()) == hakmem.get_library_dir()
+    with open(hakmem.preload_library_path(), "rb") as f:
         assert f.read(4) == b"\x7fELF"
     inc = hakmem.get_include()
     assert "hak_malloc" in open(os.path.join(inc, "hakmem.h")).read()
@@ -50,6 +51,37 @@ def test_not_the_process_allocator_here():
     assert not hakmem.is_active()
     assert not hakmem.bound_to_process()
     assert os.path.samefile(hakmem.loaded_library(), hakmem.api_library_path())
+
+
+CDLL_SAME_HAKMEM = """
+import ctypes, os, hakmem
+def mapped():
+    with open("/proc/self/maps") as f:
+        return {os.path.realpath(l.split(None, 5)[5].strip()) for l in f
+                if len(l.split(None, 5)) == 6 and "libhakmem" in l}
+before = mapped()
+c = ctypes.CDLL(hakmem.library_path())
+c.hak_owns.argtypes = [ctypes.c_void_p]
+c.hak_free.argtypes = [ctypes.c_void_p]
+c.hak_malloc.restype = ctypes.c_void_p
+c.hak_malloc.argtypes = [ctypes.c_size_t]
+assert mapped() == before, (before, mapped())         # no second library
+b = hakmem.malloc(64)
+assert c.hak_owns(b.address) == 1                      # the package's block is its own
+p = c.hak_malloc(100)
+assert hakmem.owns(p)                                  # and its block is the package's
+hakmem.lib.hak_free(hakmem.ffi.cast("void *", p))
+print("one hakmem", len(before))
+"""
+
+
+@pytest.mark.parametrize("preloaded", [False, True])
+def test_ctypes_cdll_of_library_path_is_the_same_hakmem(preloaded):
+    """Item 9: ctypes.CDLL(hakmem.library_path()) used to load a second
+    hakmem beside the package's, whose pointers the first refused."""
+    env = clean_env(LD_PRELOAD=hakmem.preload_library_path()) if preloaded else clean_env()
+    p = run_python(CDLL_SAME_HAKMEM, env=env)
+    assert p.stdout == "one hakmem 1\n"
 
 
 def test_capsule():

@@ -179,7 +179,7 @@ def test_both_ways_under_a_preloaded_hakmem(exts):
             libc = ctypes.CDLL(None)
             libc.free(ctypes.c_void_p(addr))  # the process's free: the same hakmem
         print("ok")
-    """ % (str(linked), str(capsule)), env=clean_env(LD_PRELOAD=hakmem.library_path()))
+    """ % (str(linked), str(capsule)), env=clean_env(LD_PRELOAD=hakmem.preload_library_path()))
     assert p.stdout.strip() == "ok"
 
 

@@ -176,3 +176,66 @@ workload()
 def test_no_install_in_this_process():
     # The suite's own interpreter is never switched (tests run children).
     assert hakmem.pymem.installed() == ()
+
+
+TRACEMALLOC_SEQUENCE = """
+import tracemalloc, warnings, hakmem, hakmem.pymem as pm
+warnings.simplefilter("error")
+if not tracemalloc.is_tracing():
+    tracemalloc.start(3)
+limit = tracemalloc.get_traceback_limit()
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    pm.install()
+assert [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)], caught
+# tracemalloc still traces, with the same frame limit, and sees hakmem's blocks.
+assert tracemalloc.is_tracing() and tracemalloc.get_traceback_limit() == limit
+before = tracemalloc.get_traced_memory()[0]
+kept = [("v" + str(i)) * 40 for i in range(5000)]
+assert all(hakmem.owns(id(s)) for s in kept[:100])
+grown = tracemalloc.get_traced_memory()[0] - before
+assert grown > 5000 * 80, grown
+snap = tracemalloc.take_snapshot()
+assert any(st.size > 100000 for st in snap.statistics("lineno")[:3])
+pm.uninstall()
+%s
+more = [str(i) * 9 for i in range(20000)]
+del kept
+import gc; gc.collect()
+print("still alive")
+"""
+
+
+@pytest.mark.parametrize("how", ["start() then install()", "-X tracemalloc"])
+@pytest.mark.parametrize("stop", [True, False])
+def test_install_over_tracemalloc(how, stop):
+    """Item 2: install() over an active tracemalloc used to abort the
+    interpreter at tracemalloc.stop() or at exit (free(): invalid pointer),
+    and tracemalloc traced nothing meanwhile."""
+    import subprocess
+    import sys
+    import textwrap
+    code = textwrap.dedent(TRACEMALLOC_SEQUENCE % ("tracemalloc.stop()" if stop else ""))
+    args = [sys.executable] + (["-X", "tracemalloc=3"] if how == "-X tracemalloc" else []) \
+        + ["-c", code]
+    p = subprocess.run(args, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       universal_newlines=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "still alive\n"
+
+
+def test_tracemalloc_started_after_install_needs_nothing():
+    p = run_python("""
+        import tracemalloc, warnings, hakmem, hakmem.pymem as pm
+        warnings.simplefilter("error")         # no restart, no warning
+        pm.install()
+        tracemalloc.start()
+        x = [str(i) * 20 for i in range(3000)]
+        assert tracemalloc.get_traced_memory()[0] > 3000 * 40
+        pm.uninstall()
+        tracemalloc.stop()
+        y = [str(i) for i in range(3000)]
+        del x
+        print("ok")
+    """)
+    assert p.stdout == "ok\n"

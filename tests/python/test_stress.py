@@ -2,6 +2,7 @@
 import os
 import struct
 import subprocess
+import sys
 
 import pytest
 
@@ -32,7 +33,7 @@ def test_kernel_in_a_subprocess(kernel, allocator):
     assert r.ok, r.first_error
     assert r.ops >= SMALL["ops"] and r.frees == r.allocs
     if allocator == "hakmem":
-        assert os.path.samefile(r.allocator, hakmem.library_path())
+        assert os.path.samefile(r.allocator, hakmem.preload_library_path())
         assert r.allocator_version == hakmem.__version__
     else:
         assert os.path.basename(r.allocator).startswith("libc")
@@ -103,8 +104,134 @@ def test_bad_kernel_specific_configuration():
         stress.run("nope")
     with pytest.raises(ValueError, match="threads"):
         stress.random_mixed(threads=0, allocator="system")
-    with pytest.raises(LookupError):
+    with pytest.raises(ValueError, match="does not exist"):
         stress.random_mixed(allocator="/no/such/lib.so")
+    with pytest.raises(ValueError, match="unknown allocator 'nosuchalloc'"):
+        stress.random_mixed(allocator="nosuchalloc")
+
+
+@pytest.mark.parametrize("kernel", stress.KERNELS)
+def test_every_kernel_names_its_parameters(kernel):
+    """Item 7: explicit keyword parameters with defaults, so a misspelt one
+    names the function and the signature shows what a run uses."""
+    import inspect
+    fn = getattr(stress, kernel)
+    sig = inspect.signature(fn)
+    for name in ("threads", "ops", "duration", "min_size", "max_size", "working_set", "seed",
+                 "fill", "allocator", "count_routes", "max_memory", "timeout"):
+        param = sig.parameters[name]
+        assert param.kind is inspect.Parameter.KEYWORD_ONLY, (kernel, name)
+        assert param.default is not inspect.Parameter.empty, (kernel, name)
+        assert param.annotation is not inspect.Parameter.empty, (kernel, name)
+    assert not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
+    with pytest.raises(TypeError, match=r"%s\(\) got an unexpected keyword argument 'duraton'"
+                       % kernel):
+        fn(duraton=1)
+    assert fn.__doc__ and sig.return_annotation in ("StressResult", stress.StressResult)
+
+
+@pytest.mark.parametrize("kernel", stress.KERNELS)
+@pytest.mark.parametrize("allocator", [None, "system"])
+def test_a_configuration_too_big_for_memory_is_refused(kernel, allocator):
+    """Item 3: --max-size 99999999999999 ran silently for minutes, and 4e9
+    grew RSS to several GB: now a ValueError before anything runs."""
+    import time
+    threads = 2 if kernel == "prodcons" else 1
+    t0 = time.monotonic()
+    for max_size in (99999999999999, 4000000000):
+        with pytest.raises(ValueError, match="could hold up to .* more than .*max_memory"):
+            stress.run(kernel, threads=threads, max_size=max_size, ops=100000,
+                       allocator=allocator)
+    assert time.monotonic() - t0 < 5
+    # An explicit budget counts too; a small one refuses even a default run.
+    with pytest.raises(ValueError, match="more than 1.0 KiB"):
+        stress.run(kernel, threads=threads, ops=1000, max_memory=1024)
+    r = stress.run(kernel, threads=threads, ops=1000, max_memory=1 << 30, allocator=allocator)
+    assert r.ok
+
+
+def test_live_bytes_bound():
+    assert stress.live_bytes_bound("random_mixed", threads=2, working_set=100,
+                                   max_size=1000) == 200000
+    assert stress.live_bytes_bound("aligned", threads=1, working_set=10, max_size=100,
+                                   max_align=4096) == 10 * 4196
+    assert stress.live_bytes_bound("prodcons", threads=2, working_set=1000,
+                                   max_size=10) == (1024 + 1) * 10
+
+
+def test_routes_are_never_silently_dropped():
+    """Item 5: --routes was ignored under another allocator and in a process
+    whose hakmem counted no routes."""
+    with pytest.raises(ValueError, match="count_routes .* not 'system'"):
+        stress.random_mixed(ops=1000, allocator="system", count_routes=True)
+    p = run_python("""
+        from hakmem import stress
+        try:
+            stress.random_mixed(ops=1000, count_routes=True)
+        except ValueError as e:
+            print(e)
+    """)
+    assert "allocator='hakmem'" in p.stdout
+
+
+@pytest.mark.parametrize("kernel,where", [(k, "in-process") for k in stress.KERNELS]
+                         + [("larson", "subprocess")])
+def test_ctrl_c_stops_a_kernel(kernel, where):
+    """Item 3: the kernels ignored Ctrl-C until their duration ended. Now
+    SIGINT stops them within a moment, with KeyboardInterrupt, and the
+    process can go on (here: one more run)."""
+    import signal
+    import time
+    threads = 2 if kernel == "prodcons" else 1
+    code = """
+        import sys, time
+        from hakmem import stress
+        print("ready", flush=True)
+        t0 = time.monotonic()
+        try:
+            stress.run(%r, threads=%d, duration=60, allocator=%r)
+        except KeyboardInterrupt:
+            print("interrupted after %%.1f s" %% (time.monotonic() - t0), flush=True)
+        r = stress.run(%r, threads=%d, ops=20000)
+        print("again", r.ok)
+    """ % (kernel, threads, None if where == "in-process" else "system", kernel, threads)
+    import textwrap
+    p = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], env=clean_env(),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        assert p.stdout.readline() == "ready\n"
+        time.sleep(0.5)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=20)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    assert p.returncode == 0, (out, err)
+    secs = float(out.split("interrupted after ")[1].split()[0])
+    assert secs < 10, out
+    assert out.endswith("again True\n"), out
+
+
+def test_cli_stress_ctrl_c_exits_130():
+    import signal
+    import time
+    p = subprocess.Popen([sys.executable, "-m", "hakmem", "stress", "larson", "--duration", "60"],
+                         env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         universal_newlines=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    t0 = time.monotonic()
+    try:
+        time.sleep(1.5)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=20)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    assert p.returncode == 130 and "interrupted" in err, (out, err)
+    assert time.monotonic() - t0 < 10
 
 
 def test_routes_counted_when_hakmem_counts():
@@ -202,7 +329,7 @@ def test_trace_file_roundtrip_and_the_c_replayer(tmp_path):
     for allocator in ("system", "hakmem"):
         env = clean_env()
         if allocator == "hakmem":
-            env["LD_PRELOAD"] = hakmem.library_path()
+            env["LD_PRELOAD"] = hakmem.preload_library_path()
         p = subprocess.run([stress.runner_path(), "replay", str(path), "repeat=2"], env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            universal_newlines=True, timeout=60)

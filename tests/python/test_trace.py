@@ -196,18 +196,35 @@ def test_c_and_python_readers_agree(recorded):
 def test_replay_under_system_and_hakmem_without_errors(recorded):
     _, path, _, _ = recorded
     result = trace.replay(str(path), allocators=["system", "hakmem"], repeat=1)
-    assert isinstance(result, bench.Comparison)
+    # The kind of result bench.compare returns, its runs bench Runs.
+    assert isinstance(result, bench.Results) and isinstance(result, bench.Comparison)
     assert set(result.allocators) == {"system", "hakmem"}
+    assert [w.name for w in result.workloads] == ["prog.trace"]
     assert len(result.runs) == 2
     for r in result.runs:
+        assert isinstance(r, trace.ReplayRun) and isinstance(r, bench.Run)
         assert r.errors == 0 and r.verification_errors == 0 and r.alloc_failures == 0
+        assert r.ok and r.round == 1 and r.failed is None
         assert r.calls == trace.load(str(path)).calls
         assert r.skipped_unknown == 0 and r.value > 0 and r.peak_rss_kb > 0
+        assert r.value == pytest.approx(r.calls / r.wall_s) and r.calls_per_s == r.value
+        assert ("hakmem" in os.path.basename(r.library)) == (r.allocator == "hakmem")
+    # The bench figures: ratios to the baseline and to the best peer.
+    assert result.ratio("prog.trace", "system") == pytest.approx(1.0)
+    assert result.ratio("prog.trace", "hakmem") > 0
+    assert result.median("prog.trace", "hakmem") == result.runs[
+        [r.allocator for r in result.runs].index("hakmem")].value
     rows = result.replay_rows()
     assert {r["allocator"] for r in rows} == {"system", "hakmem"}
     assert max(r["vs_best"] for r in rows) == pytest.approx(1.0)
+    hak = next(r for r in rows if r["allocator"] == "hakmem")
+    assert hak["vs_baseline"] == pytest.approx(result.ratio("prog.trace", "hakmem"))
     md = result.to_markdown()
     assert "| prog.trace | system |" in md and "vs best" in md
+    assert "- hakmem: " in md and "- machine: " in md  # the bench report's header
+    assert "- rounds: 1, interleaved" in md and "full length" not in md
+    # The bench report itself works on replays too.
+    assert "| prog.trace | " in bench.Results.to_markdown(result)
 
 
 def test_a_cut_trace_reads_to_its_last_whole_record(recorded, tmp_path):
@@ -345,10 +362,22 @@ def test_trace_info_json_and_plot(recorded, tmp_path):
 def test_replay_cli_table_csv_png(recorded, tmp_path):
     _, path, _, _ = recorded
     png = tmp_path / "r.png"
+    js = tmp_path / "r.json"
     p = run_cli("replay", path, "--allocators", "system,hakmem", "--repeat", "2", "--png", png,
-                check_rc=0)
+                "--json", js, check_rc=0)
     assert "| prog.trace | hakmem |" in p.stdout and "Medians of 2 interleaved rounds" in p.stdout
     assert png.read_bytes()[:4] == b"\x89PNG"
+    # The JSON: every run, with the replay's figures, read back whole.
+    with open(js) as f:
+        d = json.load(f)
+    assert len(d["runs"]) == 4 and {r["round"] for r in d["runs"]} == {1, 2}
+    assert {r["allocator"] for r in d["replay_rows"]} == {"system", "hakmem"}
+    back = trace.ReplayResults.from_dict(d)
+    calls = trace.load(str(path)).calls
+    assert all(isinstance(r, trace.ReplayRun) and r.calls == calls and r.errors == 0
+               for r in back.runs)
+    assert back.replay_rows()[0]["calls"] == calls
+    assert back.median("prog.trace", "hakmem") > 0
     p = run_cli("replay", path, "--allocators", "system", "--repeat", "1", "--csv", check_rc=0)
     header, row = p.stdout.strip().splitlines()
     assert header.startswith("trace,allocator,") and row.startswith("prog.trace,system,")

@@ -101,7 +101,10 @@ dies_like { Hakmem::hak_malloc(1 << 62) } qr/^MemoryError hak_malloc: /, 'malloc
 dies_like { Hakmem::hak_calloc(1 << 40, 1 << 40) } qr/^MemoryError hak_calloc: /, 'calloc overflow dies';
 dies_like { Hakmem::hak_aligned_alloc(3, 64) } qr/^ValueError .*power of two/, 'bad alignment dies';
 dies_like { Hakmem::hak_alloc(64, 48) } qr/^ValueError .*power of two/, 'bad layout alignment dies';
-dies_like { Hakmem::hak_malloc(-1) } qr/^OverflowError /, 'negative size dies';
+dies_like { Hakmem::hak_malloc(-1) } qr/^ValueError hak_malloc: size must be >= 0/,
+    'negative size dies with ValueError';
+dies_like { Hakmem::hak_malloc(2 ** 70) } qr/^MemoryError hak_malloc: /,
+    'a size beyond SIZE_MAX dies with MemoryError';
 dies_like { Hakmem::hak_read(undef, 0, 1) } qr/^ValueError hak_read: NULL/, 'read of undef dies';
 my $k = Hakmem::hak_malloc(16);
 Hakmem::hak_write($k, 0, 'kept');
@@ -109,10 +112,15 @@ dies_like { Hakmem::hak_realloc($k, 1 << 62) } qr/^MemoryError hak_realloc: /, '
 is(Hakmem::hak_read($k, 0, 4), 'kept', 'and leaves the block untouched');
 dies_like { Hakmem::hak_write($k, 0, "\x{263a}") } qr/Wide character/, 'characters above 255 die';
 Hakmem::hak_free($k);
-my $gone = Hakmem::hak_malloc(1 << 20);
-Hakmem::hak_free($gone);
-dies_like { Hakmem::hak_free($gone) } qr/^ValueError hak_free: not a block hakmem handed out/,
-    'freeing a block hakmem took back dies instead of aborting';
+for my $n (16, 5000, 1 << 20) {
+    my $gone = Hakmem::hak_malloc($n);
+    Hakmem::hak_write($gone, 0, 'secret');
+    Hakmem::hak_free($gone);
+    dies_like { Hakmem::hak_free($gone) } qr/^ValueError hak_free: not a live block/,
+        "a second free of a $n-byte block dies instead of aborting";
+    dies_like { Hakmem::hak_read($gone, 0, 6) } qr/^ValueError hak_read: not a live block/,
+        "reading a freed $n-byte block dies instead of returning freed bytes";
+}
 
 # ---- heaps -----------------------------------------------------------------------------------
 {
@@ -135,7 +143,8 @@ dies_like { Hakmem::hak_free($gone) } qr/^ValueError hak_free: not a block hakme
         'bad heap alignment dies';
     Hakmem::hak_heap_collect($h);
     Hakmem::hak_heap_destroy($h);
-    pass('destroy takes the rest');
+    dies_like { Hakmem::hak_free($b[2]) } qr/^ValueError hak_free: not a live block/,
+        'a block of a destroyed heap is not live';
 }
 
 done_testing();

@@ -177,8 +177,14 @@ class Errors(unittest.TestCase):
             hak.hak_alloc(64, 48)
 
     def test_bad_arguments(self):
-        with self.assertRaises(OverflowError):
-            hak.hak_malloc(-1)
+        # A negative size is a ValueError (as in the hakmem package); a size
+        # beyond SIZE_MAX counts as SIZE_MAX, which memory cannot hold.
+        for call in (lambda: hak.hak_malloc(-1), lambda: hak.hak_calloc(-1, 8),
+                     lambda: hak.hak_aligned_alloc(64, -5), lambda: hak.hak_alloc(-1, 16)):
+            with self.assertRaisesRegex(ValueError, "must be >= 0"):
+                call()
+        with self.assertRaises(MemoryError):
+            hak.hak_malloc(1 << 70)
         with self.assertRaises(TypeError):
             hak.hak_malloc("10")
         p = hak.hak_malloc(16)
@@ -186,16 +192,63 @@ class Errors(unittest.TestCase):
             hak.hak_write(p, 0, "text is not bytes")
         with self.assertRaises(ValueError):
             hak.hak_read(None, 0, 1)
+        with self.assertRaisesRegex(ValueError, "must be >= 0"):
+            hak.hak_read(p, -1, 1)
+        with self.assertRaises(IndexError):
+            hak.hak_read(p, 0, 1 << 70)
         hak.hak_free(p)
 
-    def test_foreign_handle_is_value_error_not_abort(self):
-        p = hak.hak_malloc(1 << 20)                           # large: hak_owns sees the free
+    def test_freed_handle_is_value_error_not_abort(self):
+        # Every tier: a freed slab block is still inside hakmem's arena
+        # (hak_owns), yet reading it, freeing it again or resizing it raises.
+        for n in (16, 100, 5000, 1 << 20):
+            p = hak.hak_malloc(n)
+            hak.hak_write(p, 0, b"secret")
+            hak.hak_free(p)
+            for call in (lambda: hak.hak_free(p), lambda: hak.hak_usable_size(p),
+                         lambda: hak.hak_realloc(p, 10), lambda: hak.hak_read(p, 0, 6),
+                         lambda: hak.hak_write(p, 0, b"x"), lambda: hak.hak_free_sized(p, n),
+                         lambda: hak.hak_dealloc(p, n, 16),
+                         lambda: hak.hak_realloc_layout(p, n, 16, 2 * n)):
+                with self.assertRaisesRegex(ValueError, "not a live block"):
+                    call()
+
+    def test_moved_handle_is_value_error(self):
+        p = hak.hak_malloc(16)
+        q = hak.hak_realloc(p, 1 << 20)                        # surely moves
+        self.assertNotEqual(hak.hak_address(p), hak.hak_address(q))
+        with self.assertRaisesRegex(ValueError, "not a live block"):
+            hak.hak_read(p, 0, 1)
+        hak.hak_free(q)
+        r = hak.hak_alloc(100, 64)
+        s = hak.hak_realloc_layout(r, 100, 64, 1 << 20)
+        with self.assertRaisesRegex(ValueError, "not a live block"):
+            hak.hak_dealloc(r, 100, 64)
+        hak.hak_dealloc(s, 1 << 20, 64)
+
+    def test_failed_realloc_keeps_the_block_live(self):
+        p = hak.hak_malloc(64)
+        with self.assertRaises(MemoryError):
+            hak.hak_realloc(p, 1 << 62)
+        self.assertEqual(hak.hak_usable_size(p) >= 64, True)
         hak.hak_free(p)
-        self.assertFalse(hak.hak_owns(p))
-        for call in (lambda: hak.hak_free(p), lambda: hak.hak_usable_size(p),
-                     lambda: hak.hak_realloc(p, 10), lambda: hak.hak_read(p, 0, 1)):
-            with self.assertRaisesRegex(ValueError, "not a block hakmem handed out"):
-                call()
+        with self.assertRaisesRegex(ValueError, "not a live block"):
+            hak.hak_free(p)
+
+    def test_many_live_handles(self):
+        # The live set grows past its first table and keeps every handle.
+        blocks = [hak.hak_malloc(8 + i % 200) for i in range(5000)]
+        for i, p in enumerate(blocks):
+            hak.hak_write(p, 0, bytes([i % 256]))
+        for i, p in enumerate(blocks[::2]):
+            hak.hak_free(p)
+        for i, p in enumerate(blocks):
+            if i % 2:
+                self.assertEqual(hak.hak_read(p, 0, 1), bytes([i % 256]))
+                hak.hak_free(p)
+            else:
+                with self.assertRaises(ValueError):
+                    hak.hak_read(p, 0, 1)
 
 
 class Heaps(unittest.TestCase):
@@ -237,9 +290,20 @@ class Heaps(unittest.TestCase):
             hak.hak_heap_alloc(h, 64, 48)
         with self.assertRaisesRegex(MemoryError, "hak_heap_alloc_zeroed: "):
             hak.hak_heap_alloc_zeroed(h, 1 << 62, 16)
-        with self.assertRaises(OverflowError):
+        with self.assertRaisesRegex(ValueError, "size must be >= 0"):
             hak.hak_heap_alloc(h, -1, 16)
+        p = hak.hak_heap_alloc(h, 64, 16)
+        hak.hak_heap_dealloc(h, p, 64, 16)
+        with self.assertRaisesRegex(ValueError, "hak_heap_dealloc: not a live block"):
+            hak.hak_heap_dealloc(h, p, 64, 16)            # a double free raises, no abort
+        q = hak.hak_heap_alloc(h, 64, 16)
+        big = hak.hak_heap_alloc(h, 1 << 20, 16)
         hak.hak_heap_destroy(h)
+        # Destroy freed them: their handles are not live any more.
+        for call in (lambda: hak.hak_free(q), lambda: hak.hak_read(big, 0, 1),
+                     lambda: hak.hak_usable_size(q), lambda: hak.hak_realloc(big, 10)):
+            with self.assertRaisesRegex(ValueError, "not a live block"):
+                call()
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ struct hakpy_stress_config {
     uint32_t fill;
     uint32_t corrupt_every;
     uint32_t reset_peak_rss;
+    uint32_t stop;
 };
 
 struct hakpy_stress_result {
@@ -55,6 +56,8 @@ struct hakpy_trace_op {
 
 #define HAKPY_TRACE_VERSION ...
 #define HAKPY_TRACE_HEADER ...
+
+void hakpy_stress_stop(struct hakpy_stress_config *c);
 
 int hakpy_trace_check(const struct hakpy_trace_op *ops, uint64_t n, uint32_t nslots, char *err,
                       size_t errlen);

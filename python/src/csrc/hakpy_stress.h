@@ -46,6 +46,7 @@ struct hakpy_stress_config {
     uint32_t fill;          /* 1: write and check every byte; 0: sparse (one per 4 KiB) */
     uint32_t corrupt_every; /* testing the checker: damage every Nth block before its check */
     uint32_t reset_peak_rss; /* reset the process's VmHWM first (in-process runs) */
+    uint32_t stop;          /* 0; hakpy_stress_stop() sets it from another thread */
 };
 
 #define HAKPY_ERROR_LEN 200
@@ -67,6 +68,10 @@ struct hakpy_stress_result {
  * r->first_error). Verification errors are counted, never fatal. */
 int hakpy_stress_run(const struct hakpy_allocator *a, const struct hakpy_stress_config *c,
                      struct hakpy_stress_result *r);
+
+/* Asks a running hakpy_stress_run(c) to end early (Ctrl-C in Python): every
+ * thread sees it within 64 of its ops. Safe from any thread. */
+void hakpy_stress_stop(struct hakpy_stress_config *c);
 
 /* ---- traces ------------------------------------------------------------
  * A trace is an array of ops over numbered slots. The file format (little-

@@ -167,14 +167,27 @@ struct worker {
     bool started;
 } __attribute__((aligned(64)));
 
+static bool stopped(const struct run *run)
+{
+    return __atomic_load_n(&run->c->stop, __ATOMIC_RELAXED) != 0;
+}
+
+/* Every CLOCK_EVERY ops a worker looks at the stop flag (Ctrl-C) and, in a
+ * timed run, at the clock: one compare per op otherwise. */
 static bool keep_going(struct worker *w)
 {
-    if (!w->run->timed) return w->ops < w->quota;
     if (w->expired) return false;
-    if (++w->since_clock < CLOCK_EVERY) return true;
-    w->since_clock = 0;
-    w->expired = now_s() >= w->deadline;
-    return !w->expired;
+    if (++w->since_clock >= CLOCK_EVERY) {
+        w->since_clock = 0;
+        w->expired = stopped(w->run) || (w->run->timed && now_s() >= w->deadline);
+        if (w->expired) return false;
+    }
+    return w->run->timed || w->ops < w->quota;
+}
+
+void hakpy_stress_stop(struct hakpy_stress_config *c)
+{
+    __atomic_store_n(&c->stop, 1, __ATOMIC_RELAXED);
 }
 
 __attribute__((format(printf, 2, 3))) static void note_error(struct worker *w, const char *fmt, ...)
@@ -475,12 +488,13 @@ static void k_larson(struct worker *w)
     uint32_t gens = w->run->c->generations;
     uint64_t quota = w->quota, ops0 = w->ops;
     double start = now_s(), deadline = w->deadline;
-    for (uint32_t g = 1; g <= gens; g++) {
+    for (uint32_t g = 1; g <= gens && !stopped(w->run); g++) {
         if (w->run->timed) {
             w->deadline = start + (deadline - start) * g / gens;
             w->expired = false;
         } else {
             w->quota = ops0 + (quota - ops0) * g / gens;
+            w->expired = false;
         }
         pthread_t t;
         if (pthread_create(&t, NULL, larson_generation, w) == 0)

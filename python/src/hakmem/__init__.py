@@ -8,39 +8,48 @@
 
 Layers, from the bottom (as in pynacl): ``hakmem.ffi`` / ``hakmem.lib``, the
 C ABI of include/hakmem.h as is (cffi); a thin checking layer
-(hakmem._bindings); and this module's Pythonic API, with the Block type from
-hakmem._core. Submodules: ``hakmem.stress`` (stress kernels in C, trace
-replay), ``hakmem.bench`` (allocator comparisons), ``hakmem.pymem`` (CPython's
-allocator through hakmem).
+(hakmem._bindings); and this module's Pythonic API, with the :class:`Block`
+type from hakmem._core. Submodules: :mod:`hakmem.stress` (stress kernels in
+C, trace replay), :mod:`hakmem.bench` (the benchmark suite, allocator
+comparisons), :mod:`hakmem.pymem` (CPython's allocator through hakmem).
 
 One hakmem per process: when hakmem is already loaded (preloaded as the
-process allocator, or linked), the package binds to that instance; otherwise
-it loads its own libhakmem_api.so, the build that is safe to load into any
-process. Two instances would each refuse the other's pointers.
+process allocator, linked, or loaded privately by an extension), the package
+binds to that instance; otherwise it loads its own ``libhakmem_api.so``, the
+build that is safe to load into any process. Two instances would each refuse
+the other's pointers; :func:`library_path` names the file the package calls,
+so ``ctypes.CDLL(hakmem.library_path())`` reaches the same instance.
 """
+from __future__ import annotations
+
 import os as _os
+from typing import Dict, Union
 
 from . import _core
 
 _HERE = _os.path.dirname(_os.path.abspath(__file__))
 
 
-def get_library_dir():
-    """Directory holding libhakmem.so and libhakmem_api.so, for -L and rpath."""
+def get_library_dir() -> str:
+    """Directory holding libhakmem.so and libhakmem_api.so, for ``-L`` and rpath."""
     return _os.path.join(_HERE, "lib")
 
 
-def library_path():
-    """The package's libhakmem.so: the process allocator, for LD_PRELOAD."""
+def preload_library_path() -> str:
+    """The package's ``libhakmem.so``: the process allocator (``malloc`` and
+    the whole family), for ``LD_PRELOAD``. Never ``dlopen`` it into a running
+    process: that makes a second hakmem (use :func:`library_path`)."""
     return _os.path.join(get_library_dir(), "libhakmem.so")
 
 
-def api_library_path():
-    """The package's libhakmem_api.so: hak_* only, safe to dlopen or link an extension to."""
+def api_library_path() -> str:
+    """The package's ``libhakmem_api.so``: ``hak_*`` only, safe to dlopen or to
+    link an extension to. The package loads it unless a hakmem was already in
+    the process."""
     return _os.path.join(get_library_dir(), "libhakmem_api.so")
 
 
-def get_include():
+def get_include() -> str:
     """Directory holding hakmem.h and hakmem_capi.h, for C extensions."""
     return _os.path.join(_HERE, "include")
 
@@ -55,7 +64,8 @@ if lib.hakpy_bind() != 0:
 
 from . import _bindings  # noqa: E402
 
-__version__ = ffi.string(lib.hak_version()).decode("ascii")
+#: The version of the hakmem library the package is bound to (hak_version()).
+__version__: str = ffi.string(lib.hak_version()).decode("ascii")
 
 Block = _core.Block
 malloc = _core.malloc
@@ -65,34 +75,45 @@ realloc = _core.realloc
 owns = _core.owns
 
 
-def is_active():
-    """True when hakmem is the process allocator (malloc itself is hakmem's),
-    as with LD_PRELOAD=hakmem.library_path() or ``python -m hakmem run``."""
+def is_active() -> bool:
+    """True when hakmem is the process allocator (``malloc`` itself is
+    hakmem's), as with ``LD_PRELOAD=$(python -c 'import hakmem;
+    print(hakmem.preload_library_path())')`` or ``python -m hakmem run``."""
     return _core.is_active()
 
 
-def loaded_library():
-    """Path of the hakmem library this package calls: the preloaded one, or
-    the package's libhakmem_api.so."""
+def library_path() -> str:
+    """The file of the hakmem library this package calls: the preloaded or
+    linked one when the process had one, else the package's
+    ``libhakmem_api.so``. ``dlopen`` (``ctypes.CDLL``) of this path returns
+    the library already loaded, so C code reached that way shares the
+    package's hakmem. For ``LD_PRELOAD`` use :func:`preload_library_path`."""
+    if _loaded_library is None:
+        raise RuntimeError("hakmem: cannot tell which file the bound library is (dladdr failed)")
     return _loaded_library
 
 
-def bound_to_process():
+def loaded_library() -> str:
+    """The same as :func:`library_path` (kept for older code)."""
+    return library_path()
+
+
+def bound_to_process() -> bool:
     """True when the package uses a hakmem that was already in the process
     rather than loading its own copy."""
     return bool(_bound_to_process)
 
 
-def stats():
-    """hak_stats_get() as a dict: bytes in use, cached, committed, mapped;
-    SuperSlabs, spans, large blocks; and, when the process started with
-    HAKMEM_STATS=1 or HAKMEM_FREE_ROUTE_TRACE=1 (``stats_enabled``), calls
-    per tier and the route every free took."""
+def stats() -> Dict[str, Union[int, bool]]:
+    """``hak_stats_get()`` as a dict: bytes in use, cached, committed,
+    mapped; SuperSlabs, spans, large blocks; and, when the process started
+    with ``HAKMEM_STATS=1`` or ``HAKMEM_FREE_ROUTE_TRACE=1``
+    (``stats_enabled``), calls per tier and the route every free took."""
     return _bindings.hak_stats_get()
 
 
-def collect():
-    """hak_collect(): give cached memory back to the OS now; bytes released."""
+def collect() -> int:
+    """``hak_collect()``: give cached memory back to the OS now; the bytes released."""
     return _bindings.hak_collect()
 
 
@@ -100,7 +121,8 @@ from .heap import Heap  # noqa: E402
 from . import bench, pymem, stress  # noqa: E402
 
 __all__ = [
-    "Block", "Heap", "aligned_alloc", "bench", "bound_to_process", "calloc", "collect", "ffi",
-    "get_include", "get_library_dir", "is_active", "lib", "library_path", "loaded_library",
-    "malloc", "owns", "pymem", "realloc", "stats", "stress", "api_library_path",
+    "Block", "Heap", "aligned_alloc", "api_library_path", "bench", "bound_to_process", "calloc",
+    "collect", "ffi", "get_include", "get_library_dir", "is_active", "lib", "library_path",
+    "loaded_library", "malloc", "owns", "preload_library_path", "pymem", "realloc", "stats",
+    "stress",
 ]

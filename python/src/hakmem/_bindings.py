@@ -3,7 +3,14 @@ it uses, checking arguments before they reach C and turning C's error
 returns into exceptions. The Pythonic API (hakmem, hakmem.stress) sits on
 top; nothing above this file touches ffi structs.
 """
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable, Dict, List, Optional, TypeVar, Union
+
 from ._native import ffi, lib
+
+_T = TypeVar("_T")
 
 STATS_FIELDS = tuple(name for name, _ in ffi.typeof("struct hak_stats").fields)
 ROUTES = ("tiny_fast", "mid_fast", "slab_lookup", "remote", "large", "null")
@@ -28,20 +35,22 @@ TRACE_HEADER = lib.HAKPY_TRACE_HEADER
 TRACE_VERSION = lib.HAKPY_TRACE_VERSION
 
 
-def hak_stats_get():
+def hak_stats_get() -> Dict[str, Union[int, bool]]:
+    """hak_stats_get() as a dict of every field of struct hak_stats."""
     s = ffi.new("struct hak_stats *")
     if lib.hak_stats_get(s, ffi.sizeof("struct hak_stats")) != 0:
         raise OSError(ffi.errno, "hak_stats_get failed")
-    out = {name: int(getattr(s, name)) for name in STATS_FIELDS}
+    out: Dict[str, Union[int, bool]] = {name: int(getattr(s, name)) for name in STATS_FIELDS}
     out["stats_enabled"] = bool(out["stats_enabled"])
     return out
 
 
-def hak_collect():
+def hak_collect() -> int:
+    """hak_collect(): bytes given back to the OS."""
     return int(lib.hak_collect())
 
 
-def _uint(name, value, bits=64):
+def _uint(name: str, value: object, bits: int = 64) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError("%s must be an int, not %s" % (name, type(value).__name__))
     if not 0 <= value < 1 << bits:
@@ -49,7 +58,7 @@ def _uint(name, value, bits=64):
     return value
 
 
-def _result(r):
+def _result(r: Any) -> Dict[str, Any]:
     return {
         "ops": int(r.ops),
         "allocs": int(r.allocs),
@@ -64,10 +73,42 @@ def _result(r):
     }
 
 
-def stress_run(kernel, threads, ops, duration, min_size, max_size, working_set, seed,
-               max_align, generations, fill, corrupt_every, reset_peak_rss, heap=None):
+def interruptible(call: Callable[[], _T], stop: Callable[[], None]) -> _T:
+    """call() in a helper thread while this one waits, so that Ctrl-C
+    (KeyboardInterrupt, delivered only to the main thread, and only between
+    bytecodes) reaches a wait instead of a C call that runs for minutes. On
+    KeyboardInterrupt: stop(), wait for call() to return, re-raise."""
+    box: List[_T] = []
+    failure: List[BaseException] = []
+
+    def target() -> None:
+        try:
+            box.append(call())
+        except BaseException as e:  # handed to the waiting thread
+            failure.append(e)
+
+    t = threading.Thread(target=target, name="hakmem-kernel", daemon=True)
+    t.start()
+    try:
+        while t.is_alive():
+            t.join(0.1)
+    except KeyboardInterrupt:
+        stop()
+        t.join()
+        raise
+    if failure:
+        raise failure[0]
+    return box[0]
+
+
+def stress_run(kernel: str, threads: int, ops: int, duration: float, min_size: int,
+               max_size: int, working_set: int, seed: int, max_align: int, generations: int,
+               fill: bool, corrupt_every: int, reset_peak_rss: bool,
+               heap: Optional[int] = None) -> Dict[str, Any]:
     """hakpy_stress_hakmem: one kernel against the bound hakmem; a dict.
-    heap: a hak_heap_t * as an int, to allocate in (hakpy_stress_hakmem_heap)."""
+    Ctrl-C stops the kernel's threads (within 64 ops each) and raises
+    KeyboardInterrupt. heap: a hak_heap_t * as an int, to allocate in
+    (hakpy_stress_hakmem_heap)."""
     if kernel not in KERNELS:
         raise ValueError("unknown kernel %r (one of %s)" % (kernel, ", ".join(KERNELS)))
     c = ffi.new("struct hakpy_stress_config *")
@@ -86,15 +127,18 @@ def stress_run(kernel, threads, ops, duration, min_size, max_size, working_set, 
     c.reset_peak_rss = 1 if reset_peak_rss else 0
     r = ffi.new("struct hakpy_stress_result *")
     if heap is not None:
-        rc = lib.hakpy_stress_hakmem_heap(c, r, ffi.cast("hak_heap_t *", heap))
+        h = ffi.cast("hak_heap_t *", heap)
+        rc = interruptible(lambda: int(lib.hakpy_stress_hakmem_heap(c, r, h)),
+                           lambda: lib.hakpy_stress_stop(c))
     else:
-        rc = lib.hakpy_stress_hakmem(c, r)
+        rc = interruptible(lambda: int(lib.hakpy_stress_hakmem(c, r)),
+                           lambda: lib.hakpy_stress_stop(c))
     if rc != 0:  # a bad configuration, found by the C check
         raise ValueError(ffi.string(r.first_error).decode("utf-8", "replace"))
     return _result(r)
 
 
-def trace_check(buf, count, nslots):
+def trace_check(buf: Any, count: int, nslots: int) -> None:
     """hakpy_trace_check over a buffer of count packed ops; ValueError if bad."""
     if len(buf) < count * TRACE_OP_SIZE:
         raise ValueError("trace buffer holds fewer than %d ops" % count)
@@ -104,7 +148,7 @@ def trace_check(buf, count, nslots):
         raise ValueError(ffi.string(err).decode("utf-8", "replace"))
 
 
-def replay(buf, count, nslots, repeat, fill):
+def replay(buf: Any, count: int, nslots: int, repeat: int, fill: bool) -> Dict[str, Any]:
     """hakpy_replay_hakmem over a buffer of count packed ops; a dict."""
     if len(buf) < count * TRACE_OP_SIZE:
         raise ValueError("trace buffer holds fewer than %d ops" % count)

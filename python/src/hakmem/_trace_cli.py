@@ -160,7 +160,7 @@ def _is_stress_trace(path: str) -> bool:
         return False
 
 
-def cmd_replay(args: argparse.Namespace, print_result: Optional[Callable] = None) -> int:
+def cmd_replay(args: argparse.Namespace, print_result: Optional[Callable[[Any], int]] = None) -> int:
     legacy = (args.allocators is None and args.csv is None and args.png is None and
               args.json is None and len(args.files) == 1 and _is_stress_trace(args.files[0]))
     if legacy:
@@ -171,7 +171,7 @@ def cmd_replay(args: argparse.Namespace, print_result: Optional[Callable] = None
         r = stress.replay(t, repeat=args.repeat, fill=args.fill or "full",
                           allocator=args.allocator, count_routes=args.routes)
         if print_result is not None:
-            return print_result(r)
+            return int(print_result(r))
         print("%s: %d ops, %d errors" % (r.kernel, r.ops, r.errors))
         return 0 if r.ok else 1
     if args.routes:
@@ -201,16 +201,18 @@ def cmd_replay(args: argparse.Namespace, print_result: Optional[Callable] = None
             with open(args.csv, "w") as f:
                 f.write(result.to_csv())
             print("csv: %s" % args.csv)
+    # With the CSV on stdout, the names of the files written go to stderr.
+    files_to = sys.stderr if args.csv == "-" else sys.stdout
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result.to_dict(), f, indent=1, default=str)
+        result.write_json(args.json)
+        print("json: %s" % args.json, file=files_to)
     if args.png:
         result.plot(args.png)
-        print("chart: %s" % args.png)
+        print("chart: %s" % args.png, file=files_to)
     return 1 if any(r.errors for r in result.runs) else 0
 
 
-def register(sub: Any, print_result: Optional[Callable] = None) -> None:
+def register(sub: Any, print_result: Optional[Callable[[Any], int]] = None) -> None:
     """Adds record, trace-info and replay to an argparse subparsers object.
     print_result: how the legacy stress.Trace replay prints its StressResult."""
     s = sub.add_parser("record", help="run a command with the allocation recorder preloaded",

@@ -6,7 +6,7 @@
     >>> t.calls, t.peak_live_bytes, t.calls_by_function["malloc"]
     >>> for call in t.iter_calls(): ...          # every call, in order
     >>> result = trace.replay("sqlite.trace", allocators=["system", "hakmem", "mimalloc"])
-    >>> print(result.to_markdown())              # a bench.Comparison
+    >>> print(result.to_markdown())              # a bench.Results
 
 Recording preloads the package's ``libhakmem_trace.so`` into the program (and
 into every program it starts: children inherit LD_PRELOAD). It records each
@@ -21,15 +21,19 @@ Replaying runs the C replayer (``hakmem-replay``) once per allocator and
 round, interleaved, with the allocator preloaded: one replay thread per
 recorded thread, a call on another thread's block waits until that block
 exists, every block stamped when produced and checked before it is resized or
-freed. The result is the :class:`hakmem.bench.Comparison` that
-``hakmem.bench.compare`` returns, with replay-specific figures on each run.
+freed. The result is the :class:`hakmem.bench.Results` that
+``hakmem.bench.compare`` returns (a :class:`ReplayResults`), with the replay's
+own figures on each run (:class:`ReplayRun`).
 
 The file format is documented in trace/format.h and in the README
 ("Recording and replaying"); :class:`TraceWriter` writes it from Python, and
 :func:`save` turns a hand-written :class:`hakmem.stress.Trace` into it.
 """
+import dataclasses
+import datetime
 import heapq
 import json
+import math
 import os
 import re
 import statistics
@@ -38,9 +42,10 @@ import subprocess
 import tempfile
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import (Any, Dict, Iterator, List, Mapping, Optional, Sequence, Set,
+                    Tuple, Union)
 
-from . import _allocators, bench
+from . import _allocators, _harness, bench
 
 MAGIC = b"\x89HAKTRC\n"
 FORMAT_VERSION = 1
@@ -218,12 +223,12 @@ class Recording:
 
     @property
     def exe(self) -> str:
-        return self.header.get("exe", "")
+        return str(self.header.get("exe", ""))
 
     @property
     def malloc_library(self) -> str:
         """The file that served the recorded calls (glibc or the preloaded allocator)."""
-        return self.header.get("malloc_library", "")
+        return str(self.header.get("malloc_library", ""))
 
     @property
     def forked(self) -> bool:
@@ -260,7 +265,7 @@ class Recording:
 
     @property
     def duration_s(self) -> float:
-        return self.summary["duration_ns"] / 1e9
+        return float(self.summary["duration_ns"]) / 1e9
 
     @property
     def cross_thread_share(self) -> float:
@@ -313,7 +318,7 @@ class Recording:
             i += comp_len
         return per_thread, cut
 
-    def _records(self, thread: int, chunks: List[_Chunk]) -> Iterator[Tuple[int, int, tuple]]:
+    def _records(self, thread: int, chunks: List[_Chunk]) -> Iterator[Tuple[int, int, Tuple[Any, ...]]]:
         """(key, phase, record) of one thread, in order; a realloc twice (phase
         1 at its first seq, 2 at its second)."""
         data = self._data
@@ -351,7 +356,7 @@ class Recording:
                 if fields is None:
                     raise TraceError("%s: corrupt: bad record (op %d) in thread %d"
                                      % (self.path, op, thread))
-                rec = {}
+                rec: Dict[str, Any] = {}
                 try:
                     dseq, i = _get_varint(raw, i, end)
                     dt, i = _get_varint(raw, i, end)
@@ -363,7 +368,9 @@ class Recording:
                         elif f == "bytes":
                             if i + v > end:
                                 raise IndexError
-                            v, i = raw[i:i + v].decode("utf-8", "replace"), i + v
+                            rec[f] = raw[i:i + v].decode("utf-8", "replace")
+                            i += v
+                            continue
                         rec[f] = v
                 except IndexError:
                     if c.cut:
@@ -475,7 +482,8 @@ def _run_info(path: str) -> Dict[str, Any]:
     if p.returncode != 0:
         raise RuntimeError("hakmem-replay info %s ended with status %d: %s"
                            % (path, p.returncode, p.stderr.strip()))
-    return json.loads(p.stdout)
+    summary: Dict[str, Any] = json.loads(p.stdout)
+    return summary
 
 
 def load(path: str) -> Recording:
@@ -579,9 +587,10 @@ def record(argv: Sequence[str], path: str, *, allocator: str = "system",
     e = dict(os.environ if env is None else env)
     preload = [rec]
     if allocator == "hakmem":
-        from . import library_path
+        # The malloc replacement (library_path() is the hak_* API library).
+        from . import preload_library_path
 
-        preload.append(library_path())
+        preload.append(preload_library_path())
     if e.get("LD_PRELOAD"):
         preload.append(e["LD_PRELOAD"])
     e["LD_PRELOAD"] = " ".join(preload)
@@ -626,10 +635,10 @@ class TraceWriter:
         self._f.write(MAGIC + struct.pack("<II", FORMAT_VERSION, len(body)) + body)
         self._seq = 0
         self._time = 0
-        self._bufs: Dict[int, list] = {}  # thread -> [raw, count, prev_seq, prev_time, prev_ptr]
-        self._threads = set()
+        self._bufs: Dict[int, List[Any]] = {}  # thread -> [raw, count, prev_seq, prev_time, prev_ptr]
+        self._threads: Set[int] = set()
 
-    def _buf(self, thread: int) -> list:
+    def _buf(self, thread: int) -> List[Any]:
         b = self._bufs.get(thread)
         if b is None:
             raw = bytearray()
@@ -763,16 +772,32 @@ def _convert_if_stress(path: str, tmpdir: str) -> str:
 
 @dataclass(frozen=True)
 class ReplayRun(bench.Run):
-    """A bench.Run of a replay (value: calls per second), with the replay's own figures."""
+    """A :class:`hakmem.bench.Run` of one replay, with the replay's own figures.
 
-    calls: int = 0
-    seconds: float = 0.0
-    cpu_seconds: float = 0.0
-    base_rss_kb: int = 0          # the replayer's own memory, before the replay
-    peak_live_bytes: int = 0      # from the trace: the most bytes the program had live
-    verification_errors: int = 0
-    alloc_failures: int = 0
-    skipped_unknown: int = 0      # releases of pointers the trace never produced
+    As a Run: ``value`` and ``ops_per_s`` are replayed calls per wall second
+    (nan when the replay took no measurable time), ``wall_s`` and ``cpu_s``
+    the replay's own time, ``peak_rss_kb`` the replayer's peak RSS,
+    ``warnings`` the verification errors and failed allocations (so
+    :attr:`errors` counts them and :attr:`ok` is False), ``fields`` every
+    key=value the replayer printed (and ``first_error``).
+    """
+
+    calls: int = 0                #: calls replayed
+    base_rss_kb: int = 0          #: the replayer's own memory, before the replay
+    peak_live_bytes: int = 0      #: from the trace: the most bytes the program had live
+    verification_errors: int = 0  #: blocks whose stamp was wrong when checked
+    alloc_failures: int = 0       #: allocations that returned NULL
+    skipped_unknown: int = 0      #: releases of pointers the trace never produced
+
+    @property
+    def seconds(self) -> float:
+        """Wall seconds of the replay (``wall_s``)."""
+        return self.wall_s
+
+    @property
+    def calls_per_s(self) -> float:
+        """Replayed calls per wall second (``value`` with the wall metric)."""
+        return self.ops_per_s
 
     @property
     def replay_rss_kb(self) -> int:
@@ -785,41 +810,105 @@ class ReplayRun(bench.Run):
         return self.replay_rss_kb * 1024.0 / self.peak_live_bytes if self.peak_live_bytes \
             else float("nan")
 
+    def to_dict(self) -> Dict[str, Any]:
+        """The run as plain data (JSON): the Run's keys and the replay's figures."""
+        d = super().to_dict()
+        d.update(calls=self.calls, base_rss_kb=self.base_rss_kb,
+                 peak_live_bytes=self.peak_live_bytes,
+                 verification_errors=self.verification_errors,
+                 alloc_failures=self.alloc_failures, skipped_unknown=self.skipped_unknown,
+                 replay_rss_kb=self.replay_rss_kb, rss_per_live=self.rss_per_live)
+        return d
 
-class ReplayComparison(bench.Comparison):
-    """bench.Comparison of replays: ratios to the baseline and to the best."""
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "ReplayRun":
+        """The inverse of :meth:`to_dict`."""
+        base = bench.Run.from_dict(d)
+        return cls(**{f.name: getattr(base, f.name) for f in dataclasses.fields(bench.Run)},
+                   calls=int(d.get("calls", 0)), base_rss_kb=int(d.get("base_rss_kb", 0)),
+                   peak_live_bytes=int(d.get("peak_live_bytes", 0)),
+                   verification_errors=int(d.get("verification_errors", 0)),
+                   alloc_failures=int(d.get("alloc_failures", 0)),
+                   skipped_unknown=int(d.get("skipped_unknown", 0)))
 
-    def best(self, workload: str) -> Tuple[str, float]:
-        meds = {a: self.median(workload, a) for a in self.allocators
-                if self.values(workload, a)}
-        name = max(meds, key=lambda a: meds[a])
-        return name, meds[name]
+
+class ReplayResults(bench.Results):
+    """The result of :func:`replay`: a :class:`hakmem.bench.Results` (what
+    :func:`hakmem.bench.compare` returns: medians, spreads, :meth:`ratio` to
+    the baseline, :meth:`write_csv`, :meth:`write_json`, ...) whose runs are
+    :class:`ReplayRun`, one workload per trace. Adds the ratio to the fastest
+    contender (:meth:`ratio_to_best`), one row of replay figures per trace and
+    allocator (:meth:`replay_rows`, :meth:`to_csv`), and a report and chart of
+    its own: speed and memory per live byte."""
+
+    def __init__(self, workloads: Sequence[bench.Workload],
+                 allocators: Mapping[str, Optional[str]], runs: Sequence[ReplayRun],
+                 notes: Sequence[str], meta: Mapping[str, Any],
+                 baseline: str = "system") -> None:
+        super().__init__(workloads, allocators, runs, notes, meta, baseline=baseline)
+
+    def _replay_runs(self, workload: str, allocator: str) -> List[ReplayRun]:
+        return [r for r in self.runs if isinstance(r, ReplayRun) and r.workload == workload
+                and r.allocator == allocator]
+
+    def best(self, workload: str) -> Tuple[Optional[str], float]:
+        """(name, median calls/s) of the fastest contender on a trace, the
+        baseline and hakmem included; (None, nan) when no run has a figure."""
+        best: Tuple[Optional[str], float] = (None, float("nan"))
+        for a in self.allocators:
+            m = self.median(workload, a)
+            if m > 0 and not (best[1] >= m):
+                best = (a, m)
+        return best
 
     def ratio_to_best(self, workload: str, allocator: str) -> float:
+        """Median over the fastest contender's (1.0: the fastest)."""
         _, best = self.best(workload)
         m = self.median(workload, allocator)
-        return m / best if best > 0 else float("nan")
+        return m / best if best > 0 and m >= 0 else float("nan")
+
+    def rounds(self) -> int:
+        """The rounds run."""
+        return max((r.round for r in self.runs), default=0)
+
+    def header_lines(self) -> List[str]:
+        """The bench report's header (date, machine, every library), its
+        rounds and RSS lines said of replays."""
+        out = []
+        for line in super().header_lines():
+            if line.startswith("- rounds: "):
+                line = "- rounds: %d, interleaved; speed: replayed calls per wall second" \
+                    % self.rounds()
+            elif line.startswith("- peak RSS: "):
+                line = "- peak RSS: the replayer's VmHWM; replay RSS: that less the " \
+                    "replayer's own before the replay"
+            out.append(line)
+        return out
 
     def replay_rows(self) -> List[Dict[str, Any]]:
+        """One dict per (trace, allocator): calls, seconds (median, min, max),
+        calls/s, ratios to the baseline and to the best, peak and replay RSS,
+        peak live bytes, RSS / live, errors, failed allocations, skipped
+        unknown releases."""
         out = []
         for w in self.workloads:
             for a in self.allocators:
-                runs = [r for r in self.runs if r.workload == w.name and r.allocator == a]
+                runs = self._replay_runs(w.name, a)
                 if not runs:
                     continue
-                secs = [r.seconds for r in runs]
-                rss = statistics.median([r.replay_rss_kb for r in runs])
+                secs = [r.wall_s for r in runs]
+                rss = float(statistics.median([r.replay_rss_kb for r in runs]))
                 live = runs[0].peak_live_bytes
                 out.append({
                     "trace": w.name, "allocator": a, "runs": len(runs),
                     "calls": runs[0].calls,
-                    "seconds": statistics.median(secs), "seconds_min": min(secs),
+                    "seconds": float(statistics.median(secs)), "seconds_min": min(secs),
                     "seconds_max": max(secs),
                     "calls_per_s": self.median(w.name, a),
                     "vs_baseline": self.ratio(w.name, a) if self.baseline in self.allocators
                     else float("nan"),
                     "vs_best": self.ratio_to_best(w.name, a),
-                    "peak_rss_kb": statistics.median([r.peak_rss_kb for r in runs]),
+                    "peak_rss_kb": float(statistics.median([r.peak_rss_kb for r in runs])),
                     "replay_rss_kb": rss,
                     "peak_live_bytes": live,
                     "rss_per_live": rss * 1024.0 / live if live else float("nan"),
@@ -829,21 +918,27 @@ class ReplayComparison(bench.Comparison):
                 })
         return out
 
-    def to_markdown(self) -> str:
-        lines = ["| trace | allocator | time (median [min-max]) | calls/s | vs %s | vs best | "
-                 "replay RSS | RSS / live | errors |" % self.baseline,
-                 "|---|---|---|---:|---:|---:|---:|---:|---:|"]
-        for r in self.replay_rows():
+    def to_markdown(self, header: bool = True) -> str:
+        """The report: (with header) date, machine and every library, then a
+        row per trace and allocator: time, calls/s, ratios to the baseline
+        and to the best, replay RSS and RSS / live bytes, errors; notes."""
+        lines: List[str] = []
+        if header:
+            lines += ["# hakmem trace replays", ""] + self.header_lines() + [""]
+        lines += ["| trace | allocator | time (median [min-max]) | calls/s | vs %s | vs best | "
+                  "replay RSS | RSS / live | errors |" % self.baseline,
+                  "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+        rows = self.replay_rows()
+        for r in rows:
             bad = r["errors"] + r["alloc_failures"]
-            lines.append("| %s | %s | %.3f s [%.3f-%.3f] | %s | %s | %.2f | %.1f MiB | %.2f | %s |" % (
+            lines.append("| %s | %s | %.3f s [%.3f-%.3f] | %s | %s | %s | %.1f MiB | %s | %s |" % (
                 r["trace"], r["allocator"], r["seconds"], r["seconds_min"], r["seconds_max"],
-                _fmt_rate(r["calls_per_s"]),
-                "%.2fx" % r["vs_baseline"] if r["vs_baseline"] == r["vs_baseline"] else "-",
-                r["vs_best"], r["replay_rss_kb"] / 1024.0, r["rss_per_live"],
-                "**%d**" % bad if bad else "0"))
+                _fmt_rate(r["calls_per_s"]), _fmt_ratio(r["vs_baseline"], "x"),
+                _fmt_ratio(r["vs_best"]), r["replay_rss_kb"] / 1024.0,
+                _fmt_ratio(r["rss_per_live"]), "**%d**" % bad if bad else "0"))
         lines.append("")
         seen = set()
-        for r in self.replay_rows():
+        for r in rows:
             if r["trace"] in seen:
                 continue
             seen.add(r["trace"])
@@ -851,11 +946,12 @@ class ReplayComparison(bench.Comparison):
                 r["trace"], r["calls"], r["peak_live_bytes"] / 2**20,
                 ", %d releases of unknown pointers skipped" % r["skipped_unknown"]
                 if r["skipped_unknown"] else ""))
-        lines += ["", "Libraries:"]
-        for a, p in self.allocators.items():
-            version = next((r.version for r in self.runs if r.allocator == a), "?")
-            lines.append("- %s: %s (%s)" % (a, p or "no preload", version))
-        rounds = max((r.round for r in self.runs), default=-1) + 1
+        if not header:
+            lines += ["", "Libraries:"]
+            for a, p in self.allocators.items():
+                version = next((r.version for r in self.runs if r.allocator == a), "?")
+                lines.append("- %s: %s (%s)" % (a, p or "no preload", version))
+        rounds = self.rounds()
         lines += ["", "Medians of %d interleaved round%s. calls/s: replayed calls per second "
                   "of the replay's wall time; vs %s > 1 is faster; vs best: the fastest is 1.00. "
                   "replay RSS: peak RSS less the replayer's own; RSS / live: that over the "
@@ -868,6 +964,7 @@ class ReplayComparison(bench.Comparison):
     __str__ = to_markdown
 
     def to_csv(self) -> str:
+        """:meth:`replay_rows` as CSV text (a header line, a row each)."""
         rows = self.replay_rows()
         keys = list(rows[0]) if rows else []
         out = [",".join(keys)]
@@ -876,17 +973,30 @@ class ReplayComparison(bench.Comparison):
         return "\n".join(out) + "\n"
 
     def to_dict(self) -> Dict[str, Any]:
+        """Everything as plain data (see :meth:`hakmem.bench.Results.to_dict`),
+        with the replay rows."""
         d = super().to_dict()
         d["replay_rows"] = self.replay_rows()
         return d
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "ReplayResults":
+        """The inverse of :meth:`to_dict` (a JSON written by ``replay --json``
+        and read back with ``json.load``)."""
+        runs = [_nan_figures(r) for r in d["runs"]]
+        base = bench.Results.from_dict(dict(d, runs=runs))
+        return cls(base.workloads, base.allocators, [ReplayRun.from_dict(r) for r in runs],
+                   base.notes,
+                   base.meta, baseline=base.baseline)
+
     def plot(self, path: str) -> str:
-        """Two panels per trace: speed against the baseline and RSS / live bytes."""
+        """Two panels per trace: speed against the baseline and RSS / live
+        bytes; returns path. ImportError without matplotlib."""
         try:
             import matplotlib
         except ImportError:
-            raise ImportError("ReplayComparison.plot() needs matplotlib: "
-                              "pip install 'hakmem[plot]'")
+            raise ImportError("ReplayResults.plot() needs matplotlib. "
+                              + _harness.MATPLOTLIB_HINT) from None
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
@@ -909,18 +1019,38 @@ class ReplayComparison(bench.Comparison):
             ax.axhline(1.0, color="black", linewidth=0.8)
         ax1.set_ylabel("speed vs %s (higher is better)" % self.baseline)
         ax2.set_ylabel("replay RSS / peak live bytes (lower is better)")
-        rounds = max((r.round for r in self.runs), default=-1) + 1
-        ax1.set_title("replayed calls/s, medians of %d" % rounds)
+        ax1.set_title("replayed calls/s, medians of %d" % self.rounds())
         ax2.set_title("memory per live byte")
         ax1.legend(fontsize="small")
         fig.tight_layout()
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
+        try:
+            fig.savefig(path, dpi=100)
+        finally:
+            plt.close(fig)
         return path
 
 
+#: The former name of :class:`ReplayResults`.
+ReplayComparison = ReplayResults
+
+
+def _nan_figures(run: Mapping[str, Any]) -> Dict[str, Any]:
+    """A run read from JSON: the figures written as null (nan) back to nan."""
+    d = dict(run)
+    for k in ("value", "ops_per_s", "cpu_s", "wall_s"):
+        if d.get(k) is None:
+            d[k] = float("nan")
+    return d
+
+
 def _fmt_rate(v: float) -> str:
+    if math.isnan(v):
+        return "-"
     return "%.2fM" % (v / 1e6) if v >= 1e5 else "%.0f" % v
+
+
+def _fmt_ratio(v: float, suffix: str = "") -> str:
+    return "-" if math.isnan(v) else "%.2f%s" % (v, suffix)
 
 
 def _csv_cell(v: Any) -> str:
@@ -957,8 +1087,8 @@ def replay_once(path: str, allocator: str = "system", *, fill: str = "sparse",
                            % (path, name, p.returncode, p.stderr.strip()[-2000:]))
     f = _parse_replay_line(p.stdout)
     if not _allocators.is_expected(lib, f["allocator"]):
-        raise RuntimeError("asked for %s (%s) but the replay's malloc came from %s"
-                           % (name, lib or "no preload", f["allocator"]))
+        raise _harness.WrongAllocator("asked for %s (%s) but the replay's malloc came from %s"
+                                      % (name, lib or "no preload", f["allocator"]))
     marker = "hakmem-replay: first error: "
     f["first_error"] = next((ln[len(marker):] for ln in p.stderr.splitlines()
                              if ln.startswith(marker)), "")
@@ -967,15 +1097,20 @@ def replay_once(path: str, allocator: str = "system", *, fill: str = "sparse",
 
 def replay(paths: Union[str, Sequence[str]], allocators: Sequence[str] = DEFAULT_ALLOCATORS,
            repeat: int = 3, *, fill: str = "sparse", baseline: str = "system",
-           progress: Optional[Callable[[int, int, str, str], None]] = None,
-           timeout: Optional[float] = 600) -> ReplayComparison:
+           progress: Optional[_harness.ProgressFn] = None,
+           timeout: Optional[float] = 600) -> ReplayResults:
     """Replays each trace under each installed allocator, ``repeat`` rounds,
-    interleaved as hakmem.bench.compare does (the first allocator rotating
-    every round); returns a ReplayComparison (a bench.Comparison: value is
-    replayed calls per second). A hakmem.stress.Trace file (HAKTRACE) is
-    converted first. fill: "sparse" stamps each block's ends and one word per
-    4 KiB, "full" every byte. Raises TraceError for a file that is not a
-    readable trace."""
+    interleaved as :func:`hakmem.bench.compare` does (the first allocator
+    rotating every round); returns a :class:`ReplayResults`, the
+    :class:`hakmem.bench.Results` that compare returns (value: replayed calls
+    per second), whose runs are :class:`ReplayRun`. A hakmem.stress.Trace
+    file (HAKTRACE) is converted first. fill: "sparse" stamps each block's
+    ends and one word per 4 KiB, "full" every byte. progress: called as
+    ``progress(done, total, trace, allocator)`` before each run and once at
+    the end. Raises TraceError for a file that is not a readable trace,
+    ValueError for a bad argument, RuntimeError when no allocator is left,
+    :class:`hakmem.bench.WrongAllocator` when a replay's malloc came from
+    another library than the one preloaded."""
     if isinstance(paths, str):
         paths = [paths]
     if isinstance(allocators, str):
@@ -999,39 +1134,42 @@ def replay(paths: Union[str, Sequence[str]], allocators: Sequence[str] = DEFAULT
         if baseline not in found:
             notes.append("baseline %s was not run: no ratios" % baseline)
         names = list(found)
-        used = {}
-        workloads = []
+        used: Dict[str, str] = {}
+        workloads: List[bench.Workload] = []
         for p, f in zip(paths, files):
             base = os.path.basename(p)
             name, k = base, 2
             while name in used:
                 name, k = "%s#%d" % (base, k), k + 1
             used[name] = f
-            workloads.append(bench.Workload(name=name, trace=os.path.abspath(p),
-                                            params={"fill": fill}))
-        runs: List[bench.Run] = []
+            # The command a replay runs (under each allocator in turn).
+            args = ("replay", "--fill", fill, os.path.abspath(p))
+            about = "trace %s" % os.path.abspath(p)
+            if f != p:
+                about += " (a hakmem.stress.Trace, converted)"
+            workloads.append(bench.Workload(name=name, program=replayer_path(), args=args,
+                                            quick=args, smoke=args, about=about))
+        meta: Dict[str, Any] = {
+            "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %z"),
+            "machine": _harness.machine(), "rounds": repeat, "length": "full",
+            "metric": "wall", "fill": fill, "contenders": {}, "baseline": baseline,
+            "origin": "replayer: %s (--fill %s)" % (replayer_path(), fill)}
+        runs: List[ReplayRun] = []
         total, done = repeat * len(workloads) * len(names), 0
-        for rnd in range(repeat):
+        for rnd in range(1, repeat + 1):
             for w in workloads:
-                k = rnd % len(names)
+                k = (rnd - 1) % len(names)
                 for a in names[k:] + names[:k]:
                     if progress is not None:
                         progress(done, total, w.name, a)
-                    spec = a if found[a] is None or a in ("system", "hakmem") or \
-                        a in _allocators.PEERS else "%s=%s" % (a, found[a])
+                    lib = found[a]
+                    spec = a if lib is None or a in ("system", "hakmem") or \
+                        a in _allocators.PEERS else "%s=%s" % (a, lib)
                     r = replay_once(used[w.name], spec, fill=fill, timeout=timeout)
-                    secs = float(r["seconds"])
-                    calls = int(r["calls"])
-                    errs, fails = int(r["errors"]), int(r["alloc_failures"])
-                    runs.append(ReplayRun(
-                        workload=w.name, allocator=a, round=rnd,
-                        value=calls / secs if secs > 0 else 0.0,
-                        peak_rss_kb=int(r["peak_rss_kb"]), errors=errs + fails,
-                        library=r["allocator"], version=r.get("allocator_version", "unknown"),
-                        calls=calls, seconds=secs, cpu_seconds=float(r["cpu_seconds"]),
-                        base_rss_kb=int(r["base_rss_kb"]),
-                        peak_live_bytes=int(r["peak_live_bytes"]), verification_errors=errs,
-                        alloc_failures=fails, skipped_unknown=int(r["skipped_unknown"])))
+                    runs.append(_replay_run(w.name, a, rnd, r))
+                    meta["contenders"].setdefault(a, {"path": r["allocator"],
+                                                      "version": r.get("allocator_version",
+                                                                       "unknown")})
                     if r["first_error"] and not any(n.startswith("%s under %s" % (w.name, a))
                                                     for n in notes):
                         notes.append("%s under %s: first error: %s" % (w.name, a,
@@ -1039,10 +1177,27 @@ def replay(paths: Union[str, Sequence[str]], allocators: Sequence[str] = DEFAULT
                     done += 1
         if progress is not None:
             progress(done, total, "", "")
-    return ReplayComparison(workloads, found, runs, notes, baseline)
+    return ReplayResults(workloads, found, runs, notes, meta, baseline=baseline)
+
+
+def _replay_run(workload: str, allocator: str, round_: int, r: Mapping[str, str]) -> ReplayRun:
+    """The ReplayRun of one replay's fields (from :func:`replay_once`)."""
+    secs = float(r["seconds"])
+    calls = int(r["calls"])
+    errs, fails = int(r["errors"]), int(r["alloc_failures"])
+    rate = calls / secs if secs > 0 else float("nan")
+    warnings = tuple("%s=%d" % (k, n) for k, n in (("errors", errs), ("alloc_failures", fails))
+                     if n)
+    return ReplayRun(
+        workload=workload, allocator=allocator, round=round_, value=rate, ops_per_s=rate,
+        cpu_s=float(r["cpu_seconds"]), wall_s=secs, peak_rss_kb=int(r["peak_rss_kb"]),
+        library=r["allocator"], version=r.get("allocator_version", "unknown"), failed=None,
+        warnings=warnings, fields=dict(r), calls=calls, base_rss_kb=int(r["base_rss_kb"]),
+        peak_live_bytes=int(r["peak_live_bytes"]), verification_errors=errs,
+        alloc_failures=fails, skipped_unknown=int(r["skipped_unknown"]))
 
 
 __all__ = ["Call", "DEFAULT_ALLOCATORS", "FORMAT_VERSION", "Recorded", "Recording",
-           "ReplayComparison", "ReplayRun", "TraceError", "TraceWriter", "UNKNOWN", "load",
-           "record", "recorder_path", "replay", "replay_once", "replayer_path", "save",
-           "trace_files"]
+           "ReplayComparison", "ReplayResults", "ReplayRun", "TraceError", "TraceWriter",
+           "UNKNOWN", "load", "record", "recorder_path", "replay", "replay_once",
+           "replayer_path", "save", "trace_files"]
