@@ -90,29 +90,13 @@ static bool retain(uint64_t bytes)
     return true;
 }
 
-static void list_push(hak_span_t **list, hak_span_t *s)
-{
-    s->prev = NULL;
-    s->next = *list;
-    if (*list) (*list)->prev = s;
-    *list = s;
-}
-
-static void list_remove(hak_span_t **list, hak_span_t *s)
-{
-    if (s->prev) s->prev->next = s->next;
-    else *list = s->next;
-    if (s->next) s->next->prev = s->prev;
-    s->next = s->prev = NULL;
-}
-
 /* Where an empty span goes: kept within the retain budget, else returned
  * for the caller to release once it has dropped the lock. */
 static hak_span_t *span_emptied(struct hak_central *k, hak_span_t *s)
 {
     if (retain(span_size(s))) {
         s->state = HAK_SPAN_EMPTY;
-        list_push(&k->empty, s);
+        hak_span_list_push(&k->empty, s);
         return NULL;
     }
     s->state = HAK_SPAN_DEAD;
@@ -126,15 +110,15 @@ static hak_span_t *span_next(struct hak_central *k, unsigned cls, bool owned)
     hak_span_t *s = k->partial;
     if (s != NULL) {
         if (!owned) return s;
-        list_remove(&k->partial, s);
+        hak_span_list_remove(&k->partial, s);
     } else if ((s = k->empty) != NULL) {
-        list_remove(&k->empty, s);
+        hak_span_list_remove(&k->empty, s);
         atomic_fetch_sub_explicit(&retained_bytes, span_size(s), memory_order_relaxed);
     } else if ((s = _hak_span_new(cls)) == NULL) {
         return NULL;
     }
     s->state = owned ? HAK_SPAN_OWNED : HAK_SPAN_PARTIAL;
-    if (!owned) list_push(&k->partial, s);
+    if (!owned) hak_span_list_push(&k->partial, s);
     return s;
 }
 
@@ -148,7 +132,7 @@ static hak_span_t *span_disown(struct hak_central *k, hak_span_t *s)
         s->state = HAK_SPAN_FULL;
     } else {
         s->state = HAK_SPAN_PARTIAL;
-        list_push(&k->partial, s);
+        hak_span_list_push(&k->partial, s);
     }
     return NULL;
 }
@@ -217,7 +201,7 @@ unsigned _hak_central_take(unsigned cls, unsigned want, void **head, void *end,
         s->last_tc = tc;
         n += got;
         if (s->free == NULL && s->bump >= s->end) {
-            if (slot == NULL) list_remove(&k->partial, s);
+            if (slot == NULL) hak_span_list_remove(&k->partial, s);
             s->state = HAK_SPAN_FULL;
             s = NULL;
         }
@@ -275,7 +259,7 @@ void _hak_central_give(unsigned cls, void *head, unsigned n, int64_t cached_delt
         s->used--;
         if (s->state == HAK_SPAN_FULL) {
             s->state = HAK_SPAN_PARTIAL;
-            list_push(&k->partial, s);
+            hak_span_list_push(&k->partial, s);
         }
         if (s->used == 0) {
             /* Every block is back: hand them out again in address order, as
@@ -288,7 +272,7 @@ void _hak_central_give(unsigned cls, void *head, unsigned n, int64_t cached_delt
             s->bump = hak_span_start(s);
             /* An owned span stays with its group, however empty (see the top). */
             if (s->state != HAK_SPAN_OWNED) {
-                list_remove(&k->partial, s);
+                hak_span_list_remove(&k->partial, s);
                 if (span_emptied(k, s) != NULL) {
                     s->next = dead;
                     dead = s;

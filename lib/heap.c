@@ -307,22 +307,6 @@ uintptr_t _hak_heap_new(void)
 
 /* ---- spans ---------------------------------------------------------------------- */
 
-static void list_push(hak_span_t **list, hak_span_t *s)
-{
-    s->prev = NULL;
-    s->next = *list;
-    if (*list) (*list)->prev = s;
-    *list = s;
-}
-
-static void list_remove(hak_span_t **list, hak_span_t *s)
-{
-    if (s->prev) s->prev->next = s->next;
-    else *list = s->next;
-    if (s->next) s->next->prev = s->prev;
-    s->next = s->prev = NULL;
-}
-
 static uint64_t span_bytes(const hak_span_t *s) { return (uint64_t)s->units << HAK_UNIT_SHIFT; }
 
 static void count_used(struct hak_heap *hp, int64_t bytes)
@@ -412,7 +396,7 @@ static hak_span_t *heap_span_new(struct hak_heap *hp, uint32_t slot, unsigned cl
     uintptr_t unit = (hak_span_start(s) - _hak_arena_base) >> HAK_UNIT_SHIFT;
     for (unsigned u = 0; u < s->units; u++) _hak_heap_unit_slot[unit + u] = (uint16_t)slot;
     s->state = HAK_SPAN_PARTIAL;
-    list_push(&hp->partial[cls], s);
+    hak_span_list_push(&hp->partial[cls], s);
     hp->spans++;
     hp->span_bytes += span_bytes(s);
     uint64_t now = hp->span_bytes + hp->large_bytes;
@@ -473,8 +457,8 @@ static unsigned heap_take(struct hak_heap *hp, uint32_t slot, unsigned cls, unsi
         s->used += got;
         n += got;
         if (s->free == NULL && s->bump >= s->end) {
-            list_remove(&hp->partial[cls], s);
-            list_push(&hp->full, s);
+            hak_span_list_remove(&hp->partial[cls], s);
+            hak_span_list_push(&hp->full, s);
             s->state = HAK_SPAN_FULL;
         }
     }
@@ -514,8 +498,8 @@ static void heap_give(struct hak_heap *hp, uint32_t slot, unsigned cls, void *he
         s->nfree++;
         s->used--;
         if (s->state == HAK_SPAN_FULL) {
-            list_remove(&hp->full, s);
-            list_push(&hp->partial[cls], s);
+            hak_span_list_remove(&hp->full, s);
+            hak_span_list_push(&hp->partial[cls], s);
             s->state = HAK_SPAN_PARTIAL;
         }
         if (s->used == 0) {
@@ -524,7 +508,7 @@ static void heap_give(struct hak_heap *hp, uint32_t slot, unsigned cls, void *he
             s->nfree = 0;
             s->bump = hak_span_start(s);
             if (hp->partial[cls] != s || s->next != NULL) {
-                list_remove(&hp->partial[cls], s);
+                hak_span_list_remove(&hp->partial[cls], s);
                 span_drop(hp, s, dead);
             }
         }
@@ -617,7 +601,7 @@ static void take_empty_spans(struct hak_heap *hp, hak_span_t **dead)
         for (hak_span_t *s = hp->partial[c], *next; s != NULL; s = next) {
             next = s->next;
             if (s->used != 0) continue;
-            list_remove(&hp->partial[c], s);
+            hak_span_list_remove(&hp->partial[c], s);
             span_drop(hp, s, dead);
         }
     }

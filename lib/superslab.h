@@ -128,6 +128,23 @@ HAK_INLINE uintptr_t hak_span_start(const hak_span_t *s)
     unsigned idx = (unsigned)(s - ((const hak_ss_t *)ss)->span);
     return ss + ((uintptr_t)idx << HAK_UNIT_SHIFT);
 }
+/* A span on a doubly linked list of spans (its class's partial or empty
+ * list, central.c; a heap's, heap.c). */
+HAK_INLINE void hak_span_list_push(hak_span_t **list, hak_span_t *s)
+{
+    s->prev = NULL;
+    s->next = *list;
+    if (*list) (*list)->prev = s;
+    *list = s;
+}
+HAK_INLINE void hak_span_list_remove(hak_span_t **list, hak_span_t *s)
+{
+    if (s->prev) s->prev->next = s->next;
+    else *list = s->next;
+    if (s->next) s->next->prev = s->prev;
+    s->next = s->prev = NULL;
+}
+
 /* True if p is the start of a block of a live span (the exact check, with a
  * division: slow paths and debug builds only). */
 HAK_HIDDEN bool _hak_span_block_start(const void *p);
