@@ -175,6 +175,16 @@ static uint32_t free_slot;           /* 0: none */
 static _Atomic uint64_t slot_gen[HAK_HEAP_SLOTS];
 static uint32_t slot_next[HAK_HEAP_SLOTS];
 static uint8_t slot_free[HAK_HEAP_SLOTS];
+
+/* A process that never made a heap holds none of these locks (nothing
+ * takes them before the first hak_heap_new but hak_collect's look, which
+ * finds nothing): fork then takes none of them, so that a program without
+ * heaps holds no more locks over fork than before heaps existed (ThreadSanitizer
+ * follows at most 64 held at once). A first hak_heap_new racing with the fork
+ * leaves the child at most a half-made slot no handle names; the child
+ * re-initialises every lock either way. */
+static _Atomic bool heaps_made;
+static bool fork_locked;
 static hak_heap_tc_t *tc_pool;       /* caches no thread has (table lock) */
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -270,6 +280,7 @@ static void heap_unlock(struct hak_heap *hp) { pthread_mutex_unlock(&hp->lock); 
 
 uintptr_t _hak_heap_new(void)
 {
+    atomic_store_explicit(&heaps_made, true, memory_order_release);
     pthread_mutex_lock(&table_lock);
     if (slots == NULL) {
         slots = _hak_os_reserve(HAK_HEAP_SLOTS * sizeof(struct hak_heap));
@@ -1173,6 +1184,7 @@ static size_t purge_free_slots(void)
 
 size_t _hak_heap_collect_all(void)
 {
+    if (!atomic_load_explicit(&heaps_made, memory_order_acquire)) return 0;
     for (unsigned w = 0; w < HAK_HEAP_WAYS; w++) tc_detach(hak_heap_way(w), "hak_collect");
     size_t bytes = 0;
     uint32_t used = atomic_load_explicit(&slots_used, memory_order_acquire);
@@ -1350,8 +1362,11 @@ void _hak_heap_thread_exit(void)
 
 /* ---- fork ---------------------------------------------------------------------------- */
 
+
 void _hak_heap_lock_all(void)
 {
+    fork_locked = atomic_load_explicit(&heaps_made, memory_order_acquire);
+    if (!fork_locked) return;
     pthread_mutex_lock(&table_lock);
     uint32_t used = atomic_load_explicit(&slots_used, memory_order_relaxed);
     for (uint32_t slot = 1; slot < used; slot++) pthread_mutex_lock(&slots[slot].lock);
@@ -1361,6 +1376,7 @@ void _hak_heap_lock_all(void)
 
 void _hak_heap_unlock_all(void)
 {
+    if (!fork_locked) return;
     pthread_mutex_unlock(&park_lock);
     pthread_mutex_unlock(&reg_lock);
     uint32_t used = atomic_load_explicit(&slots_used, memory_order_relaxed);

@@ -20,7 +20,7 @@ and goes with the last of them.
 """
 import threading
 import weakref
-from typing import Dict, Iterator, List, Union
+from typing import Any, Dict, Iterator, List, Union
 
 from . import _core
 from ._native import ffi, lib
@@ -70,7 +70,7 @@ class Heap:
 
     # ---- state ------------------------------------------------------------
 
-    def _handle(self):
+    def _handle(self) -> Any:
         h = self._state.handle
         if h is None:
             raise ValueError("use of a destroyed hakmem Heap")
