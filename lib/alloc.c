@@ -138,24 +138,29 @@ static void route_count(enum hak_route r, const void *p)
     }
 }
 
-/* An arena block reaches here for two reasons. With HAKMEM_STATS or the
- * route trace on, the fast window is closed on purpose so that every free
- * is counted: the route recorded is the one the fast path's own test
- * (hak_window_hit, on the window it would use) picks, and the block then
- * takes that route (the same hak_tc_push). Otherwise the fast path missed
- * a block it should have taken: counted as slab_lookup, so it shows. */
+/* An arena address reaches here when the fast path's block-start test did
+ * not pass: a pointer into a block or between blocks (refused here, with
+ * the exact test, so that it never reaches a list), a block of a span
+ * longer than a unit (the test cannot tell those; they are pushed from
+ * here), a new thread's free (its tests are all 0 until set-up), or every
+ * free, with HAKMEM_STATS or the route trace on: the fast window is then
+ * closed on purpose so that each is counted, with the route the fast path
+ * would have taken. */
 static void free_arena_slow(void *p, const char *what)
 {
+    if (HAK_UNLIKELY(!_hak_span_block_start(p))) _hak_fatal_ptr(what, "invalid pointer", p);
     unsigned cls = hak_class_at(p);
-    if (hak_class_is_heap(cls)) {
-        route_count(HAK_ROUTE_HEAP, p);
-    } else if (cls != 0) {
-        enum hak_route r = HAK_ROUTE_SLAB_LOOKUP;
-        if (_hak_g_count_calls && hak_window_hit(p, _hak_window_base, _hak_window_size16))
-            r = hak_class_is_tiny(cls) ? HAK_ROUTE_TINY_FAST : HAK_ROUTE_MID_FAST;
-        route_count(r, p);
-        if (hak_span_of(p)->last_tc != &_hak_tc) route_count(HAK_ROUTE_REMOTE, p);
-        _hak_stat_add(&_hak_g_stats.class_frees[cls], 1);
+    if (HAK_UNLIKELY(_hak_g_count_calls)) {
+        if (hak_class_is_heap(cls)) {
+            route_count(HAK_ROUTE_HEAP, p);
+        } else {
+            enum hak_route r = HAK_ROUTE_SLAB_LOOKUP;
+            if (_hak_cls_free_test[cls][0] != 0)
+                r = hak_class_is_tiny(cls) ? HAK_ROUTE_TINY_FAST : HAK_ROUTE_MID_FAST;
+            route_count(r, p);
+            if (hak_span_of(p)->last_tc != &_hak_tc) route_count(HAK_ROUTE_REMOTE, p);
+            _hak_stat_add(&_hak_g_stats.class_frees[cls], 1);
+        }
     }
     hak_tc_push(hak_tc_self(), cls, p, what);
 }
@@ -167,11 +172,8 @@ void _hak_free_slow(void *p, const char *what)
         return;
     }
     if (hak_in_arena(p)) {
-        if (((uintptr_t)p & 15) == 0) {
-            free_arena_slow(p, what);
-            return;
-        }
-        _hak_fatal_ptr(what, "invalid pointer", p);
+        free_arena_slow(p, what);
+        return;
     }
     /* A heap's large block first: the large tier alone would free it
      * behind its heap's back. */

@@ -144,16 +144,24 @@ HAK_INLINE bool hak_window_hit(const void *p, uintptr_t base, uintptr_t size16)
     return hak_rotr((uintptr_t)p - base, 4) < size16;
 }
 
-/* The window's offset also indexes the class table (superslab.h). */
+/* The window's offset also indexes the class table (superslab.h), and its
+ * low 16 bits are the offset in the unit (the arena is unit-aligned). */
 /* what names the entry point in messages; a constant, it costs only the
  * slow paths' branches an address load. */
 HAK_INLINE void hak_tc_free_as(void *p, const char *what)
 {
     HAK_VG_FREE(p);
     uintptr_t off = (uintptr_t)p - _hak_fast_base;
-    if (HAK_LIKELY(hak_rotr(off, 4) < _hak_fast_size16)) {
-        hak_tc_push(hak_tc_self(), _hak_unit_cls[off >> HAK_UNIT_SHIFT], p, what);
-        return;
+    if (HAK_LIKELY(off < _hak_fast_size)) {
+        size_t c = _hak_unit_cls[off >> HAK_UNIT_SHIFT];
+        hak_tc_ref_t *tc = hak_tc_self();
+        /* A block's start, or the slow path: an interior pointer (any
+         * offset) never reaches a list, so it is never handed out over a
+         * live block. The test's pass implies 16-alignment. */
+        if (HAK_LIKELY(hak_unit_block_start(tc->free_magic[c], tc->free_limit[c], (uintptr_t)p))) {
+            hak_tc_push(tc, c, p, what);
+            return;
+        }
     }
     _hak_free_slow(p, what);
 }

@@ -1002,7 +1002,7 @@ static bool check_owner(uint32_t slot, const void *p, const char *what)
 {
     if (hak_in_arena(p)) {
         unsigned id = hak_class_at(p);
-        if (id == 0 || ((uintptr_t)p & 15) != 0) _hak_fatal_ptr(what, "invalid pointer", p);
+        if (!_hak_span_block_start(p)) _hak_fatal_ptr(what, "invalid pointer", p);
         if (!hak_class_is_heap(id) || hak_span_of(p)->heap != slot)
             _hak_fatal_ptr(what, "block of another heap", p);
         return false;

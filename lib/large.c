@@ -67,6 +67,7 @@
  */
 #define _GNU_SOURCE
 #include "large.h"
+#include "block.h"
 #include "counters.h"
 #include "os.h"
 #include "vg.h"
@@ -75,9 +76,13 @@
 #include <pthread.h>
 #include <string.h>
 
-#define LARGE_MAGIC 0x68616b6d4c415247ull /* "hakmLARG" */
-
 typedef struct hak_large_hdr {
+    /* hdr_sum of the fields below and the block's address, keyed with the
+     * process's secret (block.h): an overflow from the block before, or a
+     * use after free of it, that rewrites the header cannot make a sum that
+     * passes without the key, so free and realloc never act on a forged
+     * base or length (scudo checksums its headers the same way). 0 once
+     * freed. */
     uint64_t magic;
     uintptr_t base; /* the mapping, or the region range */
     size_t maplen;
@@ -191,6 +196,20 @@ static void reg_remove_at(reg_stripe_t *r, size_t i)
 
 static hak_large_hdr_t *hdr_of(const void *p) { return (hak_large_hdr_t *)((uintptr_t)p - sizeof(hak_large_hdr_t)); }
 
+/* A keyed mix of every field and the address (each step a multiply by an
+ * odd constant, so no field's change cancels another's); never 0. */
+static uint64_t hdr_sum(uintptr_t p, const hak_large_hdr_t *h)
+{
+    uint64_t x = _hak_key ^ p;
+    x = (x ^ h->base) * 0x9e3779b97f4a7c15ull;
+    x = (x ^ h->maplen) * 0xc2b2ae3d27d4eb4full;
+    x = (x ^ h->offset) * 0x165667b19e3779f9ull;
+    x = (x ^ h->align) * 0x9e3779b97f4a7c15ull;
+    x ^= x >> 29;
+    return x | 1;
+}
+static void hdr_seal(uintptr_t p, hak_large_hdr_t *h) { h->magic = hdr_sum(p, h); }
+
 /* What the registry and the header say about p, read under p's stripe lock:
  * 0 not a live large block, 1 live (*h copied), -1 header overwritten. With
  * `take`, a live block is unregistered (and its header unmarked) at once, so
@@ -203,7 +222,7 @@ static int reg_lookup(const void *p, bool take, hak_large_hdr_t *out)
     int st = 0;
     if (at != SIZE_MAX) {
         hak_large_hdr_t *h = hdr_of(p);
-        st = h->magic == LARGE_MAGIC ? 1 : -1;
+        st = h->magic == hdr_sum((uintptr_t)p, h) ? 1 : -1;
         if (st == 1) {
             *out = *h;
             if (take) {
@@ -904,11 +923,11 @@ void *_hak_large_alloc(size_t size, size_t align, bool zero)
     }
     uintptr_t p = base + offset;
     hak_large_hdr_t *h = hdr_of((void *)p);
-    h->magic = LARGE_MAGIC;
     h->base = base;
     h->maplen = maplen;
     h->offset = offset;
     h->align = align;
+    hdr_seal(p, h);
     if (!reg_add(p, false)) {
         h->magic = 0;
         if (direct) direct_unmap(base, maplen);
@@ -990,15 +1009,15 @@ static void *direct_resize(void *p, const hak_large_hdr_t *old, size_t newlen)
     if (reg_lookup(p, true, &h) <= 0) return NULL; /* freed meanwhile: a bug, let the caller see it */
     void *m = _hak_os_remap((void *)old->base, old->maplen, newlen);
     if (m == NULL) {
-        hdr_of(p)->magic = LARGE_MAGIC;
+        hdr_seal((uintptr_t)p, hdr_of(p));
         reg_add((uintptr_t)p, true); /* back where it was: its slot is free */
         return NULL;
     }
     void *q = (void *)((uintptr_t)m + old->offset);
     hak_large_hdr_t *nh = hdr_of(q);
-    nh->magic = LARGE_MAGIC;
     nh->base = (uintptr_t)m;
     nh->maplen = newlen;
+    hdr_seal((uintptr_t)q, nh);
     /* Cannot fail: every stripe has its first table and grows at half full. */
     reg_add((uintptr_t)q, true);
     _hak_stat_commit((int64_t)newlen - (int64_t)old->maplen);
@@ -1026,6 +1045,7 @@ void *_hak_large_realloc(void *p, size_t size)
         pthread_mutex_lock(&large_lock);
         idle_check();
         bool ok = region_resize(hdr_of(p), newlen);
+        hdr_seal((uintptr_t)p, hdr_of(p));
         fr_check();
         pthread_mutex_unlock(&large_lock);
         if (!ok) return NULL;

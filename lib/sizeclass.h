@@ -57,7 +57,9 @@ _Static_assert(HAK_NCLASS <= HAK_HEAP_CLS && HAK_CLASS_IDS <= 256, "heap ids fit
      (unsigned)((((n) - 1) >> (HAK_LOG2((n) - 1) - 2)) & 3))
 #define HAK_CLASS_OF(n) ((n) <= 64 ? ((n) <= 16 ? 1u : (unsigned)(((n) + 15) / 16)) : HAK_CLASS_OF_ABOVE_64(n))
 
-HAK_HIDDEN extern const uint8_t _hak_cls_small[65];
+/* Indexed by n itself for n <= HAK_TINY_MAX (HAK_CLASS_OF(n), n 0 as 1):
+ * the malloc fast path's class in one load, with no rounding step. */
+HAK_HIDDEN extern const uint8_t _hak_cls_byte[HAK_TINY_MAX + 1];
 /* Indexed by a unit's id: a heap id gives its class's figures (0 between
  * the two ranges), so the code that reads a block's size needs no test. */
 HAK_HIDDEN extern const uint32_t _hak_cls_size[HAK_CLASS_IDS];
@@ -65,9 +67,27 @@ HAK_HIDDEN extern const uint8_t _hak_cls_units[HAK_CLASS_IDS];
 /* For the exact block-start test without a division: off % size == 0 iff
  * off * m <= m - 1 (mod 2^64), m = floor((2^64-1)/size) + 1, for off < 2^32. */
 HAK_HIDDEN extern const uint64_t _hak_cls_div_magic[HAK_CLASS_IDS];
+/* The free fast path's block-start test, within a 64 KiB unit: off (< 2^16,
+ * from the unit's start) starts a block of a one-unit span of class id c iff
+ * (uint32_t)(off * m) < limit, with [c] = {m, limit}. m = ceil(2^32 / size)
+ * makes the product below m exactly for the multiples of size (for every
+ * off < 2^16, since one-unit sizes are below 2^13: Lemire, Kaser and Kurz,
+ * "Faster remainder by direct computation"), and for the multiple k * size
+ * it is k * e, e = m * size - 2^32: growing with k when size is not a power
+ * of two, so limit = cap * e (cap: the blocks a unit holds) also refuses the
+ * multiple past the last block, in the unit's tail. A power of two divides
+ * the unit (no tail): limit = m. {0, 0} for class 0 and for classes whose
+ * spans are longer than a unit, where a unit's offset is not the block's:
+ * their frees take the slow path's exact test. Every class size is a
+ * multiple of 16, so a pass also means 16-aligned. */
+HAK_HIDDEN extern const uint32_t _hak_cls_free_test[HAK_CLASS_IDS][2];
+HAK_INLINE bool hak_unit_block_start(uint32_t magic, uint32_t limit, uintptr_t p)
+{
+    return (uint32_t)((uint32_t)(uint16_t)p * magic) < limit;
+}
 
-/* n <= HAK_TINY_MAX: one table load (the table is HAK_CLASS_OF at 16-byte steps). */
-HAK_INLINE unsigned hak_class_tiny(size_t n) { return _hak_cls_small[(n + 15) >> 4]; }
+/* n <= HAK_TINY_MAX: one table load. */
+HAK_INLINE unsigned hak_class_tiny(size_t n) { return _hak_cls_byte[n]; }
 
 /* HAK_TINY_MAX < n <= HAK_MID_MAX. */
 HAK_INLINE unsigned hak_class_mid(size_t n) { return HAK_CLASS_OF_ABOVE_64(n); }

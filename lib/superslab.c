@@ -20,7 +20,7 @@
 #include <string.h>
 
 uintptr_t _hak_fast_base;
-uintptr_t _hak_fast_size16;
+uintptr_t _hak_fast_size;
 uintptr_t _hak_window_base;
 uintptr_t _hak_window_size16;
 uintptr_t _hak_arena_base;
@@ -99,7 +99,7 @@ void _hak_arena_open_fast_window(bool open)
     _hak_window_base = _hak_arena_base;
     _hak_window_size16 = _hak_arena_size >> 4;
     _hak_fast_base = _hak_window_base;
-    _hak_fast_size16 = open ? _hak_window_size16 : 0;
+    _hak_fast_size = open ? _hak_arena_size : 0;
 }
 
 /* Length of the longest run of set bits: each step shortens every run by

@@ -87,12 +87,13 @@ _Static_assert(sizeof(hak_ss_t) <= HAK_UNIT_SIZE, "SuperSlab header must fit uni
 /* Class of every 64 KiB unit of the arena, by (addr - arena base) >> 16. */
 HAK_HIDDEN extern uint8_t _hak_unit_cls[HAK_ARENA_MAX >> HAK_UNIT_SHIFT];
 
-/* The free fast path's window onto the arena: rotr(addr - base, 4) < size16
- * is true exactly for 16-byte aligned addresses inside the arena. Both are 0
- * until the arena exists, and size16 stays 0 when every free is to be counted
- * (HAKMEM_STATS, HAKMEM_FREE_ROUTE_TRACE), which sends frees to the slow path. */
+/* The free fast path's window onto the arena: addr - base < size is true
+ * exactly for addresses inside the arena (the block-start test that follows
+ * refuses the rest). Both are 0 until the arena exists, and size stays 0
+ * when every free is to be counted (HAKMEM_STATS, HAKMEM_FREE_ROUTE_TRACE),
+ * which sends frees to the slow path. */
 HAK_HIDDEN extern uintptr_t _hak_fast_base;
-HAK_HIDDEN extern uintptr_t _hak_fast_size16;
+HAK_HIDDEN extern uintptr_t _hak_fast_size;
 /* The window the fast path is meant to use, even while it is closed. */
 HAK_HIDDEN extern uintptr_t _hak_window_base;
 HAK_HIDDEN extern uintptr_t _hak_window_size16;

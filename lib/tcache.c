@@ -110,6 +110,10 @@ void _hak_tc_activate(void)
     HAK_ASSERT(tc->state == HAK_TC_NEW);
     /* Blocks may already sit on the lists (frees before set-up): keep them. */
     for (unsigned c = 1; c < HAK_NCLASS; c++) tc->room[c] += (int32_t)class_cap[c];
+    for (unsigned id = 0; id < HAK_CLASS_IDS; id++) {
+        tc->free_magic[id] = _hak_cls_free_test[id][0];
+        tc->free_limit[id] = _hak_cls_free_test[id][1];
+    }
     pthread_mutex_lock(&group_lock);
     uint32_t g = 0;
     for (uint32_t i = 1; i < ngroups; i++)

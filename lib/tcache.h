@@ -42,6 +42,13 @@ typedef struct hak_tcache {
      * that push and never read as lists. */
     void *head[HAK_CLASS_IDS];
     int32_t room[HAK_CLASS_IDS];
+    /* _hak_cls_free_test (sizeclass.h), copied at set-up: the free fast
+     * path reads it through the thread pointer it already holds, with the
+     * index it already has, as operands of the multiply and the compare (no
+     * table address to load; two arrays indexed as room is, since a [c][2]
+     * array makes gcc spend an lea on the index). All 0 until set-up: a new
+     * thread's frees take the slow path. */
+    uint32_t free_magic[HAK_CLASS_IDS], free_limit[HAK_CLASS_IDS];
     /* The thread's caches of first-class heaps (heap.h owns them; opaque
      * here), beside the lists so that one reach of the thread's state
      * serves a heap block's free. An unused way points at

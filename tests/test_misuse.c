@@ -126,9 +126,8 @@ static void double_free_after_slab_emptied(void)
     free(tu_launder(p));
 }
 
-/* 16-byte aligned, so it passes the free path's alignment test; the release
- * build catches it when the thread list hands it back to its slab (the
- * frees that follow force that), the debug build at the free itself. */
+/* 16-byte aligned, then many frees and mallocs of the class: refused at the
+ * free itself (the cases below show it), never handed out again. */
 static void free_interior_aligned(void)
 {
     enum { N = 2000 };
@@ -138,6 +137,56 @@ static void free_interior_aligned(void)
     free(tu_launder(p + 16));
     for (int i = 0; i < N; i++) v[i] = malloc(64);
     for (int i = 0; i < N; i++) free(v[i]);
+}
+
+/* A 16-aligned pointer into a live block, freed with nothing after it: the
+ * free itself must refuse it (the child exits 0 if it returns). One case
+ * per kind of span: Tiny, Mid in a one-unit span, Mid in a longer span
+ * (whose blocks straddle units), at several offsets. */
+static void free_interior_at(size_t n, size_t off)
+{
+    char *p = malloc(n);
+    memset(p, 1, n);
+    free(tu_launder(p + off));
+}
+static void free_interior_tiny_16(void) { free_interior_at(64, 16); }
+static void free_interior_tiny_mid(void) { free_interior_at(1024, 512); }
+static void free_interior_mid_unit(void) { free_interior_at(4096, 2048); }
+static void free_interior_mid_span(void) { free_interior_at(20000, 10000 - 10000 % 16); }
+static void free_interior_mid_span_unit(void) { free_interior_at(100000, 65536); }
+static void hak_free_interior(void)
+{
+    char *p = hak_alloc(256, 16);
+    hak_free(tu_launder(p + 128));
+}
+
+/* The tail of a 64 KiB unit of 48-byte blocks (1365 fit; 16 bytes are left
+ * at offset 65520): a multiple of the class size, yet no block. */
+static void free_unit_tail(void)
+{
+    char *p = malloc(48);
+    uintptr_t unit = (uintptr_t)p & ~(uintptr_t)0xffff;
+    free(tu_launder((char *)(unit + 65520)));
+}
+
+/* The same misuses on a first-class heap's blocks, through each route. */
+static void heap_dealloc_interior(void)
+{
+    hak_heap_t *h = hak_heap_new();
+    char *p = hak_heap_alloc(h, 64, 16);
+    hak_heap_dealloc(h, tu_launder(p + 32), 64, 16);
+}
+static void heap_free_interior(void)
+{
+    hak_heap_t *h = hak_heap_new();
+    char *p = hak_heap_alloc(h, 4096, 16);
+    free(tu_launder(p + 1024));
+}
+static void heap_dealloc_interior_mid_span(void)
+{
+    hak_heap_t *h = hak_heap_new();
+    char *p = hak_heap_alloc(h, 20000, 16);
+    hak_heap_dealloc(h, tu_launder(p + 4096), 20000, 16);
 }
 
 /* A pointer from glibc's own malloc, as a library loaded with RTLD_DEEPBIND
@@ -250,6 +299,19 @@ static char *large_overflow_into_next(void)
 
 static void large_header_overwritten_free(void) { free(large_overflow_into_next()); }
 
+/* A writer who reads the header in front of a large block (an overflow from
+ * the block before can) and rewrites only its length, keeping every other
+ * word, the check word included: free must refuse it, or it would give back
+ * a megabyte it does not own. The header is the 5 words before the block
+ * (lib/large.c); the length is the third. */
+static void large_header_forged_length(void)
+{
+    char *b = malloc(1 << 20);
+    uint64_t *hdr = (uint64_t *)(void *)(b - 40);
+    hdr[2] += 1 << 20;
+    free(tu_launder(b));
+}
+
 static void large_header_overwritten_realloc(void)
 {
     (void)tu_launder(realloc(large_overflow_into_next(), 2 << 20));
@@ -277,6 +339,17 @@ static const struct misuse cases[] = {
     {"double-free-large", double_free_large, "invalid pointer"},
     {"free-interior-aligned-malloc64+16", free_interior_aligned, "invalid pointer"},
     {"free-glibc-pointer", free_glibc_pointer, "invalid pointer"},
+    {"free-interior-at-call-malloc64+16", free_interior_tiny_16, "free(): invalid pointer"},
+    {"free-interior-at-call-malloc1024+512", free_interior_tiny_mid, "free(): invalid pointer"},
+    {"free-interior-at-call-malloc4096+2048", free_interior_mid_unit, "free(): invalid pointer"},
+    {"free-interior-at-call-malloc20000+9984", free_interior_mid_span, "free(): invalid pointer"},
+    {"free-interior-at-call-malloc100000+64K", free_interior_mid_span_unit, "free(): invalid pointer"},
+    {"hak_free-interior-at-call", hak_free_interior, "hak_free(): invalid pointer"},
+    {"free-unit-tail-class48", free_unit_tail, "free(): invalid pointer"},
+    {"hak_heap_dealloc-interior", heap_dealloc_interior, "hak_heap_dealloc(): invalid pointer"},
+    {"free-heap-block-interior", heap_free_interior, "free(): invalid pointer"},
+    {"hak_heap_dealloc-interior-mid-span", heap_dealloc_interior_mid_span,
+     "hak_heap_dealloc(): invalid pointer"},
     {"overflow-one-byte-into-free-block", overflow_one_byte, "free list corrupted"},
     {"write-after-free", write_after_free, "free list corrupted"},
     {"realloc-freed-pointer", realloc_freed, "already freed"},
@@ -285,6 +358,7 @@ static const struct misuse cases[] = {
     {"malloc_usable_size-freed", usable_size_freed, "malloc_usable_size(): block already freed"},
     {"hak_usable_size-freed", hak_usable_size_freed, "hak_usable_size(): block already freed"},
     {"large-header-overwritten-free", large_header_overwritten_free, "large block header overwritten"},
+    {"large-header-forged-length", large_header_forged_length, "free(): large block header overwritten"},
     {"large-header-overwritten-realloc", large_header_overwritten_realloc,
      "large block header overwritten"},
 };
