@@ -60,8 +60,8 @@ use crate::Stats;
 /// hands out is a block that [`visit`](Heap::visit) and
 /// [`owns`](crate::owns) see.
 ///
-/// **Blocks outlive nothing.** Every pointer into the heap dangles once the
-/// `Heap` is dropped. The borrow checker does not see raw pointers, so code
+/// **Dropping frees every block.** Every pointer into the heap dangles once
+/// the `Heap` is dropped. The borrow checker does not see raw pointers, so code
 /// that wraps them (in a `Box`-like type, say) should borrow the `Heap` for
 /// as long as it holds them.
 pub struct Heap {

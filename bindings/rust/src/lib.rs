@@ -37,6 +37,11 @@ use core::ffi::CStr;
 mod ffi;
 mod heap;
 
+// The README's Rust examples run as doc tests, so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub use ffi::Stats;
 pub use heap::Heap;
 
