@@ -53,8 +53,8 @@ use crate::Stats;
 /// **Zero-size layouts.** Unlike [`GlobalAlloc`](core::alloc::GlobalAlloc),
 /// whose callers must not ask for zero bytes, `Heap::alloc` is safe for any
 /// layout, so it defines the case: a zero-size layout gets a real, unique
-/// block of the smallest size class (as C's `hak_heap_alloc(h, 0, align)`
-/// does), aligned as asked. It is freed like any other block (with
+/// block, the smallest hakmem makes at the alignment asked for (16 bytes up
+/// to 16-byte alignment), as C's `hak_heap_alloc(h, 0, align)` does. It is freed like any other block (with
 /// [`dealloc`](Heap::dealloc) and the same zero-size layout) or with the
 /// heap. No dangling pointer is ever returned, so every pointer a `Heap`
 /// hands out is a block that [`visit`](Heap::visit) and
@@ -99,8 +99,8 @@ impl Heap {
     ///
     /// Any alignment is served (above 64 KiB, or for a block above 256 KiB,
     /// the block is a mapping of its own, still counted in this heap). A
-    /// zero-size layout gets a real block of the smallest size class (see
-    /// [`Heap`]). The block's content is unspecified.
+    /// zero-size layout gets a real block, the smallest at its alignment
+    /// (see [`Heap`]). The block's content is unspecified.
     #[inline]
     pub fn alloc(&self, layout: Layout) -> Option<NonNull<u8>> {
         // SAFETY: a live heap's handle; any size and power-of-two alignment
@@ -151,7 +151,7 @@ impl Heap {
     /// Returns the block (moved or not), or `None` when the memory cannot
     /// be had or `new_size` rounded up to the alignment would exceed
     /// `isize::MAX`; then the old block is untouched and still allocated.
-    /// A `new_size` of 0 gives a block of the smallest size class, as a
+    /// A `new_size` of 0 gives the smallest block at the alignment, as a
     /// zero-size [`alloc`](Heap::alloc) does (it is not a free).
     ///
     /// # Safety

@@ -288,6 +288,11 @@ fn zero_size_layouts_get_real_blocks() {
             blocks.push((q, l));
         }
     }
+    // The smallest block: 16 bytes at alignments up to 16.
+    assert!(heap.visit(|p, usable| {
+        let l = blocks.iter().find(|b| b.0 == p).unwrap().1;
+        l.align() > 16 || usable == 16
+    }));
     assert_eq!(live(&heap).0, blocks.len());
     // realloc to 0 gives a block too (not a free); and from 0 to more.
     let (p, l) = blocks.pop().unwrap();
