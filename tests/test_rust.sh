@@ -1,6 +1,6 @@
 #!/bin/sh
 # The Rust crate (bindings/rust): its tests against the release and the debug
-# build of the C core, its examples (the benchmark in its smoke length), a
+# build of the C core, its examples (the benchmarks in their smoke length), a
 # program outside the crate that uses it as its README says, and clippy,
 # rustfmt and rustdoc without complaints. Needs cargo (on PATH or in
 # ~/.cargo/bin); skipped without it. Offline: the crate has no dependencies.
@@ -60,6 +60,8 @@ step "cargo test, debug-checks" sh -c "cd '$crate' && cargo test --offline --fea
 step "example global" expect_output "collect() gave" cargo run --offline --example global
 step "example bench --smoke" expect_output "ok hakmem (allocator=hakmem-" \
     cargo run --offline --example bench -- --smoke
+step "example bench --heap --smoke" expect_output "ok heap-drop (allocator=hakmem-" \
+    cargo run --offline --example bench -- --heap --smoke
 
 # A program of its own that depends on the crate by path, as the README shows.
 app=$(mktemp -d "${TMPDIR:-/tmp}/hakmem-rust-app.XXXXXX") || exit 99

@@ -21,17 +21,31 @@
 //! Each child checks that it ran on the allocator it names: hakmem::owns on a
 //! Box under hakmem (and not under the others), the library in
 //! /proc/self/maps for a preloaded one.
+//!
+//!     cargo run --release --example bench -- --heap [--rounds 9 --blocks 100000 --reps 5]
+//!
+//! `--heap` times a phase whose data dies together instead: `--blocks`
+//! blocks of 16 B to 2 KiB (log-uniform, the same sizes for every way),
+//! each written to, then all freed. Ways: `heap-drop` allocates them in a
+//! hakmem::Heap and drops the heap; `heap-each` deallocates them one by one
+//! (in allocation order) into the Heap first; `hakmem-each` and
+//! `system-each` use Hakmem and System (glibc) through GlobalAlloc, and the
+//! preloaded peers System with LD_PRELOAD. Each way and round runs in a
+//! child of its own (one untimed phase, then `--reps` timed ones), the ways
+//! interleaved in a rotating order; the child also reports the resident
+//! memory left after its last phase against before its first.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::{c_char, CStr};
 use std::process::Command;
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Instant;
 
-use hakmem::Hakmem;
+use hakmem::{Hakmem, Heap};
 
 // ---- the global allocator: System or Hakmem, chosen once per process -------
 
@@ -259,6 +273,12 @@ const PHASES: &[Phase] = &[
 
 /// User plus system CPU seconds of the whole process so far.
 fn cpu_seconds() -> f64 {
+    let (user, sys) = cpu_user_sys();
+    user + sys
+}
+
+/// User and system CPU seconds of the whole process so far.
+fn cpu_user_sys() -> (f64, f64) {
     let mut u = RUsage {
         utime: [0; 2],
         stime: [0; 2],
@@ -266,10 +286,10 @@ fn cpu_seconds() -> f64 {
     };
     // SAFETY: RUSAGE_SELF (0) and a struct of the kernel's layout.
     if unsafe { getrusage(0, &mut u) } != 0 {
-        return f64::NAN;
+        return (f64::NAN, f64::NAN);
     }
     let tv = |t: [i64; 2]| t[0] as f64 + t[1] as f64 * 1e-6;
-    tv(u.utime) + tv(u.stime)
+    (tv(u.utime), tv(u.stime))
 }
 
 /// Peak resident set (VmHWM) in KiB.
@@ -329,6 +349,261 @@ fn child(name: &str, threads: u64, per_mille: u64) {
         peak_rss_kib()
     );
     println!("{line}");
+}
+
+// ---- the heap workload (--heap) ----------------------------------------------
+
+/// The sizes of a phase's blocks: 16 B to 2 KiB, log-uniform, from a fixed
+/// seed, so that every way allocates the same blocks.
+fn phase_sizes(blocks: usize) -> Vec<usize> {
+    let mut rng = Rng::new(42);
+    (0..blocks)
+        .map(|_| {
+            let bits = 4 + rng.below(7) as u32;
+            (1usize << bits) + rng.below(1 << bits) as usize
+        })
+        .collect()
+}
+
+/// Writes the first and the last byte of a block, as a program would.
+#[inline]
+fn touch(p: *mut u8, size: usize) {
+    // SAFETY: p is a live block of at least `size` (>= 16) bytes.
+    unsafe {
+        p.write(size as u8);
+        p.add(size - 1).write(1);
+    }
+}
+
+/// One phase in a Heap: every block allocated, then the heap dropped
+/// (`each`: every block deallocated first). Returns the seconds spent
+/// allocating and freeing.
+fn heap_phase(sizes: &[usize], ptrs: &mut Vec<NonNull<u8>>, each: bool) -> (f64, f64) {
+    let start = Instant::now();
+    let heap = Heap::new().expect("Heap::new");
+    for &size in sizes {
+        let p = heap
+            .alloc(Layout::from_size_align(size, 8).unwrap())
+            .expect("heap alloc");
+        touch(p.as_ptr(), size);
+        ptrs.push(p);
+    }
+    let allocated = Instant::now();
+    if each {
+        for (&p, &size) in ptrs.iter().zip(sizes) {
+            // SAFETY: a live block of this heap, of this layout.
+            unsafe { heap.dealloc(p, Layout::from_size_align(size, 8).unwrap()) };
+        }
+    }
+    drop(heap);
+    ptrs.clear();
+    let freed = Instant::now();
+    (
+        (allocated - start).as_secs_f64(),
+        (freed - allocated).as_secs_f64(),
+    )
+}
+
+/// One phase through a GlobalAlloc: every block allocated, then every one
+/// deallocated in allocation order.
+fn global_phase<A: GlobalAlloc>(a: &A, sizes: &[usize], ptrs: &mut Vec<NonNull<u8>>) -> (f64, f64) {
+    let start = Instant::now();
+    for &size in sizes {
+        // SAFETY: a layout of at least 16 bytes.
+        let p = unsafe { a.alloc(Layout::from_size_align(size, 8).unwrap()) };
+        let p = NonNull::new(p).expect("alloc");
+        touch(p.as_ptr(), size);
+        ptrs.push(p);
+    }
+    let allocated = Instant::now();
+    for (&p, &size) in ptrs.iter().zip(sizes) {
+        // SAFETY: a live block of `a`, of this layout.
+        unsafe { a.dealloc(p.as_ptr(), Layout::from_size_align(size, 8).unwrap()) };
+    }
+    ptrs.clear();
+    let freed = Instant::now();
+    (
+        (allocated - start).as_secs_f64(),
+        (freed - allocated).as_secs_f64(),
+    )
+}
+
+/// Resident memory now (statm), in KiB.
+fn rss_kib() -> i64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: i64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    pages * 4
+}
+
+/// The heap workload's child: one untimed phase, `reps` timed ones; prints
+/// one line (milliseconds per phase).
+fn heap_child(way: &str, blocks: usize, reps: usize) {
+    let library = match way {
+        "heap-drop" | "heap-each" | "hakmem-each" => format!("hakmem-{}", hakmem::version()),
+        "system-each" => identify("system"),
+        _ => identify(way.trim_end_matches("-each")),
+    };
+    let sizes = phase_sizes(blocks);
+    let mut ptrs: Vec<NonNull<u8>> = Vec::with_capacity(blocks);
+    let rss_before = rss_kib();
+    let (mut alloc_s, mut free_s) = (0.0, 0.0);
+    let mut cpu_start = (0.0, 0.0);
+    for rep in 0..=reps {
+        if rep == 1 {
+            cpu_start = cpu_user_sys();
+        }
+        let (a, f) = match way {
+            "heap-drop" => heap_phase(&sizes, &mut ptrs, false),
+            "heap-each" => heap_phase(&sizes, &mut ptrs, true),
+            "hakmem-each" => global_phase(&Hakmem, &sizes, &mut ptrs),
+            _ => global_phase(&System, &sizes, &mut ptrs),
+        };
+        if rep > 0 {
+            alloc_s += a;
+            free_s += f;
+        }
+    }
+    let (user, sys) = cpu_user_sys();
+    let (user, sys) = (user - cpu_start.0, sys - cpu_start.1);
+    let ms = |s: f64| s * 1e3 / reps as f64;
+    println!(
+        "allocator={library} alloc={:.3} free={:.3} total={:.3} cpu={:.3} sys={:.3} rss_left_kib={}",
+        ms(alloc_s),
+        ms(free_s),
+        ms(alloc_s + free_s),
+        ms(user + sys),
+        ms(sys),
+        rss_kib() - rss_before
+    );
+}
+
+/// The heap workload's harness: the ways interleaved, `rounds` times.
+fn heap_bench(smoke: bool, args: &[String]) {
+    let rounds: usize = if smoke { 1 } else { arg(args, "--rounds", 9) };
+    let blocks: usize = if smoke {
+        2000
+    } else {
+        arg(args, "--blocks", 100_000)
+    };
+    let reps: usize = if smoke { 1 } else { arg(args, "--reps", 5) };
+    let mut ways: Vec<(String, Option<String>)> =
+        ["heap-drop", "heap-each", "hakmem-each", "system-each"]
+            .iter()
+            .map(|w| (w.to_string(), None))
+            .collect();
+    for c in contenders() {
+        if c.preload.is_some() {
+            ways.push((format!("{}-each", c.name), c.preload));
+        }
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut results: Vec<Vec<Vec<(String, String)>>> = vec![Vec::new(); ways.len()];
+    for round in 0..rounds {
+        for k in 0..ways.len() {
+            let i = (round + k) % ways.len();
+            let (way, preload) = &ways[i];
+            let mut cmd = Command::new(&exe);
+            cmd.args([
+                "--heap-child",
+                way,
+                "--blocks",
+                &blocks.to_string(),
+                "--reps",
+                &reps.to_string(),
+            ]);
+            cmd.env("BENCH_ALLOC", "system").env_remove("LD_PRELOAD");
+            if let Some(p) = preload {
+                cmd.env("LD_PRELOAD", p);
+            }
+            let out = cmd.output().expect("run the heap benchmark child");
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let line = stdout.lines().find(|l| l.starts_with("allocator="));
+            match line {
+                Some(line) if out.status.success() => results[i].push(
+                    line.split_whitespace()
+                        .filter_map(|kv| kv.split_once('='))
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                ),
+                _ => {
+                    eprintln!(
+                        "bench: {way} failed ({}):\n{stdout}{}",
+                        out.status,
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                    std::process::exit(1);
+                }
+            }
+        }
+        eprintln!("bench: heap round {} of {rounds} done", round + 1);
+    }
+    let value = |i: usize, key: &str| -> Vec<f64> {
+        results[i]
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .find(|(k, _)| k == key)
+                    .and_then(|(_, v)| v.parse().ok())
+                    .unwrap_or(f64::NAN)
+            })
+            .collect()
+    };
+    let library = |i: usize| -> String {
+        results[i][0]
+            .iter()
+            .find(|(k, _)| k == "allocator")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    if smoke {
+        for (i, (way, _)) in ways.iter().enumerate() {
+            println!("ok {way} (allocator={})", library(i));
+        }
+        return;
+    }
+    println!(
+        "hakmem Rust heap benchmark: {blocks} blocks of 16 B to 2 KiB per phase, {reps} phases per child, {rounds} rounds interleaved"
+    );
+    println!();
+    println!("| way | library | wall ms per phase, median [min-max] | vs system-each | alloc ms | free ms, median [min-max] | vs system-each | CPU ms (user+sys), median [min-max] | vs system-each | of it sys ms | RSS left MiB |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    let sys = ways.iter().position(|(w, _)| w == "system-each").unwrap();
+    let (sys_total, sys_free, sys_cpu) = (
+        median(&value(sys, "total")),
+        median(&value(sys, "free")),
+        median(&value(sys, "cpu")),
+    );
+    for (i, (way, _)) in ways.iter().enumerate() {
+        let total = value(i, "total");
+        let free = value(i, "free");
+        let cpu = value(i, "cpu");
+        let (tlo, thi) = min_max(&total);
+        let (flo, fhi) = min_max(&free);
+        let (clo, chi) = min_max(&cpu);
+        println!(
+            "| {way} | {} | {:.2} [{:.2}-{:.2}] | x{:.2} | {:.2} | {:.2} [{:.2}-{:.2}] | x{:.2} | {:.2} [{:.2}-{:.2}] | x{:.2} | {:.2} | {:.1} |",
+            library(i),
+            median(&total),
+            tlo,
+            thi,
+            sys_total / median(&total),
+            median(&value(i, "alloc")),
+            median(&free),
+            flo,
+            fhi,
+            sys_free / median(&free),
+            median(&cpu),
+            clo,
+            chi,
+            sys_cpu / median(&cpu),
+            median(&value(i, "sys")),
+            median(&value(i, "rss_left_kib")) / 1024.0
+        );
+    }
 }
 
 // ---- the harness ------------------------------------------------------------
@@ -471,6 +746,19 @@ fn main() {
     if let Some(i) = args.iter().position(|a| a == "--child") {
         let name = args.get(i + 1).expect("--child NAME");
         child(name, threads, arg(&args, "--per-mille", 1000));
+        return;
+    }
+    if let Some(i) = args.iter().position(|a| a == "--heap-child") {
+        let way = args.get(i + 1).expect("--heap-child WAY");
+        heap_child(
+            way,
+            arg(&args, "--blocks", 100_000),
+            arg(&args, "--reps", 5),
+        );
+        return;
+    }
+    if args.iter().any(|a| a == "--heap") {
+        heap_bench(smoke, &args);
         return;
     }
     // --smoke: one round of a hundredth of the standard run, for the tests.

@@ -26,6 +26,34 @@ extern "C" {
     pub fn hak_owns(ptr: *const c_void) -> c_int;
     pub fn hak_collect() -> usize;
     pub fn hak_stats_get(out: *mut c_void, size: usize) -> c_int;
+
+    // First-class heaps. A heap is a handle (`hak_heap_t *` in C), never
+    // dereferenced: an opaque type keeps it apart from other pointers.
+    pub fn hak_heap_new() -> *mut HakHeap;
+    pub fn hak_heap_alloc(h: *mut HakHeap, size: usize, align: usize) -> *mut c_void;
+    pub fn hak_heap_alloc_zeroed(h: *mut HakHeap, size: usize, align: usize) -> *mut c_void;
+    pub fn hak_heap_realloc(
+        h: *mut HakHeap,
+        ptr: *mut c_void,
+        old_size: usize,
+        align: usize,
+        new_size: usize,
+    ) -> *mut c_void;
+    pub fn hak_heap_dealloc(h: *mut HakHeap, ptr: *mut c_void, size: usize, align: usize);
+    pub fn hak_heap_visit(
+        h: *mut HakHeap,
+        f: unsafe extern "C" fn(block: *mut c_void, usable: usize, arg: *mut c_void) -> c_int,
+        arg: *mut c_void,
+    ) -> c_int;
+    pub fn hak_heap_collect(h: *mut HakHeap);
+    pub fn hak_heap_stats(h: *mut HakHeap, out: *mut c_void, size: usize) -> c_int;
+    pub fn hak_heap_destroy(h: *mut HakHeap);
+}
+
+/// `struct hak_heap`: only ever behind a pointer, and never read.
+#[repr(C)]
+pub struct HakHeap {
+    _opaque: [u8; 0],
 }
 
 macro_rules! stats {
@@ -39,11 +67,15 @@ macro_rules! stats {
             $( $field: u64, )+
         }
 
-        /// A snapshot of hakmem's state, from [`stats()`](crate::stats): the
+        /// A snapshot of hakmem's state, from [`stats()`](crate::stats) (the
+        /// process) or [`Heap::stats`](crate::Heap::stats) (one heap): the
         /// fields of C's `struct hak_stats`.
         ///
-        /// Byte counts are process-wide except `bytes_cached`, which is the
-        /// calling thread's cache. Fields may be added in later versions, so
+        /// From [`stats()`](crate::stats), byte counts are process-wide (the
+        /// heaps' blocks included) and `bytes_cached` counts the calling
+        /// thread's cache exactly, other threads' as of their last refill or
+        /// flush. A heap's snapshot fills only the fields its documentation
+        /// names; the others are 0. Fields may be added in later versions, so
         /// the struct cannot be built outside this crate.
         #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
         #[non_exhaustive]
@@ -56,12 +88,24 @@ macro_rules! stats {
             $( $(#[doc = $doc])+ pub $field: u64, )+
         }
 
+        /// The process's statistics (`hak_stats_get`).
         pub fn stats() -> Stats {
+            // SAFETY: hak_stats_get writes at most `size` bytes at `out`.
+            unsafe { stats_from(|out, size| hak_stats_get(out, size)) }
+        }
+
+        /// Statistics filled by `get(out, size)`, a C function of
+        /// `hak_stats_get`'s contract: 0 after filling at most `size` bytes
+        /// of `out`.
+        ///
+        /// # Safety
+        /// `get` must write no more than `size` bytes at `out`.
+        pub unsafe fn stats_from(get: impl FnOnce(*mut c_void, usize) -> c_int) -> Stats {
             let mut raw = MaybeUninit::<RawStats>::zeroed();
-            // SAFETY: raw is a zeroed RawStats (all fields are integers, so
-            // every byte pattern is valid) and the size given is its own.
-            let rc = unsafe { hak_stats_get(raw.as_mut_ptr().cast(), size_of::<RawStats>()) };
-            assert_eq!(rc, 0, "hak_stats_get refused a buffer of {} bytes", size_of::<RawStats>());
+            // raw is a zeroed RawStats (all fields are integers, so every
+            // byte pattern is valid) and the size given is its own.
+            let rc = get(raw.as_mut_ptr().cast(), size_of::<RawStats>());
+            assert_eq!(rc, 0, "hakmem refused a statistics buffer of {} bytes", size_of::<RawStats>());
             // SAFETY: zero-initialised above, then filled by C.
             let raw = unsafe { raw.assume_init() };
             debug_assert_eq!(raw.size, size_of::<RawStats>());

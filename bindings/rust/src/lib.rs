@@ -18,9 +18,10 @@
 //! }
 //! ```
 //!
-//! Besides the allocator: [`owns`] (is this pointer hakmem's?), [`collect`]
-//! (give cached memory back to the OS now), [`stats`] (a snapshot of the
-//! allocator's counters) and [`version`].
+//! Besides the allocator: [`Heap`] (a heap of its own, allocated into from
+//! any thread and freed all at once when dropped), [`owns`] (is this pointer
+//! hakmem's?), [`collect`] (give cached memory back to the OS now), [`stats`]
+//! (a snapshot of the allocator's counters) and [`version`].
 //!
 //! The C core is the same one `libhakmem_api` is built from: it exports only
 //! `hak_*` names, so it never replaces `malloc` for C code in the same
@@ -34,8 +35,15 @@ use core::alloc::{GlobalAlloc, Layout};
 use core::ffi::CStr;
 
 mod ffi;
+mod heap;
+
+// The README's Rust examples run as doc tests, so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 pub use ffi::Stats;
+pub use heap::Heap;
 
 /// The hakmem allocator, a zero-sized handle to the process-wide allocator.
 ///

@@ -79,3 +79,48 @@ fn debug_checks_catch_a_wrong_layout() {
     }
     expect_abort(TEST, "pointer not aligned as its layout says");
 }
+
+#[test]
+fn dealloc_into_another_heap_aborts() {
+    const TEST: &str = "dealloc_into_another_heap_aborts";
+    if common::is_child(TEST) {
+        let (a, b) = (hakmem::Heap::new().unwrap(), hakmem::Heap::new().unwrap());
+        let layout = Layout::from_size_align(64, 8).unwrap();
+        let p = a.alloc(layout).unwrap();
+        unsafe { b.dealloc(p, layout) };
+        return;
+    }
+    expect_abort(TEST, "block of another heap");
+}
+
+/// Heap::visit holds the heap's lock: the callback may not change the heap
+/// (a call that needs the lock aborts rather than deadlocks).
+#[test]
+fn heap_changed_inside_visit_aborts() {
+    const TEST: &str = "heap_changed_inside_visit_aborts";
+    if common::is_child(TEST) {
+        let heap = hakmem::Heap::new().unwrap();
+        let _p = heap.alloc(Layout::from_size_align(64, 8).unwrap()).unwrap();
+        heap.visit(|_, _| {
+            // Large: never served from the thread's cache, so it needs the lock.
+            let _q = heap.alloc(Layout::from_size_align(1 << 20, 8).unwrap());
+            true
+        });
+        return;
+    }
+    expect_abort(TEST, "heap changed inside its own hak_heap_visit callback");
+}
+
+/// A panic in the visit callback cannot unwind through C's walk (which holds
+/// the heap's lock): it aborts.
+#[test]
+fn panic_inside_visit_aborts() {
+    const TEST: &str = "panic_inside_visit_aborts";
+    if common::is_child(TEST) {
+        let heap = hakmem::Heap::new().unwrap();
+        let _p = heap.alloc(Layout::from_size_align(64, 8).unwrap()).unwrap();
+        heap.visit(|_, _| panic!("the callback's own panic"));
+        return;
+    }
+    expect_abort(TEST, "a panic cannot unwind through the heap walk");
+}
