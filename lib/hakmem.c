@@ -233,15 +233,17 @@ void hak_heap_dealloc(hak_heap_t *heap, void *ptr, size_t size, size_t align)
     (void)align;
     uintptr_t h = (uintptr_t)heap;
     HAK_VG_FREE(ptr);
-    uintptr_t off = (uintptr_t)ptr - _hak_window_base;
-    if (HAK_LIKELY(hak_rotr(off, 4) < _hak_window_size16)) {
+    /* free's window: closed (size 0) when every call is counted, and then
+     * the slow path takes the block. */
+    uintptr_t off = (uintptr_t)ptr - _hak_fast_base;
+    if (HAK_LIKELY(off < _hak_fast_size)) {
         /* The unit's id and heap slot from the flat tables (one index). */
         size_t unit = off >> HAK_UNIT_SHIFT, id = _hak_unit_cls[unit];
         hak_tc_ref_t *tc = hak_tc_self();
         hak_heap_tc_t *c = (hak_heap_tc_t *)(uintptr_t)tc->heap_ways[h & (HAK_HEAP_WAYS - 1)];
         /* A block's start (alloc.h's free test), else the slow path's exact one. */
         if (HAK_LIKELY(hak_class_is_heap((unsigned)id) &&
-                       hak_unit_block_start(tc->free_magic[id], tc->free_limit[id], off) &&
+                       hak_unit_block_start(tc->free_magic[id], tc->free_limit[id], (uintptr_t)ptr) &&
                        _hak_heap_unit_slot[unit] == (h & HAK_HEAP_IDX_MASK) &&
                        hak_heap_tc_handle(c) == h && !hak_block_marked(ptr))) {
 #if HAK_DEBUG
