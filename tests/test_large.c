@@ -188,6 +188,37 @@ static void collect_gives_back(void)
            (unsigned long long)s0.bytes_committed, (unsigned long long)s3.bytes_committed);
 }
 
+/* A block of up to 512 KiB freed is kept whole (large.c's quick entries):
+ * the next malloc of its size gets the same pages back; a realloc of the
+ * block before it grows in place into it; hak_collect returns it. */
+static void quick_reuse(void)
+{
+    hak_collect();
+    const size_t n = 300 * 1024;
+    char *a = malloc(n), *b = malloc(n), *guard = malloc(n);
+    EXPECT_NOT_NULL(a);
+    EXPECT_NOT_NULL(b);
+    EXPECT_NOT_NULL(guard);
+    if (!a || !b || !guard) return;
+    touch(b, n);
+    free(b);
+    char *c = malloc(n);
+    EXPECT(c == b, "a freed %zu-byte block not reused by the next malloc of its size: %p, then %p",
+           n, (void *)b, (void *)c);
+    free(c);
+    if (b > a && b <= a + n + 8192) {
+        char *g = realloc(a, 2 * n);
+        EXPECT(g == a, "realloc did not grow into the freed block behind it: %p -> %p", (void *)a,
+               (void *)g);
+        a = g;
+    }
+    free(a);
+    hak_collect();
+    free(guard); /* now the only freed block: kept whole */
+    size_t released = hak_collect();
+    EXPECT(released >= n, "hak_collect released %zu bytes, not the freed %zu", released, n);
+}
+
 /* Memory that the program neither frees nor uses stays its own. */
 static void foreign_and_double_free_still_caught(void)
 {
@@ -510,6 +541,7 @@ int main(int argc, char **argv)
     TU_RUN(realloc_in_place);
     TU_RUN(calloc_on_reused);
     TU_RUN(collect_gives_back);
+    TU_RUN(quick_reuse);
     TU_RUN(foreign_and_double_free_still_caught);
     TU_RUN(churn_reuses_big_buffers);
     TU_RUN(big_block_alone_goes_back);
