@@ -1114,9 +1114,18 @@ static int visit_span(const hak_span_t *s, int (*fn)(void *, size_t, void *), vo
 {
     size_t size = _hak_cls_size[s->cls];
     for (uintptr_t b = hak_span_start(s); b < s->bump; b += size) {
-        /* Every carved block is on a list (marked) or handed out. */
+        /* Every carved block is on a list (marked) or handed out. A free
+         * block's link also decodes to the end of a span's list (0), of a
+         * cache's (HAK_TC_END) or to a block in the arena: a live block
+         * whose bytes match the mark by chance (1 in 2^32) is still
+         * visited unless they match that too (1 in 2^46 more). */
         HAK_VG_DEFINED((void *)b, 16);
-        if (hak_block_marked((void *)b)) continue;
+        if (hak_block_marked((void *)b)) {
+            uintptr_t next = hak_block_link((void *)b);
+            if (next == 0 || next == (uintptr_t)HAK_TC_END ||
+                (!hak_link_bad(next) && hak_in_arena((const void *)next)))
+                continue;
+        }
         int rc = fn((void *)b, size, arg);
         if (rc != 0) return rc;
     }
