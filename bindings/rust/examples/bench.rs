@@ -541,17 +541,7 @@ fn heap_bench(smoke: bool, args: &[String]) {
         }
         eprintln!("bench: heap round {} of {rounds} done", round + 1);
     }
-    let value = |i: usize, key: &str| -> Vec<f64> {
-        results[i]
-            .iter()
-            .map(|r| {
-                r.iter()
-                    .find(|(k, _)| k == key)
-                    .and_then(|(_, v)| v.parse().ok())
-                    .unwrap_or(f64::NAN)
-            })
-            .collect()
-    };
+    let value = |i: usize, key: &str| column(&results[i], key);
     let library = |i: usize| -> String {
         results[i][0]
             .iter()
@@ -710,6 +700,19 @@ fn run_child(c: &Contender, threads: u64, per_mille: u64) -> Vec<(String, String
         .collect()
 }
 
+/// One field of every run of a contender (its `key=value` pairs), as
+/// numbers; NaN where a run lacks it.
+fn column(runs: &[Vec<(String, String)>], key: &str) -> Vec<f64> {
+    runs.iter()
+        .map(|r| {
+            r.iter()
+                .find(|(k, _)| k == key)
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(f64::NAN)
+        })
+        .collect()
+}
+
 fn median(v: &[f64]) -> f64 {
     let mut s = v.to_vec();
     s.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -792,17 +795,7 @@ fn main() {
         }
         return;
     }
-    let field = |i: usize, key: &str| -> Vec<f64> {
-        results[i]
-            .iter()
-            .map(|r| {
-                r.iter()
-                    .find(|(k, _)| k == key)
-                    .and_then(|(_, v)| v.parse().ok())
-                    .unwrap_or(f64::NAN)
-            })
-            .collect()
-    };
+    let field = |i: usize, key: &str| column(&results[i], key);
     let system_total = median(&field(0, "total"));
     println!(
         "hakmem Rust benchmark: {threads} threads per phase, scale {scale}, {rounds} rounds interleaved, {} CPUs",
