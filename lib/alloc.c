@@ -40,6 +40,9 @@ void *_hak_class_alloc(unsigned cls)
         /* Set-up may have allocated into this very list. */
         if ((p = hak_tc_pop(tc, cls)) != NULL) return p;
     }
+    /* Every 64th refill: the large tier's idle memory goes back on time
+     * even when the program makes no more large calls (a clock read). */
+    if (HAK_UNLIKELY((++tc->refills & 63) == 0)) _hak_large_idle_tick();
     if ((p = _hak_tc_refill(cls)) != NULL) return p;
     /* Arena exhausted or absent (no span to refill from): the large tier
      * still serves, with the alignment a block of this class has (aligned

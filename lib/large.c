@@ -978,6 +978,8 @@ static void idle_check_unlocked(void)
     pthread_mutex_unlock(&large_lock);
 }
 
+void _hak_large_idle_tick(void) { idle_check_unlocked(); }
+
 /* Gives back a region range that had been a live block. One above a
  * quarter of the budget (as it is without it) goes back to the kernel at
  * once, as a mapping of its own would: a program that frees its one big

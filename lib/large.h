@@ -21,6 +21,11 @@ HAK_HIDDEN bool _hak_large_owns(const void *p);
  * NULL with p intact when it cannot, and then the caller moves it. */
 HAK_HIDDEN void *_hak_large_realloc(void *p, size_t size);
 HAK_HIDDEN size_t _hak_large_collect(void);
+/* The idle purge's check (a clock read; the tier's lock only when a purge
+ * is due), for the small tiers' slow paths to call now and then: freed
+ * large memory goes back after HAKMEM_LARGE_IDLE_MS also in a program that
+ * makes no more large calls. */
+HAK_HIDDEN void _hak_large_idle_tick(void);
 /* cache_bytes: freed large memory kept resident (HAKMEM_LARGE_CACHE), or
  * cache_live_pct % of the live large memory when that is more
  * (HAKMEM_LARGE_CACHE_PCT); idle_after_ms: unused that long, it goes back

@@ -69,6 +69,8 @@ typedef struct hak_tcache {
     /* Guarded sampling (guard.h): mallocs to go before the next sampled
      * one, and the generator of the intervals. */
     uint32_t sample_left;
+    /* Refills, counted for the large tier's idle check (alloc.c). */
+    uint32_t refills;
     uint64_t sample_seed;
 } hak_tcache_t;
 _Static_assert(HAK_FIRST_MID <= 32, "one bit per Tiny class");
