@@ -23,3 +23,81 @@ void _hak_block_corrupt(const char *what, const void *b)
 {
     _hak_fatal_ptr(what, "free list corrupted (write after free, overflow or double free) at", b);
 }
+
+#if HAK_DEBUG
+/* A keyed hash of the block's address: its canary bytes. */
+static uint64_t tail_hash(const void *p)
+{
+    uint64_t x = _hak_key ^ (uintptr_t)p;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    return x ^ (x >> 33);
+}
+
+/* Bit 7 set: never 0 (a string's terminator one byte too far is the most
+ * common overflow) and never ASCII text. */
+static uint8_t canary_byte(uint64_t h, size_t j)
+{
+    return (uint8_t)(0x80u | (((h >> ((j & 7) * 8)) ^ j) & 0x7fu));
+}
+
+/* The last byte's canary XOR one of these (bit 7 of the result stays set). */
+#define TAIL_LONG 0x40u /* padding of 8 or more: its length in the 4 bytes before */
+#define TAIL_FREE 0x20u /* a free block's tail */
+#define FREE_TAIL_LEN 4u
+
+void _hak_debug_tail_set(void *p, size_t usable, size_t n)
+{
+    uint8_t *b = p;
+    uint64_t h = tail_hash(p);
+    size_t pad = usable - n, end = usable - 1;
+    unsigned tag = (unsigned)pad;
+    if (pad >= 8) {
+        uint32_t v = (uint32_t)pad ^ (uint32_t)(h >> 32);
+        end = usable - 5;
+        for (unsigned i = 0; i < 4; i++) b[end + i] = (uint8_t)(v >> (8 * i));
+        tag = TAIL_LONG;
+    }
+    for (size_t j = n; j < end; j++) b[j] = canary_byte(h, j);
+    b[usable - 1] = (uint8_t)(canary_byte(h, usable - 1) ^ tag);
+}
+
+void _hak_debug_free_tail_set(void *p, size_t usable)
+{
+    uint8_t *b = p;
+    uint64_t h = tail_hash(p);
+    for (size_t j = usable - FREE_TAIL_LEN; j < usable - 1; j++) b[j] = canary_byte(h, j);
+    b[usable - 1] = (uint8_t)(canary_byte(h, usable - 1) ^ TAIL_FREE);
+}
+
+/* Reads through volatile: a neighbour's check (superslab.c) reads bytes
+ * that another thread may be writing, and rereads them. */
+int _hak_debug_tail_state(const void *p, size_t usable)
+{
+    const volatile uint8_t *b = p;
+    uint64_t h = tail_hash(p);
+    unsigned tag = (unsigned)(b[usable - 1] ^ canary_byte(h, usable - 1));
+    size_t pad, end = usable - 1;
+    if (tag == TAIL_FREE) {
+        for (size_t j = usable - FREE_TAIL_LEN; j < usable - 1; j++)
+            if (b[j] != canary_byte(h, j)) return 0;
+        return 2;
+    }
+    if (tag >= 1 && tag < 8) {
+        pad = tag;
+    } else if (tag == TAIL_LONG && usable >= 8) {
+        uint32_t v = 0;
+        for (unsigned i = 0; i < 4; i++) v |= (uint32_t)b[usable - 5 + i] << (8 * i);
+        pad = (size_t)(v ^ (uint32_t)(h >> 32));
+        end = usable - 5;
+        if (pad < 8 || pad > usable) return 0;
+    } else {
+        return 0;
+    }
+    for (size_t j = usable - pad; j < end; j++)
+        if (b[j] != canary_byte(h, j)) return 0;
+    return 1;
+}
+#endif
