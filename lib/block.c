@@ -25,6 +25,8 @@ void _hak_block_corrupt(const char *what, const void *b)
 }
 
 #if HAK_DEBUG
+#include <string.h>
+
 /* A keyed hash of the block's address: its canary bytes. */
 static uint64_t tail_hash(const void *p)
 {
@@ -74,7 +76,21 @@ void _hak_debug_free_tail_set(void *p, size_t usable)
 
 /* Reads through volatile: a neighbour's check (superslab.c) reads bytes
  * that another thread may be writing, and rereads them. */
+static int tail_state(const void *p, size_t usable, size_t *from);
+
 int _hak_debug_tail_state(const void *p, size_t usable)
+{
+    size_t from;
+    return tail_state(p, usable, &from);
+}
+
+void _hak_debug_tail_zero(void *p, size_t usable)
+{
+    size_t from;
+    if (tail_state(p, usable, &from) == 1) memset((char *)p + from, 0, usable - from);
+}
+
+static int tail_state(const void *p, size_t usable, size_t *from)
 {
     const volatile uint8_t *b = p;
     uint64_t h = tail_hash(p);
@@ -98,6 +114,7 @@ int _hak_debug_tail_state(const void *p, size_t usable)
     }
     for (size_t j = usable - pad; j < end; j++)
         if (b[j] != canary_byte(h, j)) return 0;
+    *from = usable - pad;
     return 1;
 }
 #endif

@@ -85,6 +85,8 @@ HAK_HIDDEN void _hak_debug_tail_set(void *p, size_t usable, size_t n);
 HAK_HIDDEN void _hak_debug_free_tail_set(void *p, size_t usable);
 /* 1: a live block's padding intact; 2: a free block's tail intact; 0: neither. */
 HAK_HIDDEN int _hak_debug_tail_state(const void *p, size_t usable);
+/* A live block's intact padding back to zeros (its canary dropped). */
+HAK_HIDDEN void _hak_debug_tail_zero(void *p, size_t usable);
 #endif
 
 #endif

@@ -999,6 +999,8 @@ void _hak_large_debug_unrequest(void *p, const char *what)
     hdr_of(p)->tailed = 0;
     if (_hak_debug_tail_state(p, h.maplen - h.offset) != 1)
         _hak_fatal_ptr(what, "write past the requested size (the block's padding overwritten)", p);
+    /* calloc's block reads 0 to its usable end (see _hak_large_alloc). */
+    _hak_debug_tail_zero(p, h.maplen - h.offset);
 }
 #endif
 

@@ -291,15 +291,35 @@ static bool debug_live(const void *p)
     return (atomic_load(w) & bit) != 0;
 }
 
+/* Where p's tail bit lives: for a block of 32 bytes or more, the live bit
+ * of its second granule (never a block's start, so that bitmap's pages
+ * carry both); for a 16-byte block, tail_bits (touched only for spans of
+ * that class), so the debug build's header costs no more resident memory
+ * than the live bits alone for every other class. */
+static _Atomic uint64_t *debug_tail_word(const void *p, uint64_t *bit)
+{
+    hak_ss_t *ss = hak_ss_of(p);
+    size_t g = ((uintptr_t)p & (HAK_SS_SIZE - 1)) >> 4;
+    if (_hak_cls_size[hak_class_at(p)] == 16) {
+        *bit = (uint64_t)1 << (g & 63);
+        return &ss->tail_bits[g >> 6];
+    }
+    g++;
+    *bit = (uint64_t)1 << (g & 63);
+    return &ss->live_bits[g >> 6];
+}
+
 static bool debug_has_tail(const void *p)
 {
-    DEBUG_GRANULE(p, tail_bits, w, bit);
+    uint64_t bit;
+    _Atomic uint64_t *w = debug_tail_word(p, &bit);
     return (atomic_load(w) & bit) != 0;
 }
 
 static void debug_tail_bit(const void *p, bool on)
 {
-    DEBUG_GRANULE(p, tail_bits, w, bit);
+    uint64_t bit;
+    _Atomic uint64_t *w = debug_tail_word(p, &bit);
     if (on) atomic_fetch_or(w, bit);
     else atomic_fetch_and(w, ~bit);
 }
@@ -307,15 +327,22 @@ static void debug_tail_bit(const void *p, bool on)
 /* Clears p's tail bit; true if it was set. */
 static bool debug_take_tail(const void *p)
 {
-    DEBUG_GRANULE(p, tail_bits, w, bit);
+    uint64_t bit;
+    _Atomic uint64_t *w = debug_tail_word(p, &bit);
     return (atomic_fetch_and(w, ~bit) & bit) != 0;
 }
 
-/* A span's units get new blocks: no stale tail bit of an old class. */
+/* A span's units get new blocks: no stale bit of an old class's blocks
+ * (a tail bit in the live bitmap could sit on a new block's start). */
 static void debug_clear_tails(hak_ss_t *ss, unsigned u, unsigned n)
 {
     size_t from = ((size_t)u << HAK_UNIT_SHIFT) >> 4 >> 6, to = ((size_t)(u + n) << HAK_UNIT_SHIFT) >> 4 >> 6;
-    for (size_t i = from; i < to; i++) atomic_store(&ss->tail_bits[i], 0);
+    /* Stores only where a bit is set: a store would make the bitmaps'
+     * untouched pages resident. */
+    for (size_t i = from; i < to; i++) {
+        if (atomic_load(&ss->tail_bits[i])) atomic_store(&ss->tail_bits[i], 0);
+        if (atomic_load(&ss->live_bits[i])) atomic_store(&ss->live_bits[i], 0);
+    }
 }
 
 /* A neighbour belongs to another owner, which may be handing it out or
@@ -408,8 +435,11 @@ void _hak_debug_arena_request(void *p, size_t n)
 void _hak_debug_arena_unrequest(void *p, const char *what)
 {
     if (!_hak_span_block_start(p) || !debug_live(p)) return;
-    if (debug_take_tail(p) && _hak_debug_tail_state(p, _hak_cls_size[hak_class_at(p)]) != 1)
+    size_t size = _hak_cls_size[hak_class_at(p)];
+    if (!debug_take_tail(p)) return;
+    if (_hak_debug_tail_state(p, size) != 1)
         _hak_fatal_ptr(what, "write past the requested size (the block's padding overwritten)", p);
+    _hak_debug_tail_zero(p, size);
 }
 #endif
 
