@@ -255,38 +255,215 @@ static void large_header_overwritten_realloc(void)
     (void)tu_launder(realloc(large_overflow_into_next(), 2 << 20));
 }
 
+/* ---- writes past the request and before the block ------------------------------------------
+ *
+ * The release build keeps no request size, so a write inside a block's
+ * usable size goes unnoticed there; the debug build fills the padding past
+ * the request with a keyed canary (lib/block.h) and checks it at free and
+ * realloc, and checks the neighbours' ends. 40 bytes are served by the
+ * 48-byte class, 3000 by the 3072-byte one: 8 and 72 bytes of padding. */
+
+/* Two blocks of n bytes, b right after a (stride apart): fresh blocks are
+ * carved in address order. */
+static void adjacent(size_t n, size_t stride, char **a, char **b)
+{
+    for (int tries = 0; tries < 100; tries++) {
+        *a = malloc(n);
+        *b = malloc(n);
+        if (*b == *a + stride) return;
+    }
+    _exit(77);
+}
+
+static void past_request_free(size_t n)
+{
+    char *p = malloc(n);
+    memset(p, 1, n);
+    ((char *)tu_launder(p))[n] = '\0'; /* a string's terminator one byte too far */
+    free(p);
+}
+
+static void past_request_tiny(void) { past_request_free(40); }
+static void past_request_mid(void) { past_request_free(3000); }
+static void past_request_large(void) { past_request_free(1 << 20); }
+
+static void past_request_realloc(void)
+{
+    char *p = malloc(40);
+    memset(p, 1, 40);
+    ((char *)tu_launder(p))[40] = 'x';
+    (void)tu_launder(realloc(p, 44)); /* fits in place: still checked */
+}
+
+static void past_request_heap(void)
+{
+    hak_heap_t *h = hak_heap_new();
+    char *p = hak_heap_alloc(h, 40, 16);
+    memset(p, 1, 40);
+    ((char *)tu_launder(p))[40] = '\0';
+    hak_heap_dealloc(h, p, 40, 16);
+}
+
+/* A request that fills its class: the next byte is the next block's. */
+static void exact_fit_into_free_next(void)
+{
+    char *a, *b;
+    adjacent(64, 64, &a, &b);
+    free(b);
+    ((char *)tu_launder(a))[64] = '\0';
+    free(a);
+}
+
+/* Through the padding into a live neighbour's first bytes. */
+static void overflow_into_live_next(void)
+{
+    char *a, *b;
+    adjacent(40, 48, &a, &b);
+    memset(b, 2, 40);
+    memset(tu_launder(a), 'A', 48 + 4);
+    free(a);
+}
+
+static void underflow_live_prev(void)
+{
+    char *a, *b;
+    adjacent(40, 48, &a, &b);
+    ((char *)tu_launder(b))[-1] = '\0';
+    free(b);
+}
+
+static void underflow_free_prev(void)
+{
+    char *a, *b;
+    adjacent(64, 64, &a, &b);
+    free(a);
+    ((char *)tu_launder(b))[-1] = '\0';
+    free(b);
+}
+
+/* The byte before a large block is its header's (lib/large.c). */
+static void underflow_large(void)
+{
+    char *p = malloc(1 << 20);
+    ((char *)tu_launder(p))[-1] = '\0';
+    free(p);
+}
+
+/* Past the link and mark a free block's bytes are unused: a write there
+ * after free reaches nothing hakmem reads, except in the debug build. */
+static void write_after_free_end(void)
+{
+    char *p = malloc(64);
+    free(p);
+    ((char *)tu_launder(p))[63] = '\0';
+    for (int i = 0; i < 4; i++) (void)tu_launder(malloc(64));
+}
+
+/* ---- correct programs the debug build's checks must let through ------------------------ */
+
+/* malloc_usable_size's bytes are the program's (glibc's contract). */
+static void fill_usable_size(void)
+{
+    char *p = malloc(40);
+    size_t n = malloc_usable_size(p);
+    memset(tu_launder(p), 1, n);
+    free(p);
+    char *q = hak_malloc(3000);
+    size_t m = hak_usable_size(q);
+    memset(tu_launder(q), 1, m);
+    hak_free(q);
+    char *r = malloc(1 << 20);
+    size_t k = malloc_usable_size(r);
+    memset(tu_launder(r), 1, k);
+    free(r);
+}
+
+/* realloc in place, larger: the new request's bytes, then free. */
+static void realloc_grow_in_place_fill(void)
+{
+    char *p = malloc(40);
+    memset(p, 1, 40);
+    char *q = realloc(p, 47);
+    memset(tu_launder(q), 2, 47);
+    char *r = realloc(q, 33);
+    memset(tu_launder(r), 3, 33);
+    char *big = malloc(1 << 20);
+    char *big2 = realloc(big, (1 << 20) + 100);
+    memset(tu_launder(big2), 4, (1 << 20) + 100);
+    free(big2);
+    free(r);
+}
+
+/* A large calloc reads 0 up to its usable size (test_large's contract). */
+static void calloc_large_zero_to_usable(void)
+{
+    char *p = malloc(3 << 20);
+    memset(p, 1, 3 << 20);
+    free(p);
+    unsigned char *q = calloc(1, (3 << 20) - 100);
+    size_t n = malloc_usable_size(q);
+    for (size_t i = 0; i < n; i++)
+        if (q[i] != 0) _exit(5);
+    free(q);
+}
+
 /* ---- running one case -------------------------------------------------------------------- */
 
+#ifndef TEST_DEBUG_LIB
+#define TEST_DEBUG_LIB 0
+#endif
+
+/* expect: the text stderr must contain after a SIGABRT; NULL: the child
+ * must exit normally (not detected, or not a misuse). One per build. */
 struct misuse {
     const char *name;
     void (*fn)(void);
-    const char *expect; /* text stderr must contain */
+    const char *expect_release, *expect_debug;
 };
 
 static const struct misuse cases[] = {
-    {"double-free-tiny", double_free_tiny, "double free"},
-    {"free-stack-address", free_stack_address, "invalid pointer"},
-    {"free-mmap-pointer", free_mmap_pointer, "invalid pointer"},
-    {"free-interior-pointer-malloc64+8", free_interior_pointer, "invalid pointer"},
-    {"realloc-stack-address", realloc_stack_address, "invalid pointer"},
-    {"hak_free-stack-address", hak_free_stack_address, "hak_free(): invalid pointer"},
-    {"hak_free-double-free", hak_free_double_free, "hak_free(): double free"},
-    {"double-free-after-other-frees", double_free_after_other_frees, "double free"},
-    {"double-free-after-flush", double_free_after_flush, "double free"},
-    {"double-free-after-slab-emptied", double_free_after_slab_emptied, "double free"},
-    {"double-free-large", double_free_large, "invalid pointer"},
-    {"free-interior-aligned-malloc64+16", free_interior_aligned, "invalid pointer"},
-    {"free-glibc-pointer", free_glibc_pointer, "invalid pointer"},
-    {"overflow-one-byte-into-free-block", overflow_one_byte, "free list corrupted"},
-    {"write-after-free", write_after_free, "free list corrupted"},
-    {"realloc-freed-pointer", realloc_freed, "already freed"},
-    {"realloc-interior-aligned-fits", realloc_interior_aligned_fits, "realloc(): invalid pointer"},
-    {"realloc-interior-aligned-moves", realloc_interior_aligned_moves, "realloc(): invalid pointer"},
-    {"malloc_usable_size-freed", usable_size_freed, "malloc_usable_size(): block already freed"},
-    {"hak_usable_size-freed", hak_usable_size_freed, "hak_usable_size(): block already freed"},
-    {"large-header-overwritten-free", large_header_overwritten_free, "large block header overwritten"},
-    {"large-header-overwritten-realloc", large_header_overwritten_realloc,
-     "large block header overwritten"},
+    {"double-free-tiny", double_free_tiny, "double free", "double free"},
+    {"free-stack-address", free_stack_address, "invalid pointer", "invalid pointer"},
+    {"free-mmap-pointer", free_mmap_pointer, "invalid pointer", "invalid pointer"},
+    {"free-interior-pointer-malloc64+8", free_interior_pointer, "invalid pointer", "invalid pointer"},
+    {"realloc-stack-address", realloc_stack_address, "invalid pointer", "invalid pointer"},
+    {"hak_free-stack-address", hak_free_stack_address, "hak_free(): invalid pointer", "hak_free(): invalid pointer"},
+    {"hak_free-double-free", hak_free_double_free, "hak_free(): double free", "hak_free(): double free"},
+    {"double-free-after-other-frees", double_free_after_other_frees, "double free", "double free"},
+    {"double-free-after-flush", double_free_after_flush, "double free", "double free"},
+    {"double-free-after-slab-emptied", double_free_after_slab_emptied, "double free", "double free"},
+    {"double-free-large", double_free_large, "invalid pointer", "invalid pointer"},
+    {"free-interior-aligned-malloc64+16", free_interior_aligned, "invalid pointer", "invalid pointer"},
+    {"free-glibc-pointer", free_glibc_pointer, "invalid pointer", "invalid pointer"},
+    {"overflow-one-byte-into-free-block", overflow_one_byte, "free list corrupted", "free list corrupted"},
+    {"write-after-free", write_after_free, "free list corrupted", "free list corrupted"},
+    {"realloc-freed-pointer", realloc_freed, "already freed", "already freed"},
+    {"realloc-interior-aligned-fits", realloc_interior_aligned_fits, "realloc(): invalid pointer", "realloc(): invalid pointer"},
+    {"realloc-interior-aligned-moves", realloc_interior_aligned_moves, "realloc(): invalid pointer", "realloc(): invalid pointer"},
+    {"malloc_usable_size-freed", usable_size_freed, "malloc_usable_size(): block already freed", "malloc_usable_size(): block already freed"},
+    {"hak_usable_size-freed", hak_usable_size_freed, "hak_usable_size(): block already freed", "hak_usable_size(): block already freed"},
+    {"large-header-overwritten-free", large_header_overwritten_free, "large block header overwritten", "large block header overwritten"},
+    {"large-header-overwritten-realloc", large_header_overwritten_realloc, "large block header overwritten", "large block header overwritten"},
+    /* The debug build's checks past the request and before the block. */
+    {"past-request-one-byte-tiny", past_request_tiny, NULL, "free(): write past the requested size"},
+    {"past-request-one-byte-mid", past_request_mid, NULL, "free(): write past the requested size"},
+    {"past-request-one-byte-large", past_request_large, NULL, "free(): write past the requested size"},
+    {"past-request-then-realloc", past_request_realloc, NULL, "realloc(): write past the requested size"},
+    {"past-request-heap-block", past_request_heap, NULL,
+     "hak_heap_dealloc(): write past the requested size"},
+    {"exact-fit-overflow-into-free-next", exact_fit_into_free_next, NULL,
+     "free(): overflow into the next block"},
+    {"overflow-through-padding-into-live-next", overflow_into_live_next, NULL,
+     "free(): write past the requested size"},
+    {"underflow-into-live-prev", underflow_live_prev, NULL, "free(): write before the block"},
+    {"underflow-into-free-prev", underflow_free_prev, NULL, "free(): write before the block"},
+    {"underflow-large", underflow_large, NULL, "free(): large block header overwritten"},
+    {"write-after-free-at-block-end", write_after_free_end, NULL,
+     "malloc(): free block's end overwritten"},
+    /* Correct programs: never stopped. */
+    {"ok-fill-usable-size", fill_usable_size, NULL, NULL},
+    {"ok-realloc-grow-in-place-fill", realloc_grow_in_place_fill, NULL, NULL},
+    {"ok-calloc-large-zero-to-usable", calloc_large_zero_to_usable, NULL, NULL},
 };
 
 /* What a child wrote on fd, to its end (it writes its message in pieces,
@@ -343,8 +520,20 @@ static void run_case(const struct misuse *c)
         printf("skip %-34s could not set the case up here\n", c->name);
         return;
     }
+    const char *expect = TEST_DEBUG_LIB ? c->expect_debug : c->expect_release;
+    if (expect == NULL) {
+        tu_state()->current = c->name;
+        EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+               "expected a normal exit (this build does not stop it); status 0x%x, stderr \"%s\"",
+               status, out);
+        tu_state()->current = "-";
+        printf("%s %-34s status 0x%x (exits normally, as this build promises); stderr: %s\n",
+               WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "ok  " : "FAIL", c->name, status, out);
+        fflush(stdout);
+        return;
+    }
     int died_abrt = WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
-    int has_text = strstr(out, c->expect) != NULL;
+    int has_text = strstr(out, expect) != NULL;
     char how[64];
     if (WIFSIGNALED(status))
         snprintf(how, sizeof how, "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
@@ -353,7 +542,7 @@ static void run_case(const struct misuse *c)
     tu_state()->current = c->name;
     EXPECT(died_abrt, "expected death by SIGABRT, the child %s%s; its stderr: \"%s\"", how,
            WIFEXITED(status) && WEXITSTATUS(status) == 0 ? " (misuse not detected)" : "", out);
-    EXPECT(has_text, "stderr does not contain \"%s\": \"%s\"", c->expect, out);
+    EXPECT(has_text, "stderr does not contain \"%s\": \"%s\"", expect, out);
     tu_state()->current = "-";
     printf("%s %-34s %s; stderr: %s\n", died_abrt && has_text ? "ok  " : "FAIL", c->name, how, out);
     fflush(stdout);
