@@ -413,57 +413,99 @@ static void calloc_large_zero_to_usable(void)
 #define TEST_DEBUG_LIB 0
 #endif
 
-/* expect: the text stderr must contain after a SIGABRT; NULL: the child
- * must exit normally (not detected, or not a misuse). One per build. */
+/* expect: the text stderr must contain after a SIGABRT (after a SIGSEGV
+ * with the SEGV prefix); NULL: the child must exit normally (not detected,
+ * or not a misuse). One per build, and one for the release build with
+ * HAKMEM_GUARD_SAMPLE=1 (every allocation up to 16 KiB guarded; run so by
+ * tests/test_guard.sh), where a case's blocks are guarded ones. */
+#define SEGV "\x01"
+#define GUARD_AS_RELEASE ((const char *)1)
 struct misuse {
     const char *name;
     void (*fn)(void);
-    const char *expect_release, *expect_debug;
+    const char *expect_release, *expect_debug, *expect_guard;
 };
 
+static int guard_mode(void)
+{
+    const char *g = getenv("HAKMEM_GUARD_SAMPLE");
+    return !TEST_DEBUG_LIB && g != NULL && atoi(g) == 1;
+}
+
 static const struct misuse cases[] = {
-    {"double-free-tiny", double_free_tiny, "double free", "double free"},
-    {"free-stack-address", free_stack_address, "invalid pointer", "invalid pointer"},
-    {"free-mmap-pointer", free_mmap_pointer, "invalid pointer", "invalid pointer"},
-    {"free-interior-pointer-malloc64+8", free_interior_pointer, "invalid pointer", "invalid pointer"},
-    {"realloc-stack-address", realloc_stack_address, "invalid pointer", "invalid pointer"},
-    {"hak_free-stack-address", hak_free_stack_address, "hak_free(): invalid pointer", "hak_free(): invalid pointer"},
-    {"hak_free-double-free", hak_free_double_free, "hak_free(): double free", "hak_free(): double free"},
-    {"double-free-after-other-frees", double_free_after_other_frees, "double free", "double free"},
-    {"double-free-after-flush", double_free_after_flush, "double free", "double free"},
-    {"double-free-after-slab-emptied", double_free_after_slab_emptied, "double free", "double free"},
-    {"double-free-large", double_free_large, "invalid pointer", "invalid pointer"},
-    {"free-interior-aligned-malloc64+16", free_interior_aligned, "invalid pointer", "invalid pointer"},
-    {"free-glibc-pointer", free_glibc_pointer, "invalid pointer", "invalid pointer"},
-    {"overflow-one-byte-into-free-block", overflow_one_byte, "free list corrupted", "free list corrupted"},
-    {"write-after-free", write_after_free, "free list corrupted", "free list corrupted"},
-    {"realloc-freed-pointer", realloc_freed, "already freed", "already freed"},
-    {"realloc-interior-aligned-fits", realloc_interior_aligned_fits, "realloc(): invalid pointer", "realloc(): invalid pointer"},
-    {"realloc-interior-aligned-moves", realloc_interior_aligned_moves, "realloc(): invalid pointer", "realloc(): invalid pointer"},
-    {"malloc_usable_size-freed", usable_size_freed, "malloc_usable_size(): block already freed", "malloc_usable_size(): block already freed"},
-    {"hak_usable_size-freed", hak_usable_size_freed, "hak_usable_size(): block already freed", "hak_usable_size(): block already freed"},
-    {"large-header-overwritten-free", large_header_overwritten_free, "large block header overwritten", "large block header overwritten"},
-    {"large-header-overwritten-realloc", large_header_overwritten_realloc, "large block header overwritten", "large block header overwritten"},
+    {"double-free-tiny", double_free_tiny,
+     "double free", "double free", "double free (guarded allocation)"},
+    {"free-stack-address", free_stack_address,
+     "invalid pointer", "invalid pointer", GUARD_AS_RELEASE},
+    {"free-mmap-pointer", free_mmap_pointer,
+     "invalid pointer", "invalid pointer", GUARD_AS_RELEASE},
+    {"free-interior-pointer-malloc64+8", free_interior_pointer,
+     "invalid pointer", "invalid pointer", "invalid pointer (guarded pool)"},
+    {"realloc-stack-address", realloc_stack_address,
+     "invalid pointer", "invalid pointer", GUARD_AS_RELEASE},
+    {"hak_free-stack-address", hak_free_stack_address,
+     "hak_free(): invalid pointer", "hak_free(): invalid pointer", GUARD_AS_RELEASE},
+    {"hak_free-double-free", hak_free_double_free,
+     "hak_free(): double free", "hak_free(): double free", "double free (guarded allocation)"},
+    {"double-free-after-other-frees", double_free_after_other_frees,
+     "double free", "double free", "double free (guarded allocation)"},
+    {"double-free-after-flush", double_free_after_flush,
+     "double free", "double free", "double free (guarded allocation)"},
+    {"double-free-after-slab-emptied", double_free_after_slab_emptied,
+     "double free", "double free", "double free (guarded allocation)"},
+    {"double-free-large", double_free_large,
+     "invalid pointer", "invalid pointer", GUARD_AS_RELEASE},
+    {"free-interior-aligned-malloc64+16", free_interior_aligned,
+     "invalid pointer", "invalid pointer", "invalid pointer (guarded pool)"},
+    {"free-glibc-pointer", free_glibc_pointer,
+     "invalid pointer", "invalid pointer", GUARD_AS_RELEASE},
+    {"overflow-one-byte-into-free-block", overflow_one_byte,
+     "free list corrupted", "free list corrupted", GUARD_AS_RELEASE},
+    {"write-after-free", write_after_free,
+     "free list corrupted", "free list corrupted", SEGV "guarded allocation: use after free"},
+    {"realloc-freed-pointer", realloc_freed,
+     "already freed", "already freed", "double free (guarded allocation)"},
+    {"realloc-interior-aligned-fits", realloc_interior_aligned_fits,
+     "realloc(): invalid pointer", "realloc(): invalid pointer", "invalid pointer (guarded pool)"},
+    {"realloc-interior-aligned-moves", realloc_interior_aligned_moves,
+     "realloc(): invalid pointer", "realloc(): invalid pointer", "invalid pointer (guarded pool)"},
+    {"malloc_usable_size-freed", usable_size_freed,
+     "malloc_usable_size(): block already freed", "malloc_usable_size(): block already freed",
+     "double free (guarded allocation)"},
+    {"hak_usable_size-freed", hak_usable_size_freed,
+     "hak_usable_size(): block already freed", "hak_usable_size(): block already freed",
+     "double free (guarded allocation)"},
+    {"large-header-overwritten-free", large_header_overwritten_free,
+     "large block header overwritten", "large block header overwritten", GUARD_AS_RELEASE},
+    {"large-header-overwritten-realloc", large_header_overwritten_realloc,
+     "large block header overwritten", "large block header overwritten", GUARD_AS_RELEASE},
     /* The debug build's checks past the request and before the block. */
-    {"past-request-one-byte-tiny", past_request_tiny, NULL, "free(): write past the requested size"},
-    {"past-request-one-byte-mid", past_request_mid, NULL, "free(): write past the requested size"},
-    {"past-request-one-byte-large", past_request_large, NULL, "free(): write past the requested size"},
-    {"past-request-then-realloc", past_request_realloc, NULL, "realloc(): write past the requested size"},
+    {"past-request-one-byte-tiny", past_request_tiny,
+     NULL, "free(): write past the requested size", "overflow past the requested size (guarded allocation)"},
+    {"past-request-one-byte-mid", past_request_mid,
+     NULL, "free(): write past the requested size", "overflow past the requested size (guarded allocation)"},
+    {"past-request-one-byte-large", past_request_large,
+     NULL, "free(): write past the requested size", GUARD_AS_RELEASE},
+    {"past-request-then-realloc", past_request_realloc,
+     NULL, "realloc(): write past the requested size", "overflow past the requested size (guarded allocation)"},
     {"past-request-heap-block", past_request_heap, NULL,
-     "hak_heap_dealloc(): write past the requested size"},
+     "hak_heap_dealloc(): write past the requested size", GUARD_AS_RELEASE},
     {"exact-fit-overflow-into-free-next", exact_fit_into_free_next, NULL,
-     "free(): overflow into the next block"},
+     "free(): overflow into the next block", GUARD_AS_RELEASE},
     {"overflow-through-padding-into-live-next", overflow_into_live_next, NULL,
-     "free(): write past the requested size"},
-    {"underflow-into-live-prev", underflow_live_prev, NULL, "free(): write before the block"},
-    {"underflow-into-free-prev", underflow_free_prev, NULL, "free(): write before the block"},
-    {"underflow-large", underflow_large, NULL, "free(): large block header overwritten"},
+     "free(): write past the requested size", GUARD_AS_RELEASE},
+    {"underflow-into-live-prev", underflow_live_prev,
+     NULL, "free(): write before the block", GUARD_AS_RELEASE},
+    {"underflow-into-free-prev", underflow_free_prev,
+     NULL, "free(): write before the block", GUARD_AS_RELEASE},
+    {"underflow-large", underflow_large,
+     NULL, "free(): large block header overwritten", GUARD_AS_RELEASE},
     {"write-after-free-at-block-end", write_after_free_end, NULL,
-     "malloc(): free block's end overwritten"},
+     "malloc(): free block's end overwritten", SEGV "guarded allocation: use after free"},
     /* Correct programs: never stopped. */
-    {"ok-fill-usable-size", fill_usable_size, NULL, NULL},
-    {"ok-realloc-grow-in-place-fill", realloc_grow_in_place_fill, NULL, NULL},
-    {"ok-calloc-large-zero-to-usable", calloc_large_zero_to_usable, NULL, NULL},
+    {"ok-fill-usable-size", fill_usable_size, NULL, NULL, GUARD_AS_RELEASE},
+    {"ok-realloc-grow-in-place-fill", realloc_grow_in_place_fill, NULL, NULL, GUARD_AS_RELEASE},
+    {"ok-calloc-large-zero-to-usable", calloc_large_zero_to_usable, NULL, NULL, GUARD_AS_RELEASE},
 };
 
 /* What a child wrote on fd, to its end (it writes its message in pieces,
@@ -521,6 +563,12 @@ static void run_case(const struct misuse *c)
         return;
     }
     const char *expect = TEST_DEBUG_LIB ? c->expect_debug : c->expect_release;
+    int want_sig = SIGABRT;
+    if (guard_mode() && c->expect_guard != GUARD_AS_RELEASE) expect = c->expect_guard;
+    if (expect != NULL && expect[0] == SEGV[0]) {
+        want_sig = SIGSEGV;
+        expect++;
+    }
     if (expect == NULL) {
         tu_state()->current = c->name;
         EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0,
@@ -528,19 +576,22 @@ static void run_case(const struct misuse *c)
                status, out);
         tu_state()->current = "-";
         printf("%s %-34s status 0x%x (exits normally, as this build promises); stderr: %s\n",
-               WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "ok  " : "FAIL", c->name, status, out);
+               WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "ok  " : "FAIL", c->name, status,
+               out);
         fflush(stdout);
         return;
     }
-    int died_abrt = WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
+    int died_abrt = WIFSIGNALED(status) && WTERMSIG(status) == want_sig;
     int has_text = strstr(out, expect) != NULL;
     char how[64];
     if (WIFSIGNALED(status))
-        snprintf(how, sizeof how, "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+        snprintf(how, sizeof how, "killed by signal %d (%s)", WTERMSIG(status),
+                 strsignal(WTERMSIG(status)));
     else
         snprintf(how, sizeof how, "exited with status %d", WEXITSTATUS(status));
     tu_state()->current = c->name;
-    EXPECT(died_abrt, "expected death by SIGABRT, the child %s%s; its stderr: \"%s\"", how,
+    EXPECT(died_abrt, "expected death by signal %d, the child %s%s; its stderr: \"%s\"", want_sig,
+           how,
            WIFEXITED(status) && WEXITSTATUS(status) == 0 ? " (misuse not detected)" : "", out);
     EXPECT(has_text, "stderr does not contain \"%s\": \"%s\"", expect, out);
     tu_state()->current = "-";
@@ -614,7 +665,13 @@ static void forge_case(const char *name, size_t n, enum forge how, int must_abor
     long failures_before = atomic_load(&tu_state()->failures);
     tu_state()->current = name;
     EXPECT(!(WIFEXITED(status) && WEXITSTATUS(status) == 3), "the forged address was handed out");
-    if (must_abort) {
+    if (guard_mode() && n <= 16384) {
+        /* The freed block is a guarded one: the forging write faults. */
+        EXPECT(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV &&
+                   strstr(out, "guarded allocation: use after free"),
+               "expected a SIGSEGV report of a use after free; status 0x%x, stderr \"%s\"", status,
+               out);
+    } else if (must_abort) {
         EXPECT(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT && strstr(out, "free list corrupted"),
                "expected an abort with \"free list corrupted\"; status 0x%x, stderr \"%s\"", status, out);
     } else {
