@@ -324,6 +324,19 @@ static void overflow_into_live_next(void)
     free(a);
 }
 
+/* A request that fills its class, one byte into a live neighbour: there is
+ * no byte between the two blocks to check, in any build (the debug build
+ * would need a redzone, which changes the classes' usable sizes). */
+static void exact_fit_into_live_next(void)
+{
+    char *a, *b;
+    adjacent(64, 64, &a, &b);
+    memset(b, 2, 64);
+    ((char *)tu_launder(a))[64] = '\0';
+    free(a);
+    free(b);
+}
+
 static void underflow_live_prev(void)
 {
     char *a, *b;
@@ -494,6 +507,8 @@ static const struct misuse cases[] = {
      "free(): overflow into the next block", GUARD_AS_RELEASE},
     {"overflow-through-padding-into-live-next", overflow_into_live_next, NULL,
      "free(): write past the requested size", GUARD_AS_RELEASE},
+    {"exact-fit-overflow-into-live-next-not-caught", exact_fit_into_live_next, NULL, NULL,
+     GUARD_AS_RELEASE},
     {"underflow-into-live-prev", underflow_live_prev,
      NULL, "free(): write before the block", GUARD_AS_RELEASE},
     {"underflow-into-free-prev", underflow_free_prev,
