@@ -75,6 +75,9 @@ HAK_INLINE void hak_tc_push_unchecked(hak_tc_ref_t *tc, size_t c, void *p, uint6
     hak_block_mark_k(p, key);
     hak_block_set_next_k(p, tc->head[c], key);
     tc->head[c] = p;
+#if HAK_DEBUG
+    _hak_debug_freed(p);
+#endif
 #if HAK_TC_SEG
     /* gcc does not fold the room's offset into a flag-setting decrement
      * through %fs (it spends an add on the index): spelled out. */

@@ -38,22 +38,45 @@ static uint64_t tail_hash(const void *p)
     return x ^ (x >> 33);
 }
 
-/* Bit 7 set: never 0 (a string's terminator one byte too far is the most
- * common overflow) and never ASCII text. */
-static uint8_t canary_byte(uint64_t h, size_t j)
-{
-    return (uint8_t)(0x80u | (((h >> ((j & 7) * 8)) ^ j) & 0x7fu));
-}
+/* The canary's 8 bytes, repeated along the block (byte j of the block is
+ * byte j % 8 of this word, little-endian), so that fills and checks go a
+ * word at a time. Bit 7 of every byte set: never 0 (a string's terminator
+ * one byte too far is the most common overflow) and never ASCII text. */
+static uint64_t canary_word(uint64_t h) { return h | 0x8080808080808080ull; }
+static uint8_t canary_byte(uint64_t w, size_t j) { return (uint8_t)(w >> ((j & 7) * 8)); }
 
 /* The last byte's canary XOR one of these (bit 7 of the result stays set). */
 #define TAIL_LONG 0x40u /* padding of 8 or more: its length in the 4 bytes before */
 #define TAIL_FREE 0x20u /* a free block's tail */
 #define FREE_TAIL_LEN 4u
 
+static void canary_fill(uint8_t *b, size_t from, size_t to, uint64_t w)
+{
+    size_t j = from;
+    for (; j < to && (j & 7); j++) b[j] = canary_byte(w, j);
+    for (; j + 8 <= to; j += 8) memcpy(b + j, &w, 8); /* j % 8 == 0: w as is */
+    for (; j < to; j++) b[j] = canary_byte(w, j);
+}
+
+static bool canary_ok(const uint8_t *b, size_t from, size_t to, uint64_t w)
+{
+    size_t j = from;
+    for (; j < to && (j & 7); j++)
+        if (b[j] != canary_byte(w, j)) return false;
+    for (; j + 8 <= to; j += 8) {
+        uint64_t v;
+        memcpy(&v, b + j, 8);
+        if (v != w) return false;
+    }
+    for (; j < to; j++)
+        if (b[j] != canary_byte(w, j)) return false;
+    return true;
+}
+
 void _hak_debug_tail_set(void *p, size_t usable, size_t n)
 {
     uint8_t *b = p;
-    uint64_t h = tail_hash(p);
+    uint64_t h = tail_hash(p), w = canary_word(h);
     size_t pad = usable - n, end = usable - 1;
     unsigned tag = (unsigned)pad;
     if (pad >= 8) {
@@ -62,45 +85,30 @@ void _hak_debug_tail_set(void *p, size_t usable, size_t n)
         for (unsigned i = 0; i < 4; i++) b[end + i] = (uint8_t)(v >> (8 * i));
         tag = TAIL_LONG;
     }
-    for (size_t j = n; j < end; j++) b[j] = canary_byte(h, j);
-    b[usable - 1] = (uint8_t)(canary_byte(h, usable - 1) ^ tag);
+    canary_fill(b, n, end, w);
+    b[usable - 1] = (uint8_t)(canary_byte(w, usable - 1) ^ tag);
 }
 
 void _hak_debug_free_tail_set(void *p, size_t usable)
 {
     uint8_t *b = p;
-    uint64_t h = tail_hash(p);
-    for (size_t j = usable - FREE_TAIL_LEN; j < usable - 1; j++) b[j] = canary_byte(h, j);
-    b[usable - 1] = (uint8_t)(canary_byte(h, usable - 1) ^ TAIL_FREE);
+    uint64_t w = canary_word(tail_hash(p));
+    canary_fill(b, usable - FREE_TAIL_LEN, usable - 1, w);
+    b[usable - 1] = (uint8_t)(canary_byte(w, usable - 1) ^ TAIL_FREE);
 }
 
-/* Reads through volatile: a neighbour's check (superslab.c) reads bytes
- * that another thread may be writing, and rereads them. */
-static int tail_state(const void *p, size_t usable, size_t *from);
-
-int _hak_debug_tail_state(const void *p, size_t usable)
-{
-    size_t from;
-    return tail_state(p, usable, &from);
-}
-
-void _hak_debug_tail_zero(void *p, size_t usable)
-{
-    size_t from;
-    if (tail_state(p, usable, &from) == 1) memset((char *)p + from, 0, usable - from);
-}
-
+/* 1: a live block's padding intact (*from: where it starts); 2: a free
+ * block's tail intact; 0: neither. */
 static int tail_state(const void *p, size_t usable, size_t *from)
 {
-    const volatile uint8_t *b = p;
-    uint64_t h = tail_hash(p);
-    unsigned tag = (unsigned)(b[usable - 1] ^ canary_byte(h, usable - 1));
+    /* A neighbour's check (superslab.c) rereads bytes that another thread
+     * may be writing: every call reads memory afresh. */
+    __asm__ __volatile__("" ::: "memory");
+    const uint8_t *b = p;
+    uint64_t h = tail_hash(p), w = canary_word(h);
+    unsigned tag = (unsigned)(b[usable - 1] ^ canary_byte(w, usable - 1));
     size_t pad, end = usable - 1;
-    if (tag == TAIL_FREE) {
-        for (size_t j = usable - FREE_TAIL_LEN; j < usable - 1; j++)
-            if (b[j] != canary_byte(h, j)) return 0;
-        return 2;
-    }
+    if (tag == TAIL_FREE) return canary_ok(b, usable - FREE_TAIL_LEN, usable - 1, w) ? 2 : 0;
     if (tag >= 1 && tag < 8) {
         pad = tag;
     } else if (tag == TAIL_LONG && usable >= 8) {
@@ -112,9 +120,20 @@ static int tail_state(const void *p, size_t usable, size_t *from)
     } else {
         return 0;
     }
-    for (size_t j = usable - pad; j < end; j++)
-        if (b[j] != canary_byte(h, j)) return 0;
+    if (!canary_ok(b, usable - pad, end, w)) return 0;
     *from = usable - pad;
     return 1;
+}
+
+int _hak_debug_tail_state(const void *p, size_t usable)
+{
+    size_t from;
+    return tail_state(p, usable, &from);
+}
+
+void _hak_debug_tail_zero(void *p, size_t usable)
+{
+    size_t from;
+    if (tail_state(p, usable, &from) == 1) memset((char *)p + from, 0, usable - from);
 }
 #endif

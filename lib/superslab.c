@@ -351,14 +351,15 @@ static void debug_clear_tails(hak_ss_t *ss, unsigned u, unsigned n)
  * instructions long: hak_tc_take marks a block live before it unmarks it). */
 static void debug_settle(void)
 {
-    for (int i = 0; i < 256; i++) __asm__ __volatile__("" ::: "memory");
+    for (int i = 0; i < 4096; i++) __asm__ __volatile__("" ::: "memory");
 }
 
-/* q, a carved block of p's span, is not live: then it is on a list, with
- * its mark and a link that decodes. */
-static bool debug_free_head_bad(const void *q)
+/* q, a block of p's span that a free left with its free tail (so not one
+ * being carved, whose link is written after its mark), is not live: then
+ * it is on a list, with its mark and a link that decodes. */
+static bool debug_free_head_bad(const void *q, size_t size)
 {
-    if (debug_live(q)) return false;
+    if (debug_live(q) || !debug_has_tail(q) || _hak_debug_tail_state(q, size) != 2) return false;
     const volatile uint64_t *w = (const volatile uint64_t *)q;
     uint64_t link = w[0] ^ _hak_key ^ (uintptr_t)q;
     return (uint32_t)w[1] != (uint32_t)_hak_key || hak_link_bad((uintptr_t)link);
@@ -385,9 +386,9 @@ static void debug_check_free(void *p, const char *what)
     /* No padding: an overflow goes straight into the next block. A live
      * one's first bytes are the program's (not checked); a free one's
      * link and mark are. */
-    if (!padded && q + size <= s->end && q < bump && debug_free_head_bad((void *)q)) {
+    if (!padded && q + size <= s->end && q < bump && debug_free_head_bad((void *)q, size)) {
         debug_settle();
-        if (debug_free_head_bad((void *)q))
+        if (debug_free_head_bad((void *)q, size))
             _hak_fatal_ptr(what, "overflow into the next block (its free-list link or mark overwritten)", p);
     }
     /* An underflow lands in the previous block's end: its padding or its
@@ -417,11 +418,16 @@ void _hak_debug_mark_free(void *p, const char *what)
     debug_check_free(p, what);
     uint64_t old = atomic_fetch_and(w, ~bit);
     if (!(old & bit)) _hak_fatal_ptr(what, "double free", p);
+}
+
+void _hak_debug_freed(void *p)
+{
     unsigned cls = hak_class_at(p);
-    if (!hak_class_is_heap(cls)) {
-        _hak_debug_free_tail_set(p, _hak_cls_size[cls]);
-        debug_tail_bit(p, true);
-    }
+    /* A first-class heap's block (pushed here on its way to its heap)
+     * keeps none: its heap's lists are not read by these checks. */
+    if (hak_class_is_heap(cls)) return;
+    _hak_debug_free_tail_set(p, _hak_cls_size[cls]);
+    debug_tail_bit(p, true);
 }
 
 void _hak_debug_arena_request(void *p, size_t n)

@@ -189,8 +189,12 @@ HAK_HIDDEN void _hak_arena_reset_lock(void);
 HAK_HIDDEN void _hak_debug_mark_live(void *p, const char *what);
 /* p comes back: aborts for a non-block, a double free, a write past its
  * request (its padding), an overflow into the next block (free) or an
- * underflow into the previous one's end; then leaves its free tail. */
+ * underflow into the previous one's end. */
 HAK_HIDDEN void _hak_debug_mark_free(void *p, const char *what);
+/* p, a default-heap block, is on a list (its mark and link written): it
+ * gets its free tail, which its next malloc checks and which tells the
+ * neighbours' checks that its link is there to read. */
+HAK_HIDDEN void _hak_debug_freed(void *p);
 /* p (a live arena block) was handed out for n bytes: its padding gets the
  * canary. */
 HAK_HIDDEN void _hak_debug_arena_request(void *p, size_t n);
