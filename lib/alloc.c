@@ -224,12 +224,14 @@ void *_hak_alloc_aligned(size_t size, size_t align, bool zero)
         }
         HAK_ASSERT(((uintptr_t)p & (align - 1)) == 0);
         HAK_VG_ALLOC(p, size, 0);
+        HAK_DEBUG_ALLOC(p, size);
         if (zero) memset(p, 0, size);
         return p;
     }
     _hak_runtime_init();
     void *p = _hak_large_alloc(size, align, zero);
     HAK_VG_ALLOC(p, size, zero);
+    HAK_DEBUG_ALLOC(p, size);
     return p;
 }
 
@@ -245,6 +247,7 @@ void *_hak_calloc(size_t n, size_t size)
         /* Fresh mappings are zero already: no memset of untouched pages. */
         void *p = _hak_large_alloc(total, 16, true);
         HAK_VG_ALLOC(p, total, 1);
+        HAK_DEBUG_ALLOC(p, total);
         return p;
     }
     void *p = hak_tc_malloc(total);
@@ -301,7 +304,38 @@ static bool heap_block(const void *p)
     return _hak_heap_large_owner(p) != 0;
 }
 
+static void *realloc_body(void *p, size_t n, size_t align);
+
+#if HAK_DEBUG
+void _hak_debug_alloc(void *p, size_t n)
+{
+    if (p == NULL) return;
+    if (hak_in_arena(p)) _hak_debug_arena_request(p, n);
+    else if (!_hak_guard_owns(p)) _hak_large_debug_request(p, n);
+}
+
+void _hak_debug_unrequest(void *p, const char *what)
+{
+    if (hak_in_arena(p)) _hak_debug_arena_unrequest(p, what);
+    else if (!_hak_guard_owns(p)) _hak_large_debug_unrequest(p, what);
+}
+#endif
+
+/* The debug build checks the old padding first and gives the block (moved
+ * or not) its new request's. */
 void *_hak_realloc(void *p, size_t n, size_t align)
+{
+#if HAK_DEBUG
+    _hak_debug_unrequest(p, "realloc");
+    void *q = realloc_body(p, n, align);
+    HAK_DEBUG_ALLOC(q, n);
+    return q;
+#else
+    return realloc_body(p, n, align);
+#endif
+}
+
+static void *realloc_body(void *p, size_t n, size_t align)
 {
     if (HAK_UNLIKELY(heap_block(p))) {
         if (hak_tc_self()->state == HAK_TC_NEW) _hak_thread_init();

@@ -36,6 +36,19 @@ HAK_HIDDEN void _hak_vg_alloc(void *p, size_t n, int zero);
 #define HAK_VG_ALLOC(p, n, zero) ((void)0)
 #endif
 
+#if HAK_DEBUG
+/* p (NULL, an arena, large or guarded block) goes to the program for n
+ * bytes: the debug build fills its padding past n with a canary, which
+ * free and realloc check (superslab.h, large.h). */
+HAK_HIDDEN void _hak_debug_alloc(void *p, size_t n);
+#define HAK_DEBUG_ALLOC(p, n) _hak_debug_alloc((p), (n))
+/* p's padding is checked and dropped before realloc or a usable-size query
+ * (the program may then use every usable byte). */
+HAK_HIDDEN void _hak_debug_unrequest(void *p, const char *what);
+#else
+#define HAK_DEBUG_ALLOC(p, n) ((void)0)
+#endif
+
 /* NULL only with errno = ENOMEM. */
 HAK_HIDDEN void *_hak_malloc_slow(size_t n);
 /* what: the entry point, for messages ("free", "hak_free", ...). */
@@ -62,6 +75,9 @@ HAK_INLINE void hak_tc_push_unchecked(hak_tc_ref_t *tc, size_t c, void *p, uint6
     hak_block_mark_k(p, key);
     hak_block_set_next_k(p, tc->head[c], key);
     tc->head[c] = p;
+#if HAK_DEBUG
+    _hak_debug_freed(p);
+#endif
 #if HAK_TC_SEG
     /* gcc does not fold the room's offset into a flag-setting decrement
      * through %fs (it spends an add on the index): spelled out. */
@@ -129,9 +145,10 @@ slow:
  * valgrind in the builds that do that). */
 HAK_INLINE void *hak_tc_malloc(size_t n)
 {
-#if HAK_VG_ACTIVE
+#if HAK_VG_ACTIVE || HAK_DEBUG
     void *p = hak_tc_malloc_raw(n);
     HAK_VG_ALLOC(p, n, 0);
+    HAK_DEBUG_ALLOC(p, n);
     return p;
 #else
     return hak_tc_malloc_raw(n);
@@ -191,6 +208,7 @@ HAK_INLINE void *hak_aligned_fast(size_t size, size_t align)
     if (HAK_UNLIKELY(hak_link_bad(next))) return NULL;
     p = hak_tc_take(tc, c, p, next);
     HAK_VG_ALLOC(p, size, 0);
+    HAK_DEBUG_ALLOC(p, size);
     return p;
 }
 /* p, a block's start in the arena, is free: on the default heap's lists or,

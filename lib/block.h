@@ -72,4 +72,21 @@ HAK_INLINE void *hak_block_next(const void *b, const char *what)
     return (void *)next;
 }
 
+#if HAK_DEBUG
+/* The debug build's tail canaries (checked by superslab.c and large.c).
+ * A live block handed out for n bytes of its usable size keeps the padding
+ * [n, usable) filled with bytes keyed by _hak_key and its address, never 0
+ * (bit 7 set), and its last byte also says how long the padding is (1..7,
+ * or "long": the length in the 4 bytes before it). A freed block of the
+ * default heap carries a shorter keyed tail in its last 4 bytes instead.
+ * So a write of any byte past the request, or before the next block (into
+ * this one's end), changes a byte that can be checked. */
+HAK_HIDDEN void _hak_debug_tail_set(void *p, size_t usable, size_t n);
+HAK_HIDDEN void _hak_debug_free_tail_set(void *p, size_t usable);
+/* 1: a live block's padding intact; 2: a free block's tail intact; 0: neither. */
+HAK_HIDDEN int _hak_debug_tail_state(const void *p, size_t usable);
+/* A live block's intact padding back to zeros (its canary dropped). */
+HAK_HIDDEN void _hak_debug_tail_zero(void *p, size_t usable);
+#endif
+
 #endif

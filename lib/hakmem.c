@@ -34,7 +34,9 @@ void *hak_calloc(size_t n, size_t size) { return _hak_calloc(n, size); }
  * one). Every block is 16-aligned, so this serves any alignment up to 16. */
 HAK_INLINE bool realloc_stays(void *ptr, size_t size)
 {
-    if (HAK_VG_ACTIVE || !hak_window_hit(ptr, _hak_window_base, _hak_window_size16)) return false;
+    /* The debug build's realloc checks and renews the padding's canary. */
+    if (HAK_VG_ACTIVE || HAK_DEBUG || !hak_window_hit(ptr, _hak_window_base, _hak_window_size16))
+        return false;
     unsigned cls = hak_class_at(ptr);
     size_t usable = _hak_cls_size[cls]; /* class 0: 0 */
     /* The start of a block (a one-unit span starts on the unit; longer
@@ -79,6 +81,10 @@ void *hak_aligned_alloc(size_t align, size_t size) { return aligned_alloc_inline
 size_t hak_usable_size(const void *ptr)
 {
     if (ptr == NULL) return 0;
+#if HAK_DEBUG
+    /* The program may now use every usable byte: no canary past its request. */
+    _hak_debug_unrequest((void *)(uintptr_t)ptr, "hak_usable_size");
+#endif
     if (hak_in_arena(ptr)) {
         if (!_hak_span_block_start(ptr)) return 0;
         if (HAK_UNLIKELY(hak_block_is_free_any(ptr)))
@@ -182,6 +188,7 @@ static HAK_NOINLINE void *heap_alloc_slow(uintptr_t h, size_t size, size_t align
     if (hak_tc_self()->state == HAK_TC_NEW) _hak_thread_init();
     void *p = _hak_heap_alloc(h, size, align, zero, what);
     HAK_VG_ALLOC(p, size, zero);
+    HAK_DEBUG_ALLOC(p, size);
     return p;
 }
 
@@ -195,6 +202,7 @@ HAK_INLINE void *heap_alloc_fast(uintptr_t h, size_t size, size_t align)
             void *p = hak_heap_tc_pop_fast(c, (size_t)hak_class_tiny(size));
             if (HAK_LIKELY(p != NULL)) {
                 HAK_VG_ALLOC(p, size, 0);
+                HAK_DEBUG_ALLOC(p, size);
                 return p;
             }
         }
@@ -260,8 +268,15 @@ void *hak_heap_realloc(hak_heap_t *heap, void *ptr, size_t old_size, size_t alig
 {
     (void)old_size;
     if (hak_tc_self()->state == HAK_TC_NEW) _hak_thread_init();
+#if HAK_DEBUG
+    if (ptr != NULL) _hak_debug_unrequest(ptr, "hak_heap_realloc");
+    void *q = _hak_heap_realloc((uintptr_t)heap, ptr, new_size, align, "hak_heap_realloc");
+    HAK_DEBUG_ALLOC(q, new_size);
+    return q;
+#else
     /* It tells valgrind about a move itself (heap.c). */
     return _hak_heap_realloc((uintptr_t)heap, ptr, new_size, align, "hak_heap_realloc");
+#endif
 }
 
 int hak_heap_visit(hak_heap_t *heap, int (*fn)(void *block, size_t usable, void *arg), void *arg)

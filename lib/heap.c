@@ -1256,6 +1256,10 @@ static void large_release_purged(void *p)
 {
     size_t page = _hak_os_page_size();
     uintptr_t from = hak_align_up((uintptr_t)p, page);
+#if HAK_DEBUG
+    /* Its padding's canary is checked now, before the purge zeroes it. */
+    _hak_large_debug_unrequest(p, "hak_heap_destroy");
+#endif
     uintptr_t to = ((uintptr_t)p + _hak_large_usable(p, "hak_heap_destroy")) & ~(uintptr_t)(page - 1);
     if (to > from) _hak_os_purge((void *)from, to - from);
     _hak_large_free(p);

@@ -90,7 +90,18 @@ typedef struct hak_large_hdr {
     size_t maplen;
     size_t offset;  /* block - base */
     size_t align;   /* as requested (>= 64) */
+#if HAK_DEBUG
+    uint64_t tailed; /* 1: the padding past the request holds a canary (block.h) */
+    /* Next to the block, keyed with its address: an underflow changes it
+     * and the header reads as overwritten. */
+    uint64_t guard;
+#endif
 } hak_large_hdr_t;
+_Static_assert(sizeof(hak_large_hdr_t) <= 64, "the header fits the smallest offset");
+
+#if HAK_DEBUG
+static uint64_t large_guard(uintptr_t p) { return ~(_hak_key ^ p); }
+#endif
 
 static pthread_mutex_t large_lock = PTHREAD_MUTEX_INITIALIZER;
 /* The kernel's page size (4 KiB on x86-64, up to 64 KiB on aarch64): every
@@ -225,6 +236,9 @@ static int reg_lookup(const void *p, bool take, hak_large_hdr_t *out)
     if (at != SIZE_MAX) {
         hak_large_hdr_t *h = hdr_of(p);
         st = h->magic == hdr_sum((uintptr_t)p, h) ? 1 : -1;
+#if HAK_DEBUG
+        if (st == 1 && h->guard != large_guard((uintptr_t)p)) st = -1;
+#endif
         if (st == 1) {
             *out = *h;
             if (take) {
@@ -1055,6 +1069,10 @@ void *_hak_large_alloc(size_t size, size_t align, bool zero)
     h->offset = offset;
     h->align = align;
     hdr_seal(p, h);
+#if HAK_DEBUG
+    h->tailed = 0;
+    h->guard = large_guard(p);
+#endif
     if (!reg_add(p, false)) {
         h->magic = 0;
         if (direct) direct_unmap(base, maplen);
@@ -1086,6 +1104,10 @@ bool _hak_large_free(void *p)
     int st = reg_lookup(p, true, &h);
     if (st == 0) return false;
     if (st < 0) _hak_fatal_ptr("free", "large block header overwritten", p);
+#if HAK_DEBUG
+    if (h.tailed && _hak_debug_tail_state(p, h.maplen - h.offset) != 1)
+        _hak_fatal_ptr("free", "write past the requested size (the block's padding overwritten)", p);
+#endif
     if (in_region(h.base)) {
         region_give_live(h.base, h.maplen);
     } else {
@@ -1105,6 +1127,27 @@ size_t _hak_large_usable(const void *p, const char *what)
     if (st < 0) _hak_fatal_ptr(what, "large block header overwritten", p);
     return st > 0 ? h.maplen - h.offset : 0;
 }
+
+#if HAK_DEBUG
+void _hak_large_debug_request(void *p, size_t n)
+{
+    hak_large_hdr_t *h = hdr_of(p);
+    size_t usable = h->maplen - h->offset;
+    h->tailed = n < usable;
+    if (n < usable) _hak_debug_tail_set(p, usable, n);
+}
+
+void _hak_large_debug_unrequest(void *p, const char *what)
+{
+    hak_large_hdr_t h;
+    if (reg_lookup(p, false, &h) <= 0 || !h.tailed) return;
+    hdr_of(p)->tailed = 0;
+    if (_hak_debug_tail_state(p, h.maplen - h.offset) != 1)
+        _hak_fatal_ptr(what, "write past the requested size (the block's padding overwritten)", p);
+    /* calloc's block reads 0 to its usable end (see _hak_large_alloc). */
+    _hak_debug_tail_zero(p, h.maplen - h.offset);
+}
+#endif
 
 /* Resizes region block h in place: a shrink gives the tail back, a growth
  * takes what lies behind the block if it is free (large_lock held). */
@@ -1145,6 +1188,9 @@ static void *direct_resize(void *p, const hak_large_hdr_t *old, size_t newlen)
     nh->base = (uintptr_t)m;
     nh->maplen = newlen;
     hdr_seal((uintptr_t)q, nh);
+#if HAK_DEBUG
+    nh->guard = large_guard((uintptr_t)q);
+#endif
     /* Cannot fail: every stripe has its first table and grows at half full. */
     reg_add((uintptr_t)q, true);
     _hak_stat_commit((int64_t)newlen - (int64_t)old->maplen);

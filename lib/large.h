@@ -35,5 +35,11 @@ HAK_HIDDEN void _hak_large_init(uint64_t cache_bytes, uint64_t cache_live_pct,
 HAK_HIDDEN void _hak_large_lock(void);
 HAK_HIDDEN void _hak_large_unlock(void);
 HAK_HIDDEN void _hak_large_reset_lock(void);
+#if HAK_DEBUG
+/* The debug build's canary past a live block's request (block.h): set for
+ * n bytes asked for; checked and dropped (realloc, a usable-size query). */
+HAK_HIDDEN void _hak_large_debug_request(void *p, size_t n);
+HAK_HIDDEN void _hak_large_debug_unrequest(void *p, const char *what);
+#endif
 
 #endif

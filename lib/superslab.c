@@ -12,12 +12,17 @@
  */
 #define _GNU_SOURCE
 #include "superslab.h"
+#include "block.h"
 #include "counters.h"
 #include "os.h"
 #include "vg.h"
 
 #include <pthread.h>
 #include <string.h>
+
+#if HAK_DEBUG
+static void debug_clear_tails(hak_ss_t *ss, unsigned u, unsigned n);
+#endif
 
 uintptr_t _hak_fast_base;
 uintptr_t _hak_fast_size;
@@ -207,6 +212,9 @@ hak_span_t *_hak_span_new(unsigned cls)
         *unit_cls(ss, u + i) = (uint8_t)cls;
     }
     pthread_mutex_unlock(&arena_lock);
+#if HAK_DEBUG
+    debug_clear_tails(ss, (unsigned)u, n);
+#endif
     /* Untouchable until carved into blocks (central.c). */
     HAK_VG_NOACCESS((void *)start, (size_t)n << HAK_UNIT_SHIFT);
     _hak_stat_add(&_hak_g_stats.spans, 1);
@@ -270,23 +278,174 @@ bool _hak_span_block_start(const void *p)
 }
 
 #if HAK_DEBUG
-void _hak_debug_mark_live(void *p, const char *what)
+/* The debug build's bitmaps (superslab.h): the word and bit of p's granule. */
+#define DEBUG_GRANULE(p, bits, word, bit)                                              \
+    hak_ss_t *ss_ = hak_ss_of(p);                                                      \
+    size_t g_ = ((uintptr_t)(p) & (HAK_SS_SIZE - 1)) >> 4;                             \
+    _Atomic uint64_t *word = &ss_->bits[g_ >> 6];                                      \
+    uint64_t bit = (uint64_t)1 << (g_ & 63)
+
+static bool debug_live(const void *p)
+{
+    DEBUG_GRANULE(p, live_bits, w, bit);
+    return (atomic_load(w) & bit) != 0;
+}
+
+/* Where p's tail bit lives: for a block of 32 bytes or more, the live bit
+ * of its second granule (never a block's start, so that bitmap's pages
+ * carry both); for a 16-byte block, tail_bits (touched only for spans of
+ * that class), so the debug build's header costs no more resident memory
+ * than the live bits alone for every other class. */
+static _Atomic uint64_t *debug_tail_word(const void *p, uint64_t *bit)
 {
     hak_ss_t *ss = hak_ss_of(p);
     size_t g = ((uintptr_t)p & (HAK_SS_SIZE - 1)) >> 4;
-    uint64_t bit = (uint64_t)1 << (g & 63);
-    uint64_t old = atomic_fetch_or(&ss->live_bits[g >> 6], bit);
+    if (_hak_cls_size[hak_class_at(p)] == 16) {
+        *bit = (uint64_t)1 << (g & 63);
+        return &ss->tail_bits[g >> 6];
+    }
+    g++;
+    *bit = (uint64_t)1 << (g & 63);
+    return &ss->live_bits[g >> 6];
+}
+
+static bool debug_has_tail(const void *p)
+{
+    uint64_t bit;
+    _Atomic uint64_t *w = debug_tail_word(p, &bit);
+    return (atomic_load(w) & bit) != 0;
+}
+
+static void debug_tail_bit(const void *p, bool on)
+{
+    uint64_t bit;
+    _Atomic uint64_t *w = debug_tail_word(p, &bit);
+    if (on) atomic_fetch_or(w, bit);
+    else atomic_fetch_and(w, ~bit);
+}
+
+/* Clears p's tail bit; true if it was set. */
+static bool debug_take_tail(const void *p)
+{
+    uint64_t bit;
+    _Atomic uint64_t *w = debug_tail_word(p, &bit);
+    return (atomic_fetch_and(w, ~bit) & bit) != 0;
+}
+
+/* A span's units get new blocks: no stale bit of an old class's blocks
+ * (a tail bit in the live bitmap could sit on a new block's start). */
+static void debug_clear_tails(hak_ss_t *ss, unsigned u, unsigned n)
+{
+    size_t from = ((size_t)u << HAK_UNIT_SHIFT) >> 4 >> 6, to = ((size_t)(u + n) << HAK_UNIT_SHIFT) >> 4 >> 6;
+    /* Stores only where a bit is set: a store would make the bitmaps'
+     * untouched pages resident. */
+    for (size_t i = from; i < to; i++) {
+        if (atomic_load(&ss->tail_bits[i])) atomic_store(&ss->tail_bits[i], 0);
+        if (atomic_load(&ss->live_bits[i])) atomic_store(&ss->live_bits[i], 0);
+    }
+}
+
+/* A neighbour belongs to another owner, which may be handing it out or
+ * taking it back while this reads: a bad reading counts only if a second
+ * one, a moment later, is bad too (every such window in hakmem is a few
+ * instructions long: hak_tc_take marks a block live before it unmarks it). */
+static void debug_settle(void)
+{
+    for (int i = 0; i < 4096; i++) __asm__ __volatile__("" ::: "memory");
+}
+
+/* q, a block of p's span that a free left with its free tail (so not one
+ * being carved, whose link is written after its mark), is not live: then
+ * it is on a list, with its mark and a link that decodes. */
+static bool debug_free_head_bad(const void *q, size_t size)
+{
+    if (debug_live(q) || !debug_has_tail(q) || _hak_debug_tail_state(q, size) != 2) return false;
+    const volatile uint64_t *w = (const volatile uint64_t *)q;
+    uint64_t link = w[0] ^ _hak_key ^ (uintptr_t)q;
+    return (uint32_t)w[1] != (uint32_t)_hak_key || hak_link_bad((uintptr_t)link);
+}
+
+static bool debug_tail_bad(const void *a, size_t size)
+{
+    return debug_has_tail(a) && _hak_debug_tail_state(a, size) == 0;
+}
+
+/* The checks of a block coming back (p, a block start, live). */
+static void debug_check_free(void *p, const char *what)
+{
+    const hak_span_t *s = hak_span_of(p);
+    size_t size = _hak_cls_size[s->cls];
+    bool padded = debug_take_tail(p);
+    if (padded && _hak_debug_tail_state(p, size) != 1)
+        _hak_fatal_ptr(what, "write past the requested size (the block's padding overwritten)", p);
+    /* A first-class heap's lists (heap.c) are its own: its neighbours are
+     * not read. */
+    if (hak_class_is_heap(s->cls)) return;
+    uintptr_t start = hak_span_start(s), q = (uintptr_t)p + size;
+    uintptr_t bump = __atomic_load_n(&s->bump, __ATOMIC_ACQUIRE);
+    /* No padding: an overflow goes straight into the next block. A live
+     * one's first bytes are the program's (not checked); a free one's
+     * link and mark are. */
+    if (!padded && q + size <= s->end && q < bump && debug_free_head_bad((void *)q, size)) {
+        debug_settle();
+        if (debug_free_head_bad((void *)q, size))
+            _hak_fatal_ptr(what, "overflow into the next block (its free-list link or mark overwritten)", p);
+    }
+    /* An underflow lands in the previous block's end: its padding or its
+     * free tail. */
+    uintptr_t a = (uintptr_t)p - size;
+    if ((uintptr_t)p > start && debug_tail_bad((void *)a, size)) {
+        debug_settle();
+        if (debug_tail_bad((void *)a, size))
+            _hak_fatal_ptr(what, "write before the block (the previous block's end overwritten)", p);
+    }
+}
+
+void _hak_debug_mark_live(void *p, const char *what)
+{
+    DEBUG_GRANULE(p, live_bits, w, bit);
+    uint64_t old = atomic_fetch_or(w, bit);
     if (old & bit) _hak_fatal_ptr(what, "block handed out twice (corrupt free list)", p);
+    if (debug_take_tail(p) && _hak_debug_tail_state(p, _hak_cls_size[hak_class_at(p)]) != 2)
+        _hak_fatal_ptr(what, "free block's end overwritten (a write after free, or an underflow of the next block)", p);
 }
 
 void _hak_debug_mark_free(void *p, const char *what)
 {
     if (!_hak_span_block_start(p)) _hak_fatal_ptr(what, "invalid pointer", p);
-    hak_ss_t *ss = hak_ss_of(p);
-    size_t g = ((uintptr_t)p & (HAK_SS_SIZE - 1)) >> 4;
-    uint64_t bit = (uint64_t)1 << (g & 63);
-    uint64_t old = atomic_fetch_and(&ss->live_bits[g >> 6], ~bit);
+    DEBUG_GRANULE(p, live_bits, w, bit);
+    if (!(atomic_load(w) & bit)) _hak_fatal_ptr(what, "double free", p);
+    debug_check_free(p, what);
+    uint64_t old = atomic_fetch_and(w, ~bit);
     if (!(old & bit)) _hak_fatal_ptr(what, "double free", p);
+}
+
+void _hak_debug_freed(void *p)
+{
+    unsigned cls = hak_class_at(p);
+    /* A first-class heap's block (pushed here on its way to its heap)
+     * keeps none: its heap's lists are not read by these checks. */
+    if (hak_class_is_heap(cls)) return;
+    _hak_debug_free_tail_set(p, _hak_cls_size[cls]);
+    debug_tail_bit(p, true);
+}
+
+void _hak_debug_arena_request(void *p, size_t n)
+{
+    size_t size = _hak_cls_size[hak_class_at(p)];
+    if (n >= size) return;
+    _hak_debug_tail_set(p, size, n);
+    debug_tail_bit(p, true);
+}
+
+void _hak_debug_arena_unrequest(void *p, const char *what)
+{
+    if (!_hak_span_block_start(p) || !debug_live(p)) return;
+    size_t size = _hak_cls_size[hak_class_at(p)];
+    if (!debug_take_tail(p)) return;
+    if (_hak_debug_tail_state(p, size) != 1)
+        _hak_fatal_ptr(what, "write past the requested size (the block's padding overwritten)", p);
+    _hak_debug_tail_zero(p, size);
 }
 #endif
 
@@ -343,6 +502,9 @@ hak_span_t *_hak_span_new_in(hak_ss_t *ss, unsigned cls)
         ss->unit_head[u + i] = (uint8_t)u;
         *unit_cls(ss, (unsigned)u + i) = (uint8_t)cls;
     }
+#if HAK_DEBUG
+    debug_clear_tails(ss, (unsigned)u, n);
+#endif
     HAK_VG_NOACCESS((void *)start, (size_t)n << HAK_UNIT_SHIFT);
     _hak_stat_add(&_hak_g_stats.spans, 1);
     _hak_stat_commit((int64_t)(n * HAK_UNIT_SIZE));

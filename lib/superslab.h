@@ -77,6 +77,9 @@ typedef struct hak_ss {
     /* One bit per 16-byte granule: set while a block starting there is handed
      * out to the program. Catches every double free and foreign free. */
     _Atomic uint64_t live_bits[HAK_SS_SIZE / 16 / 64];
+    /* Set while the block starting there carries a tail canary (block.h):
+     * a live block's padding past its request, or a free block's tail. */
+    _Atomic uint64_t tail_bits[HAK_SS_SIZE / 16 / 64];
 #endif
 } hak_ss_t;
 
@@ -182,8 +185,24 @@ HAK_HIDDEN void _hak_arena_unlock(void);
 HAK_HIDDEN void _hak_arena_reset_lock(void);
 
 #if HAK_DEBUG
+/* p is handed out: aborts if it was already, or if its free tail was
+ * overwritten while it was free. */
 HAK_HIDDEN void _hak_debug_mark_live(void *p, const char *what);
+/* p comes back: aborts for a non-block, a double free, a write past its
+ * request (its padding), an overflow into the next block (free) or an
+ * underflow into the previous one's end. */
 HAK_HIDDEN void _hak_debug_mark_free(void *p, const char *what);
+/* p, a default-heap block, is on a list (its mark and link written): it
+ * gets its free tail, which its next malloc checks and which tells the
+ * neighbours' checks that its link is there to read. */
+HAK_HIDDEN void _hak_debug_freed(void *p);
+/* p (a live arena block) was handed out for n bytes: its padding gets the
+ * canary. */
+HAK_HIDDEN void _hak_debug_arena_request(void *p, size_t n);
+/* p's padding is checked and dropped (realloc may resize it in place,
+ * malloc_usable_size lets the program use it all); a no-op for anything
+ * but a live arena block with a canary. */
+HAK_HIDDEN void _hak_debug_arena_unrequest(void *p, const char *what);
 #endif
 
 #endif

@@ -115,11 +115,13 @@ HAK_HIDDEN HAK_NORETURN HAK_COLD void _hak_list_corrupt(const void *p);
 HAK_INLINE void *hak_tc_take(hak_tc_ref_t *tc, unsigned c, void *p, uintptr_t next)
 {
     tc->head[c] = (void *)next;
-    hak_block_unmark(p);
-    tc->room[c]++;
 #if HAK_DEBUG
+    /* Live before unmarked: a neighbour's check (superslab.c) that finds
+     * the block not live then finds its mark too. */
     _hak_debug_mark_live(p, "malloc");
 #endif
+    hak_block_unmark(p);
+    tc->room[c]++;
     return p;
 }
 

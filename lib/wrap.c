@@ -92,7 +92,15 @@ HAK_PUBLIC void *pvalloc(size_t size)
     return _hak_alloc_aligned(rounded, page, false);
 }
 
-HAK_PUBLIC size_t malloc_usable_size(void *p) { return p == NULL ? 0 : _hak_usable(p, "malloc_usable_size"); }
+HAK_PUBLIC size_t malloc_usable_size(void *p)
+{
+    if (p == NULL) return 0;
+#if HAK_DEBUG
+    /* The program may now use every usable byte: no canary past its request. */
+    _hak_debug_unrequest(p, "malloc_usable_size");
+#endif
+    return _hak_usable(p, "malloc_usable_size");
+}
 
 HAK_PUBLIC void free_sized(void *p, size_t size) { hak_free_sized(p, size); }
 

@@ -30,4 +30,13 @@ for lib in "$HAKMEM_LIB" "$HAKMEM_LIB_DEBUG"; do
     check "$lib" uaf 11 "of a 100-byte block"
     check "$lib" churn 0 "survived"
 done
+# The misuse table's guarded column (README "Bad input"): every case of
+# tests/test_misuse with every allocation up to 16 KiB guarded (release).
+if ( ulimit -c 0; HAKMEM_GUARD_SAMPLE=1 "$top_builddir/tests/test_misuse" ) >"$tmp/misuse" 2>&1; then
+    echo "ok   test_misuse with HAKMEM_GUARD_SAMPLE=1: $(tail -n 1 "$tmp/misuse")"
+else
+    echo "FAIL test_misuse with HAKMEM_GUARD_SAMPLE=1:"
+    sed 's/^/  /' "$tmp/misuse"
+    fail=1
+fi
 exit $fail

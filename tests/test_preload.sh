@@ -96,7 +96,9 @@ baseline_ok() {
     fi
 }
 
-tag() { case "$1" in *debug*) echo dbg ;; *) echo rel ;; esac; }
+# By the file name: a build tree whose path contains "debug" must not make
+# the release run share the debug run's names.
+tag() { case "${1##*/}" in *debug*) echo dbg ;; *) echo rel ;; esac; }
 
 # ---- the library is really loaded ----------------------------------------------------
 for lib in $libs; do

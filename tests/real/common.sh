@@ -72,7 +72,9 @@ real_skip() {
 }
 
 # real_tag LIB: rel or dbg, for file names.
-real_tag() { case "$1" in *debug*) echo dbg ;; *) echo rel ;; esac; }
+# By the file name: a build tree whose path contains "debug" must not make
+# the release run share the debug run's names.
+real_tag() { case "${1##*/}" in *debug*) echo dbg ;; *) echo rel ;; esac; }
 
 # real_run NAME LIB CMD...: runs CMD with LIB preloaded (nothing preloaded if
 # LIB is empty); stdout, stderr and the exit status go to $tmp/NAME.{out,err,rc}.
