@@ -117,6 +117,9 @@ fn collect_returns_memory() {
     .unwrap();
     let big = vec![7u8; 12 << 20];
     drop(big);
+    // 48 KiB on this thread's own lists, which collect empties.
+    let small: Vec<Box<[u8]>> = (0..48).map(|_| vec![3u8; 1024].into_boxed_slice()).collect();
+    drop(small);
     let before = hakmem::stats();
     let released = hakmem::collect();
     let after = hakmem::stats();
@@ -128,10 +131,11 @@ fn collect_returns_memory() {
         after.bytes_committed
     );
     assert!(after.os_purges + after.os_unmaps > before.os_purges + before.os_unmaps);
-    // bytes_cached counts every thread's lists; collect empties the
-    // caller's, so the count cannot grow.
+    // bytes_cached counts every thread's lists, other threads' as of their
+    // last refill or flush (the test harness's own threads allocate at any
+    // time, a few hundred bytes): collect empties the caller's 48 KiB.
     assert!(
-        after.bytes_cached <= before.bytes_cached,
+        after.bytes_cached + 32 * 1024 <= before.bytes_cached,
         "bytes_cached {} -> {} across collect",
         before.bytes_cached,
         after.bytes_cached
