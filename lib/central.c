@@ -2,11 +2,12 @@
  *
  * A span is on one of its class's lists: partial (it has free or uncarved
  * blocks), empty (every block returned), or none (full or owned). Empty spans are
- * kept, unpurged, while all of them together (every class) stay within
- * HAKMEM_RETAIN_BYTES. So a program that frees and allocates in waves does
- * not pay a purge and page faults each time, and one that frees most of its
- * memory gets all but that budget back at once; hak_collect() purges the
- * rest. used counts blocks that left
+ * kept, unpurged, while all of them together (every class) stay within the
+ * retain budget: HAKMEM_RETAIN_BYTES, plus what the program's own churn earns
+ * (see "The retain budget" below). So a program that frees and allocates in
+ * waves does not pay a purge and page faults each time, and one that frees
+ * most of its memory gets all but that budget back at once; hak_collect()
+ * purges the rest. used counts blocks that left
  * the span for a thread list; a span whose used drops to 0 is empty, and only
  * then can it be released, so no thread can still hold one of its blocks.
  *
@@ -28,13 +29,16 @@
  *   _hak_central_take   lock; the slot's span, or span_next (partial list,
  *                       empty list, _hak_span_new); pop its free list; carve
  *   _hak_central_give   lock; push each block on its span; empty spans
- *                       beyond the retain limit: _hak_span_release (unlocked)
+ *                       beyond the retain budget: _hak_span_release (unlocked)
+ *   retain_trim         (after either, when a period's decay left more
+ *                       retained than the budget) each class's lock in turn
  *   _hak_central_disown lock; the slot's span back to the shared lists
  */
 #define _GNU_SOURCE
 #include "central.h"
 #include "block.h"
 #include "counters.h"
+#include "os.h"
 #include "superslab.h"
 #include "vg.h"
 
@@ -50,13 +54,96 @@ struct hak_central {
 } HAK_ALIGNED(HAK_CACHE_LINE);
 
 static struct hak_central central[HAK_NCLASS];
-static uint64_t retain_budget;
-static _Atomic uint64_t retained_bytes; /* the empty ones among them */
+
+/* ---- The retain budget ----------------------------------------------------
+ * A purge is wasted when the span's bytes are needed again soon after: the
+ * next new span faults in fresh pages (and a purge costs a system call of its
+ * own). A producer whose consumer empties whole spans in bursts, a program
+ * that frees and rebuilds a structure of some MiB, pay that on every cycle
+ * under a fixed budget (xmalloc-test: ~2,900 purges and 45,000 page faults a
+ * run, most of its time in the kernel, with 4 MiB). So the budget is base
+ * (HAKMEM_RETAIN_BYTES) plus an extra that the program's own churn earns:
+ * each new span carved while a span's worth of bytes was released in the
+ * last period or two proves a purge wasted and adds twice its size; each
+ * period (PERIOD_MS) without such a span takes a sixteenth off (a half-life
+ * of about a second, as jemalloc's dirty pages decay over seconds, not at
+ * once). The extra never exceeds the most bytes of spans the program had
+ * in use lately (active_peak, decaying the same way) nor EXTRA_TIMES times
+ * base, so what is kept stays in proportion to what the program uses, and
+ * HAKMEM_RETAIN_BYTES=0 keeps nothing. A program that frees what it built
+ * and builds nothing new carves no new span: its extra stays 0 and its
+ * memory goes back at once, as before. When a period's decay leaves more
+ * retained than the budget, the excess goes at the next refill or flush
+ * (retain_trim); hak_collect() releases every retained span and forgets the
+ * extra. Clocks are read only when a span changes hands (a span's worth of
+ * blocks), never per block. */
+#define PERIOD_MS 100
+#define EXTRA_TIMES 15
+static uint64_t retain_base;
+static _Atomic uint64_t retain_extra;
+static _Atomic uint64_t retained_bytes;  /* empty spans kept, every class */
+static _Atomic uint64_t active_bytes;    /* spans handed out by span_next, not emptied since */
+static _Atomic uint64_t active_peak;     /* the most active_bytes lately (decaying) */
+static _Atomic uint64_t released_recent; /* bytes released this period and (halved) before */
+static _Atomic uint64_t next_period_ms;
+static _Atomic bool wasted;    /* a purge proved wasted this period */
+static _Atomic bool trim_due;  /* retained above the budget after a decay */
+
+#define RELAXED memory_order_relaxed
+
+static uint64_t retain_budget(void) { return retain_base + atomic_load_explicit(&retain_extra, RELAXED); }
+
+/* A period has passed: the extra, the peak and the recent releases decay.
+ * One thread does it (the one whose exchange moves the deadline). */
+static void retain_period(void)
+{
+    uint64_t now = _hak_os_now_ms();
+    uint64_t due = atomic_load_explicit(&next_period_ms, RELAXED);
+    if (now < due ||
+        !atomic_compare_exchange_strong_explicit(&next_period_ms, &due, now + PERIOD_MS, RELAXED, RELAXED))
+        return;
+    if (!atomic_exchange_explicit(&wasted, false, RELAXED)) {
+        uint64_t extra = atomic_load_explicit(&retain_extra, RELAXED);
+        atomic_fetch_sub_explicit(&retain_extra, extra / 16, RELAXED);
+    }
+    uint64_t peak = atomic_load_explicit(&active_peak, RELAXED);
+    atomic_fetch_sub_explicit(&active_peak, peak / 16, RELAXED);
+    uint64_t recent = atomic_load_explicit(&released_recent, RELAXED);
+    atomic_fetch_sub_explicit(&released_recent, recent / 2, RELAXED);
+    if (atomic_load_explicit(&retained_bytes, RELAXED) > retain_budget())
+        atomic_store_explicit(&trim_due, true, RELAXED);
+}
+
+/* span_next handed out a span of `bytes`; fresh: newly carved (its pages
+ * fault in as it is used). */
+static void retain_span_active(uint64_t bytes, bool fresh)
+{
+    uint64_t active = atomic_fetch_add_explicit(&active_bytes, bytes, RELAXED) + bytes;
+    uint64_t peak = atomic_load_explicit(&active_peak, RELAXED);
+    while (active > peak &&
+           !atomic_compare_exchange_weak_explicit(&active_peak, &peak, active, RELAXED, RELAXED)) {
+    }
+    if (fresh) {
+        uint64_t recent = atomic_load_explicit(&released_recent, RELAXED);
+        if (recent >= bytes) {
+            /* A span's worth went back lately, and now this one is faulted
+             * in: that purge was wasted. */
+            atomic_fetch_sub_explicit(&released_recent, bytes, RELAXED);
+            atomic_store_explicit(&wasted, true, RELAXED);
+            uint64_t cap = atomic_load_explicit(&active_peak, RELAXED);
+            if (cap > EXTRA_TIMES * retain_base) cap = EXTRA_TIMES * retain_base;
+            uint64_t extra = atomic_load_explicit(&retain_extra, RELAXED);
+            uint64_t grown = extra + 2 * bytes > cap ? cap : extra + 2 * bytes;
+            if (grown > extra) atomic_fetch_add_explicit(&retain_extra, grown - extra, RELAXED);
+        }
+    }
+    retain_period();
+}
 
 void _hak_central_init(uint64_t retain_bytes)
 {
     for (unsigned c = 0; c < HAK_NCLASS; c++) pthread_mutex_init(&central[c].lock, NULL);
-    retain_budget = retain_bytes;
+    retain_base = retain_bytes;
 }
 
 void _hak_central_lock_all(void)
@@ -82,11 +169,11 @@ static uint64_t span_size(const hak_span_t *s) { return (uint64_t)s->units << HA
 static bool retain(uint64_t bytes)
 {
     /* Flushes of different classes run at once: claim the bytes atomically. */
-    uint64_t held = atomic_load_explicit(&retained_bytes, memory_order_relaxed);
+    uint64_t budget = retain_budget();
+    uint64_t held = atomic_load_explicit(&retained_bytes, RELAXED);
     do {
-        if (held + bytes > retain_budget) return false;
-    } while (!atomic_compare_exchange_weak_explicit(&retained_bytes, &held, held + bytes,
-                                                    memory_order_relaxed, memory_order_relaxed));
+        if (held + bytes > budget) return false;
+    } while (!atomic_compare_exchange_weak_explicit(&retained_bytes, &held, held + bytes, RELAXED, RELAXED));
     return true;
 }
 
@@ -94,13 +181,44 @@ static bool retain(uint64_t bytes)
  * for the caller to release once it has dropped the lock. */
 static hak_span_t *span_emptied(struct hak_central *k, hak_span_t *s)
 {
+    atomic_fetch_sub_explicit(&active_bytes, span_size(s), RELAXED);
+    retain_period();
     if (retain(span_size(s))) {
         s->state = HAK_SPAN_EMPTY;
         hak_span_list_push(&k->empty, s);
         return NULL;
     }
+    atomic_fetch_add_explicit(&released_recent, span_size(s), RELAXED);
     s->state = HAK_SPAN_DEAD;
     return s;
+}
+
+/* Releases retained spans, class by class, until they fit the budget (which
+ * a period's decay lowered). No class lock may be held: it takes each. */
+static void retain_trim(void)
+{
+    atomic_store_explicit(&trim_due, false, RELAXED);
+    for (unsigned c = 1; c < HAK_NCLASS; c++) {
+        struct hak_central *k = &central[c];
+        hak_span_t *dead = NULL;
+        pthread_mutex_lock(&k->lock);
+        while (k->empty != NULL && atomic_load_explicit(&retained_bytes, RELAXED) > retain_budget()) {
+            hak_span_t *s = k->empty;
+            hak_span_list_remove(&k->empty, s);
+            atomic_fetch_sub_explicit(&retained_bytes, span_size(s), RELAXED);
+            atomic_fetch_add_explicit(&released_recent, span_size(s), RELAXED);
+            s->state = HAK_SPAN_DEAD;
+            s->next = dead;
+            dead = s;
+        }
+        pthread_mutex_unlock(&k->lock);
+        while (dead != NULL) {
+            hak_span_t *s = dead;
+            dead = s->next;
+            _hak_span_release(s);
+        }
+        if (atomic_load_explicit(&retained_bytes, RELAXED) <= retain_budget()) break;
+    }
 }
 
 /* The next span to carve from: the first partial one, else an empty one,
@@ -113,8 +231,11 @@ static hak_span_t *span_next(struct hak_central *k, unsigned cls, bool owned)
         hak_span_list_remove(&k->partial, s);
     } else if ((s = k->empty) != NULL) {
         hak_span_list_remove(&k->empty, s);
-        atomic_fetch_sub_explicit(&retained_bytes, span_size(s), memory_order_relaxed);
-    } else if ((s = _hak_span_new(cls)) == NULL) {
+        atomic_fetch_sub_explicit(&retained_bytes, span_size(s), RELAXED);
+        retain_span_active(span_size(s), false);
+    } else if ((s = _hak_span_new(cls)) != NULL) {
+        retain_span_active(span_size(s), true);
+    } else {
         return NULL;
     }
     s->state = owned ? HAK_SPAN_OWNED : HAK_SPAN_PARTIAL;
@@ -213,6 +334,7 @@ unsigned _hak_central_take(unsigned cls, unsigned want, void **head, void *end,
     pthread_mutex_unlock(&k->lock);
     *head = first;
     _hak_stat_add(&_hak_g_stats.refills, 1);
+    if (HAK_UNLIKELY(atomic_load_explicit(&trim_due, RELAXED))) retain_trim();
     return n;
 }
 
@@ -289,6 +411,7 @@ void _hak_central_give(unsigned cls, void *head, unsigned n, int64_t cached_delt
         dead = s->next;
         _hak_span_release(s);
     }
+    if (HAK_UNLIKELY(atomic_load_explicit(&trim_due, RELAXED))) retain_trim();
 }
 
 bool _hak_central_holds(unsigned cls, const void *p)
@@ -315,6 +438,9 @@ bool _hak_central_holds(unsigned cls, const void *p)
 size_t _hak_central_collect(void)
 {
     size_t released = 0;
+    /* Memory back now: what the churn earned is forgotten too. */
+    atomic_store_explicit(&retain_extra, 0, RELAXED);
+    atomic_store_explicit(&released_recent, 0, RELAXED);
     for (unsigned c = 1; c < HAK_NCLASS; c++) {
         struct hak_central *k = &central[c];
         pthread_mutex_lock(&k->lock);
@@ -325,7 +451,7 @@ size_t _hak_central_collect(void)
             hak_span_t *s = list;
             list = s->next;
             released += span_size(s);
-            atomic_fetch_sub_explicit(&retained_bytes, span_size(s), memory_order_relaxed);
+            atomic_fetch_sub_explicit(&retained_bytes, span_size(s), RELAXED);
             _hak_span_release(s);
         }
     }
