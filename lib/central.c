@@ -49,8 +49,14 @@ struct hak_central {
     hak_span_t *partial;
     hak_span_t *empty;
     uint64_t used;
-    /* Of used, the blocks on thread lists as their threads last said. */
-    int64_t cached;
+    /* Of used, the blocks on thread lists as their threads last said
+     * (atomic: a flush into the inbox counts without the lock). */
+    _Atomic int64_t cached;
+    /* Blocks of flushes that found the lock taken, in one list ended by a
+     * NULL link: pushed without the lock, given back by whoever holds it
+     * next (inbox_drain). Its own line: flushing threads write it while the
+     * holder works on the fields above. */
+    _Atomic(void *) inbox HAK_ALIGNED(HAK_CACHE_LINE);
 } HAK_ALIGNED(HAK_CACHE_LINE);
 
 static struct hak_central central[HAK_NCLASS];
@@ -150,9 +156,11 @@ void _hak_central_lock_all(void)
 {
     for (unsigned c = 0; c < HAK_NCLASS; c++) pthread_mutex_lock(&central[c].lock);
 }
+static void unlock_drain(struct hak_central *k, unsigned cls);
 void _hak_central_unlock_all(void)
 {
-    for (unsigned c = 0; c < HAK_NCLASS; c++) pthread_mutex_unlock(&central[c].lock);
+    /* Flushes during the fork left their blocks in the inboxes. */
+    for (unsigned c = 0; c < HAK_NCLASS; c++) unlock_drain(&central[c], c);
 }
 void _hak_central_reset_locks(void)
 {
@@ -191,34 +199,6 @@ static hak_span_t *span_emptied(struct hak_central *k, hak_span_t *s)
     atomic_fetch_add_explicit(&released_recent, span_size(s), RELAXED);
     s->state = HAK_SPAN_DEAD;
     return s;
-}
-
-/* Releases retained spans, class by class, until they fit the budget (which
- * a period's decay lowered). No class lock may be held: it takes each. */
-static void retain_trim(void)
-{
-    atomic_store_explicit(&trim_due, false, RELAXED);
-    for (unsigned c = 1; c < HAK_NCLASS; c++) {
-        struct hak_central *k = &central[c];
-        hak_span_t *dead = NULL;
-        pthread_mutex_lock(&k->lock);
-        while (k->empty != NULL && atomic_load_explicit(&retained_bytes, RELAXED) > retain_budget()) {
-            hak_span_t *s = k->empty;
-            hak_span_list_remove(&k->empty, s);
-            atomic_fetch_sub_explicit(&retained_bytes, span_size(s), RELAXED);
-            atomic_fetch_add_explicit(&released_recent, span_size(s), RELAXED);
-            s->state = HAK_SPAN_DEAD;
-            s->next = dead;
-            dead = s;
-        }
-        pthread_mutex_unlock(&k->lock);
-        while (dead != NULL) {
-            hak_span_t *s = dead;
-            dead = s->next;
-            _hak_span_release(s);
-        }
-        if (atomic_load_explicit(&retained_bytes, RELAXED) <= retain_budget()) break;
-    }
 }
 
 /* The next span to carve from: the first partial one, else an empty one,
@@ -280,6 +260,163 @@ static void chain(void **first, void **last, void *b)
     *last = b;
 }
 
+/* The checks a flush makes on every block: cheap enough for release builds,
+ * they turn a bad free that reached a thread list into a clear abort. */
+static void give_check(unsigned cls, void *b)
+{
+    if (!hak_in_arena(b) || ((uintptr_t)b & 15) != 0 || hak_class_at(b) != cls)
+        _hak_fatal_ptr("free", "invalid pointer", b);
+    hak_span_t *s = hak_span_of(b);
+    uint64_t off = (uint64_t)((uintptr_t)b - hak_span_start(s));
+    if ((uintptr_t)b >= s->end || !hak_class_divides(cls, off))
+        _hak_fatal_ptr("free", "invalid pointer", b);
+    /* Past bump: not handed out since the span was last carved or emptied. */
+    if ((uintptr_t)b >= s->bump || s->used == 0) _hak_fatal_ptr("free", "double free", b);
+    if (!hak_block_marked(b)) _hak_block_corrupt("free", b);
+}
+
+/* Gives back blocks linked from head, n of them, or (n == 0) up to a NULL
+ * link, under k's lock; returns how many. Spans it leaves empty beyond the
+ * retain budget are chained on *dead, to be released once the lock is
+ * dropped. */
+static unsigned give_locked(struct hak_central *k, unsigned cls, void *head, unsigned n,
+                            hak_span_t **dead)
+{
+    unsigned i = 0;
+    for (void *b = head; b != NULL && (n == 0 || i < n); i++) {
+        give_check(cls, b); /* before its link is read */
+        void *next = n == 0 || i + 1 < n ? hak_block_next(b, "free") : NULL;
+        hak_span_t *s = hak_span_of(b);
+        hak_block_set_next(b, s->free);
+        s->free = b;
+        s->nfree++;
+        s->used--;
+        if (s->state == HAK_SPAN_FULL) {
+            s->state = HAK_SPAN_PARTIAL;
+            hak_span_list_push(&k->partial, s);
+        }
+        if (s->used == 0) {
+            /* Every block is back: hand them out again in address order, as
+             * a fresh span would, not in the order the program freed them,
+             * so that blocks allocated one after another share cache lines
+             * and pages again (a program that frees a structure in hash or
+             * tree order otherwise scatters the next one it builds). */
+            s->free = NULL;
+            s->nfree = 0;
+            s->bump = hak_span_start(s);
+            /* An owned span stays with its group, however empty (see the top). */
+            if (s->state != HAK_SPAN_OWNED) {
+                hak_span_list_remove(&k->partial, s);
+                if (span_emptied(k, s) != NULL) {
+                    s->next = *dead;
+                    *dead = s;
+                }
+            }
+        }
+        b = next;
+    }
+    HAK_ASSERT(n == 0 || i == n);
+    k->used -= i;
+    return i;
+}
+
+/* The inbox's blocks back on their spans (lock held). */
+static void inbox_drain(struct hak_central *k, unsigned cls, hak_span_t **dead)
+{
+    if (atomic_load_explicit(&k->inbox, RELAXED) == NULL) return;
+    void *head = atomic_exchange_explicit(&k->inbox, NULL, memory_order_acquire);
+    give_locked(k, cls, head, 0, dead);
+}
+
+static void release_dead(hak_span_t *dead)
+{
+    while (dead != NULL) {
+        hak_span_t *s = dead;
+        dead = s->next;
+        _hak_span_release(s);
+    }
+}
+
+/* Unlocks k, then gives back what flushes left in the inbox meanwhile: a
+ * flush that found the lock taken pushed its blocks and tried the lock once
+ * more; if that failed too, a holder was in, and it reaches this check after
+ * the push. So no inbox is left full while nobody holds its lock. */
+static void unlock_drain(struct hak_central *k, unsigned cls)
+{
+    pthread_mutex_unlock(&k->lock);
+    while (atomic_load_explicit(&k->inbox, RELAXED) != NULL && pthread_mutex_trylock(&k->lock) == 0) {
+        hak_span_t *dead = NULL;
+        inbox_drain(k, cls, &dead);
+        pthread_mutex_unlock(&k->lock);
+        release_dead(dead);
+    }
+}
+
+/* Releases retained spans, class by class, until they fit the budget (which
+ * a period's decay lowered). No class lock may be held: it takes each. */
+static void retain_trim(void)
+{
+    atomic_store_explicit(&trim_due, false, RELAXED);
+    for (unsigned c = 1; c < HAK_NCLASS; c++) {
+        struct hak_central *k = &central[c];
+        hak_span_t *dead = NULL;
+        pthread_mutex_lock(&k->lock);
+        while (k->empty != NULL && atomic_load_explicit(&retained_bytes, RELAXED) > retain_budget()) {
+            hak_span_t *s = k->empty;
+            hak_span_list_remove(&k->empty, s);
+            atomic_fetch_sub_explicit(&retained_bytes, span_size(s), RELAXED);
+            atomic_fetch_add_explicit(&released_recent, span_size(s), RELAXED);
+            s->state = HAK_SPAN_DEAD;
+            s->next = dead;
+            dead = s;
+        }
+        unlock_drain(k, c);
+        release_dead(dead);
+        if (atomic_load_explicit(&retained_bytes, RELAXED) <= retain_budget()) break;
+    }
+}
+
+/* Every unlock but retain_trim's: the inbox, then a trim the decay asked for. */
+static void central_unlock(struct hak_central *k, unsigned cls)
+{
+    unlock_drain(k, cls);
+    if (HAK_UNLIKELY(atomic_load_explicit(&trim_due, RELAXED))) retain_trim();
+}
+
+/* n blocks from head onto k's inbox, without the lock: the n-th is linked
+ * to what the inbox held, and the whole list replaces it in one exchange. */
+static void inbox_push(struct hak_central *k, void *head, unsigned n)
+{
+    void *tail = head;
+    for (unsigned i = 1; i < n; i++) tail = hak_block_next(tail, "free");
+    void *old = atomic_load_explicit(&k->inbox, RELAXED);
+    do {
+        hak_block_set_next(tail, old);
+    } while (!atomic_compare_exchange_weak_explicit(&k->inbox, &old, head, memory_order_release, RELAXED));
+}
+
+void _hak_central_give(unsigned cls, void *head, unsigned n, int64_t cached_delta)
+{
+    struct hak_central *k = &central[cls];
+    hak_span_t *dead = NULL;
+    HAK_ASSERT(head != NULL && n > 0);
+    atomic_fetch_add_explicit(&k->cached, cached_delta, RELAXED);
+    _hak_stat_add(&_hak_g_stats.flushes, 1);
+    if (pthread_mutex_trylock(&k->lock) != 0) {
+        /* The lock is taken (a producer refilling from the blocks this
+         * consumer frees): rather than sleep on it, leave the blocks to its
+         * holder, and try once more in case it has just left. */
+        inbox_push(k, head, n);
+        if (pthread_mutex_trylock(&k->lock) != 0) return;
+        inbox_drain(k, cls, &dead);
+    } else {
+        inbox_drain(k, cls, &dead);
+        give_locked(k, cls, head, n, &dead);
+    }
+    central_unlock(k, cls);
+    release_dead(dead);
+}
+
 unsigned _hak_central_take(unsigned cls, unsigned want, void **head, void *end,
                            const void *tc, hak_span_t **slot, int64_t told)
 {
@@ -287,7 +424,11 @@ unsigned _hak_central_take(unsigned cls, unsigned want, void **head, void *end,
     const uintptr_t size = _hak_cls_size[cls];
     void *first = NULL, *last = NULL;
     unsigned n = 0;
+    hak_span_t *dead = NULL;
     pthread_mutex_lock(&k->lock);
+    /* What flushes left meanwhile first: resident, and often in the span
+     * this thread refills from. */
+    inbox_drain(k, cls, &dead);
     hak_span_t *s = slot != NULL ? *slot : NULL;
     while (n < want) {
         /* Blocks freed into another span are better than new ones carved
@@ -330,11 +471,11 @@ unsigned _hak_central_take(unsigned cls, unsigned want, void **head, void *end,
     if (slot != NULL) *slot = s;
     if (last != NULL) hak_block_set_next(last, end);
     k->used += n;
-    k->cached += (int64_t)n - told;
-    pthread_mutex_unlock(&k->lock);
+    atomic_fetch_add_explicit(&k->cached, (int64_t)n - told, RELAXED);
+    central_unlock(k, cls);
+    release_dead(dead);
     *head = first;
     _hak_stat_add(&_hak_g_stats.refills, 1);
-    if (HAK_UNLIKELY(atomic_load_explicit(&trim_due, RELAXED))) retain_trim();
     return n;
 }
 
@@ -345,73 +486,8 @@ void _hak_central_disown(unsigned cls, hak_span_t **slot)
     pthread_mutex_lock(&k->lock);
     if (*slot != NULL) dead = span_disown(k, *slot);
     *slot = NULL;
-    pthread_mutex_unlock(&k->lock);
+    central_unlock(k, cls);
     if (dead != NULL) _hak_span_release(dead);
-}
-
-/* The checks a flush makes on every block: cheap enough for release builds,
- * they turn a bad free that reached a thread list into a clear abort. */
-static void give_check(unsigned cls, void *b)
-{
-    if (!hak_in_arena(b) || ((uintptr_t)b & 15) != 0 || hak_class_at(b) != cls)
-        _hak_fatal_ptr("free", "invalid pointer", b);
-    hak_span_t *s = hak_span_of(b);
-    uint64_t off = (uint64_t)((uintptr_t)b - hak_span_start(s));
-    if ((uintptr_t)b >= s->end || !hak_class_divides(cls, off))
-        _hak_fatal_ptr("free", "invalid pointer", b);
-    /* Past bump: not handed out since the span was last carved or emptied. */
-    if ((uintptr_t)b >= s->bump || s->used == 0) _hak_fatal_ptr("free", "double free", b);
-    if (!hak_block_marked(b)) _hak_block_corrupt("free", b);
-}
-
-void _hak_central_give(unsigned cls, void *head, unsigned n, int64_t cached_delta)
-{
-    struct hak_central *k = &central[cls];
-    hak_span_t *dead = NULL;
-    pthread_mutex_lock(&k->lock);
-    for (unsigned i = 0; i < n; i++) {
-        void *b = head;
-        HAK_ASSERT(b != NULL);
-        give_check(cls, b); /* before its link is read */
-        if (i + 1 < n) head = hak_block_next(b, "free");
-        hak_span_t *s = hak_span_of(b);
-        hak_block_set_next(b, s->free);
-        s->free = b;
-        s->nfree++;
-        s->used--;
-        if (s->state == HAK_SPAN_FULL) {
-            s->state = HAK_SPAN_PARTIAL;
-            hak_span_list_push(&k->partial, s);
-        }
-        if (s->used == 0) {
-            /* Every block is back: hand them out again in address order, as
-             * a fresh span would, not in the order the program freed them,
-             * so that blocks allocated one after another share cache lines
-             * and pages again (a program that frees a structure in hash or
-             * tree order otherwise scatters the next one it builds). */
-            s->free = NULL;
-            s->nfree = 0;
-            s->bump = hak_span_start(s);
-            /* An owned span stays with its group, however empty (see the top). */
-            if (s->state != HAK_SPAN_OWNED) {
-                hak_span_list_remove(&k->partial, s);
-                if (span_emptied(k, s) != NULL) {
-                    s->next = dead;
-                    dead = s;
-                }
-            }
-        }
-    }
-    k->used -= n;
-    k->cached += cached_delta;
-    pthread_mutex_unlock(&k->lock);
-    _hak_stat_add(&_hak_g_stats.flushes, 1);
-    while (dead != NULL) {
-        hak_span_t *s = dead;
-        dead = s->next;
-        _hak_span_release(s);
-    }
-    if (HAK_UNLIKELY(atomic_load_explicit(&trim_due, RELAXED))) retain_trim();
 }
 
 bool _hak_central_holds(unsigned cls, const void *p)
@@ -419,7 +495,9 @@ bool _hak_central_holds(unsigned cls, const void *p)
     if (!hak_in_arena(p) || hak_class_at(p) != cls) return false;
     struct hak_central *k = &central[cls];
     bool found = false;
+    hak_span_t *dead = NULL;
     pthread_mutex_lock(&k->lock);
+    inbox_drain(k, cls, &dead); /* p may be there: then it is on its span after */
     hak_span_t *s = hak_span_of(p);
     /* A block past bump is not handed out: free, uncarved again if its span
      * emptied (_hak_central_give). */
@@ -431,7 +509,8 @@ bool _hak_central_holds(unsigned cls, const void *p)
             break;
         }
     }
-    pthread_mutex_unlock(&k->lock);
+    central_unlock(k, cls);
+    release_dead(dead);
     return found;
 }
 
@@ -443,10 +522,13 @@ size_t _hak_central_collect(void)
     atomic_store_explicit(&released_recent, 0, RELAXED);
     for (unsigned c = 1; c < HAK_NCLASS; c++) {
         struct hak_central *k = &central[c];
+        hak_span_t *dead = NULL;
         pthread_mutex_lock(&k->lock);
+        inbox_drain(k, c, &dead);
         hak_span_t *list = k->empty;
         k->empty = NULL;
-        pthread_mutex_unlock(&k->lock);
+        central_unlock(k, c);
+        release_dead(dead);
         while (list != NULL) {
             hak_span_t *s = list;
             list = s->next;
