@@ -278,19 +278,41 @@ static void give_check(unsigned cls, void *b)
 /* Gives back blocks linked from head, n of them, or (n == 0) up to a NULL
  * link, under k's lock; returns how many. Spans it leaves empty beyond the
  * retain budget are chained on *dead, to be released once the lock is
- * dropped. */
+ * dropped.
+ * Blocks come in runs of one span (a thread frees what it or another thread
+ * allocated in a row, and batches keep that order): the first block of a
+ * run gets every check of give_check, and the run's span is looked up once;
+ * each further block only has to fall in [start, bump) of that span, on its
+ * class's grid, and carry the free mark, before its link is read. The span's
+ * counts change once per run, and a run of more blocks than the span has
+ * handed out is a double free. */
 static unsigned give_locked(struct hak_central *k, unsigned cls, void *head, unsigned n,
                             hak_span_t **dead)
 {
     unsigned i = 0;
-    for (void *b = head; b != NULL && (n == 0 || i < n); i++) {
-        give_check(cls, b); /* before its link is read */
-        void *next = n == 0 || i + 1 < n ? hak_block_next(b, "free") : NULL;
+    void *b = head;
+    while (b != NULL && (n == 0 || i < n)) {
+        give_check(cls, b);
         hak_span_t *s = hak_span_of(b);
-        hak_block_set_next(b, s->free);
-        s->free = b;
-        s->nfree++;
-        s->used--;
+        const uintptr_t start = hak_span_start(s), carved = s->bump - start;
+        void *list = s->free;
+        uint32_t got = 0;
+        for (;;) {
+            void *next = n == 0 || i + 1 < n ? hak_block_next(b, "free") : NULL;
+            hak_block_set_next(b, list);
+            list = b;
+            got++;
+            i++;
+            b = next;
+            if (b == NULL || (n != 0 && i >= n) || (uintptr_t)b - start >= carved) break;
+            /* The run goes on: b is in this span, carved. */
+            if (!hak_class_divides(cls, (uintptr_t)b - start)) _hak_fatal_ptr("free", "invalid pointer", b);
+            if (!hak_block_marked(b)) _hak_block_corrupt("free", b);
+        }
+        if (HAK_UNLIKELY(got > s->used)) _hak_fatal_ptr("free", "double free", list);
+        s->free = list;
+        s->nfree += got;
+        s->used -= got;
         if (s->state == HAK_SPAN_FULL) {
             s->state = HAK_SPAN_PARTIAL;
             hak_span_list_push(&k->partial, s);
@@ -303,7 +325,7 @@ static unsigned give_locked(struct hak_central *k, unsigned cls, void *head, uns
              * tree order otherwise scatters the next one it builds). */
             s->free = NULL;
             s->nfree = 0;
-            s->bump = hak_span_start(s);
+            s->bump = start;
             /* An owned span stays with its group, however empty (see the top). */
             if (s->state != HAK_SPAN_OWNED) {
                 hak_span_list_remove(&k->partial, s);
@@ -313,7 +335,6 @@ static unsigned give_locked(struct hak_central *k, unsigned cls, void *head, uns
                 }
             }
         }
-        b = next;
     }
     HAK_ASSERT(n == 0 || i == n);
     k->used -= i;
