@@ -99,8 +99,28 @@ static _Atomic bool trim_due;  /* retained above the budget after a decay */
 
 static uint64_t retain_budget(void) { return retain_base + atomic_load_explicit(&retain_extra, RELAXED); }
 
-/* A period has passed: the extra, the peak and the recent releases decay.
- * One thread does it (the one whose exchange moves the deadline). */
+/* x after `periods` periods of decay by a sixteenth (64 or more: 0). */
+static uint64_t decayed(uint64_t x, uint64_t periods)
+{
+    if (periods >= 64) return 0;
+    for (; periods > 0 && x > 0; periods--) x -= (x + 15) / 16;
+    return x;
+}
+
+/* *x decayed by `periods` steps (halved each, or less a sixteenth), in one
+ * exchange: others add to it meanwhile, and hak_collect zeroes it. */
+static void decay(_Atomic uint64_t *x, uint64_t periods, bool halve)
+{
+    uint64_t old = atomic_load_explicit(x, RELAXED), new;
+    do {
+        new = halve ? (periods >= 64 ? 0 : old >> periods) : decayed(old, periods);
+    } while (!atomic_compare_exchange_weak_explicit(x, &old, new, RELAXED, RELAXED));
+}
+
+/* A period or more has passed: the extra, the peak and the recent releases
+ * decay, one step per period gone by (a program idle for seconds comes back
+ * to a budget near base). One thread does it: the one whose exchange moves
+ * the deadline. */
 static void retain_period(void)
 {
     uint64_t now = _hak_os_now_ms();
@@ -108,14 +128,14 @@ static void retain_period(void)
     if (now < due ||
         !atomic_compare_exchange_strong_explicit(&next_period_ms, &due, now + PERIOD_MS, RELAXED, RELAXED))
         return;
-    if (!atomic_exchange_explicit(&wasted, false, RELAXED)) {
-        uint64_t extra = atomic_load_explicit(&retain_extra, RELAXED);
-        atomic_fetch_sub_explicit(&retain_extra, extra / 16, RELAXED);
-    }
-    uint64_t peak = atomic_load_explicit(&active_peak, RELAXED);
-    atomic_fetch_sub_explicit(&active_peak, peak / 16, RELAXED);
-    uint64_t recent = atomic_load_explicit(&released_recent, RELAXED);
-    atomic_fetch_sub_explicit(&released_recent, recent / 2, RELAXED);
+    /* Periods gone by since the deadline, this one included; 64 take
+     * anything to 0. */
+    uint64_t periods = due == 0 || now - due >= 63 * PERIOD_MS ? 64 : (now - due) / PERIOD_MS + 1;
+    bool waste = atomic_exchange_explicit(&wasted, false, RELAXED);
+    /* A period with a wasted purge keeps the extra; the idle ones after it do not. */
+    decay(&retain_extra, waste ? periods - 1 : periods, false);
+    decay(&active_peak, periods, false);
+    decay(&released_recent, periods, true);
     if (atomic_load_explicit(&retained_bytes, RELAXED) > retain_budget())
         atomic_store_explicit(&trim_due, true, RELAXED);
 }
@@ -130,11 +150,13 @@ static void retain_span_active(uint64_t bytes, bool fresh)
            !atomic_compare_exchange_weak_explicit(&active_peak, &peak, active, RELAXED, RELAXED)) {
     }
     if (fresh) {
+        /* A span's worth went back lately, and now this one is faulted in:
+         * that purge was wasted (each released byte proves it once). */
         uint64_t recent = atomic_load_explicit(&released_recent, RELAXED);
+        while (recent >= bytes && !atomic_compare_exchange_weak_explicit(&released_recent, &recent,
+                                                                         recent - bytes, RELAXED, RELAXED)) {
+        }
         if (recent >= bytes) {
-            /* A span's worth went back lately, and now this one is faulted
-             * in: that purge was wasted. */
-            atomic_fetch_sub_explicit(&released_recent, bytes, RELAXED);
             atomic_store_explicit(&wasted, true, RELAXED);
             uint64_t cap = atomic_load_explicit(&active_peak, RELAXED);
             if (cap > EXTRA_TIMES * retain_base) cap = EXTRA_TIMES * retain_base;
