@@ -210,7 +210,7 @@ void _hak_central_reset_locks(void)
 
 uint64_t _hak_central_used(unsigned cls) { return __atomic_load_n(&central[cls].used, __ATOMIC_RELAXED); }
 
-int64_t _hak_central_cached(unsigned cls) { return __atomic_load_n(&central[cls].cached, __ATOMIC_RELAXED); }
+int64_t _hak_central_cached(unsigned cls) { return atomic_load_explicit(&central[cls].cached, RELAXED); }
 
 static uint64_t span_size(const hak_span_t *s) { return (uint64_t)s->units << HAK_UNIT_SHIFT; }
 
