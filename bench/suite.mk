@@ -11,7 +11,7 @@
 # suite names).
 BENCH_SUITE = bench/bench_larson bench/bench_cache bench/bench_mstress \
 	bench/bench_realloc bench/bench_aligned bench/bench_large bench/bench_cpython \
-	bench/bench_churn bench/bench_coldpath
+	bench/bench_churn bench/bench_coldpath bench/bench_xmalloc
 BENCH_PROGS += $(BENCH_SUITE)
 check_PROGRAMS += $(BENCH_SUITE)
 
@@ -31,6 +31,8 @@ bench_bench_churn_SOURCES = bench/bench_churn.c bench/bench_common.h
 bench_bench_churn_CFLAGS = $(BENCH_CFLAGS)
 bench_bench_coldpath_SOURCES = bench/bench_coldpath.c bench/bench_common.h
 bench_bench_coldpath_CFLAGS = $(BENCH_CFLAGS)
+bench_bench_xmalloc_SOURCES = bench/bench_xmalloc.c bench/bench_common.h
+bench_bench_xmalloc_CFLAGS = $(BENCH_CFLAGS)
 # First-class heaps against the default heap and mimalloc's heaps (the hak_*
 # and mi_* calls are looked up at run time: it links no allocator either). Not
 # a workload of the suite (it needs hakmem preloaded and compares heaps, not

@@ -2,11 +2,12 @@
  *
  * A span is on one of its class's lists: partial (it has free or uncarved
  * blocks), empty (every block returned), or none (full or owned). Empty spans are
- * kept, unpurged, while all of them together (every class) stay within
- * HAKMEM_RETAIN_BYTES. So a program that frees and allocates in waves does
- * not pay a purge and page faults each time, and one that frees most of its
- * memory gets all but that budget back at once; hak_collect() purges the
- * rest. used counts blocks that left
+ * kept, unpurged, while all of them together (every class) stay within the
+ * retain budget: HAKMEM_RETAIN_BYTES, plus what the program's own churn earns
+ * (see "The retain budget" below). So a program that frees and allocates in
+ * waves does not pay a purge and page faults each time, and one that frees
+ * most of its memory gets all but that budget back at once; hak_collect()
+ * purges the rest. used counts blocks that left
  * the span for a thread list; a span whose used drops to 0 is empty, and only
  * then can it be released, so no thread can still hold one of its blocks.
  *
@@ -24,20 +25,39 @@
  * Mid blocks are multiples of 256 bytes, line-aligned, and share no line:
  * their spans are shared, as is simplest.
  *
+ * Inboxes: a consumer thread flushes what its producer allocated while the
+ * producer refills from the same class, so the two meet on the class lock
+ * every few hundred blocks, and a sleep on a held mutex costs two system
+ * calls (bench_xmalloc 2 6M: 17,600 futex calls a run, where mimalloc makes
+ * 5,100, its queue's own). A flush that finds the lock taken pushes its blocks on the
+ * class's inbox instead (one CAS) and returns; the holder drains the inbox
+ * before it unlocks, and a refill drains it first, so the producer gets
+ * those blocks back at once. Blocks in an inbox still count as used: no span
+ * can empty, or be released, while a block of it waits there.
+ *
  * Call tree:
- *   _hak_central_take   lock; the slot's span, or span_next (partial list,
- *                       empty list, _hak_span_new); pop its free list; carve
- *   _hak_central_give   lock; push each block on its span; empty spans
- *                       beyond the retain limit: _hak_span_release (unlocked)
+ *   _hak_central_take   lock; inbox_drain; the slot's span, or span_next
+ *                       (partial list, empty list, _hak_span_new); pop its
+ *                       free list; carve; central_unlock
+ *   _hak_central_give   trylock; taken: inbox_push, trylock once more, or
+ *                       return; give_locked (runs of one span back on it);
+ *                       central_unlock; empty spans beyond the retain budget:
+ *                       _hak_span_release (unlocked)
+ *   central_unlock      unlock; while the inbox has blocks and the lock is
+ *                       free: lock, inbox_drain; a trim the decay asked for
+ *   retain_trim         each class's lock in turn, until the retained spans
+ *                       fit the budget again
  *   _hak_central_disown lock; the slot's span back to the shared lists
  */
 #define _GNU_SOURCE
 #include "central.h"
 #include "block.h"
 #include "counters.h"
+#include "os.h"
 #include "superslab.h"
 #include "vg.h"
 
+#include <limits.h>
 #include <pthread.h>
 
 struct hak_central {
@@ -45,27 +65,143 @@ struct hak_central {
     hak_span_t *partial;
     hak_span_t *empty;
     uint64_t used;
-    /* Of used, the blocks on thread lists as their threads last said. */
-    int64_t cached;
+    /* Of used, the blocks on thread lists as their threads last said
+     * (atomic: a flush into the inbox counts without the lock). */
+    _Atomic int64_t cached;
+    /* Blocks of flushes that found the lock taken, in one list ended by a
+     * NULL link: pushed without the lock, given back by whoever holds it
+     * next (inbox_drain). Its own line: flushing threads write it while the
+     * holder works on the fields above. */
+    _Atomic(void *) inbox HAK_ALIGNED(HAK_CACHE_LINE);
 } HAK_ALIGNED(HAK_CACHE_LINE);
 
 static struct hak_central central[HAK_NCLASS];
-static uint64_t retain_budget;
-static _Atomic uint64_t retained_bytes; /* the empty ones among them */
+
+/* ---- The retain budget ----------------------------------------------------
+ * A purge is wasted when the span's bytes are needed again soon after: the
+ * next new span faults in fresh pages (and a purge costs a system call of its
+ * own). A producer whose consumer empties whole spans in bursts, a program
+ * that frees and rebuilds a structure of some MiB, pay that on every cycle
+ * under a fixed budget (bench_xmalloc 2 10M with 4 MiB: 2,956 purges and
+ * 44,949 page faults, 0.25 s of its 0.55 s of CPU in the kernel). So the budget is base
+ * (HAKMEM_RETAIN_BYTES) plus an extra that the program's own churn earns:
+ * each new span carved while a span's worth of bytes was released in the
+ * last period or two proves a purge wasted and adds twice its size; each
+ * period (PERIOD_MS) without such a span takes a sixteenth off (a half-life
+ * of about a second, as jemalloc's dirty pages decay over seconds, not at
+ * once). The extra never exceeds the most bytes of spans the program had
+ * in use lately (active_peak, decaying the same way) nor EXTRA_TIMES times
+ * base, so what is kept stays in proportion to what the program uses, and
+ * HAKMEM_RETAIN_BYTES=0 keeps nothing. A program that frees what it built
+ * and builds nothing new carves no new span: its extra stays 0 and its
+ * memory goes back at once, as before. When a period's decay leaves more
+ * retained than the budget, the excess goes at the next refill or flush
+ * (retain_trim); hak_collect() releases every retained span and forgets the
+ * extra. Clocks are read only when a span changes hands (a span's worth of
+ * blocks), never per block. */
+#define PERIOD_MS 100
+#define EXTRA_TIMES 15
+static uint64_t retain_base;
+static _Atomic uint64_t retain_extra;
+static _Atomic uint64_t retained_bytes;  /* empty spans kept, every class */
+static _Atomic uint64_t active_bytes;    /* spans handed out by span_next, not emptied since */
+static _Atomic uint64_t active_peak;     /* the most active_bytes lately (decaying) */
+static _Atomic uint64_t released_recent; /* bytes released this period and (halved) before */
+static _Atomic uint64_t next_period_ms;
+static _Atomic bool wasted;    /* a purge proved wasted this period */
+static _Atomic bool trim_due;  /* retained above the budget after a decay */
+
+#define RELAXED memory_order_relaxed
+
+static uint64_t retain_budget(void) { return retain_base + atomic_load_explicit(&retain_extra, RELAXED); }
+
+/* x after `periods` periods of decay by a sixteenth (64 or more: 0). */
+static uint64_t decayed(uint64_t x, uint64_t periods)
+{
+    if (periods >= 64) return 0;
+    for (; periods > 0 && x > 0; periods--) x -= (x + 15) / 16;
+    return x;
+}
+
+/* *x decayed by `periods` steps (halved each, or less a sixteenth), in one
+ * exchange: others add to it meanwhile, and hak_collect zeroes it. */
+static void decay(_Atomic uint64_t *x, uint64_t periods, bool halve)
+{
+    uint64_t old = atomic_load_explicit(x, RELAXED), new;
+    do {
+        new = halve ? (periods >= 64 ? 0 : old >> periods) : decayed(old, periods);
+    } while (!atomic_compare_exchange_weak_explicit(x, &old, new, RELAXED, RELAXED));
+}
+
+/* A period or more has passed: the extra, the peak and the recent releases
+ * decay, one step per period gone by (a program idle for seconds comes back
+ * to a budget near base). One thread does it: the one whose exchange moves
+ * the deadline. */
+static void retain_period(void)
+{
+    uint64_t now = _hak_os_now_ms();
+    uint64_t due = atomic_load_explicit(&next_period_ms, RELAXED);
+    if (now < due ||
+        !atomic_compare_exchange_strong_explicit(&next_period_ms, &due, now + PERIOD_MS, RELAXED, RELAXED))
+        return;
+    /* Periods gone by since the deadline, this one included; 64 take
+     * anything to 0. */
+    uint64_t periods = due == 0 || now - due >= 63 * PERIOD_MS ? 64 : (now - due) / PERIOD_MS + 1;
+    bool waste = atomic_exchange_explicit(&wasted, false, RELAXED);
+    /* A period with a wasted purge keeps the extra; the idle ones after it do not. */
+    decay(&retain_extra, waste ? periods - 1 : periods, false);
+    decay(&active_peak, periods, false);
+    decay(&released_recent, periods, true);
+    if (atomic_load_explicit(&retained_bytes, RELAXED) > retain_budget())
+        atomic_store_explicit(&trim_due, true, RELAXED);
+}
+
+/* span_next handed out a span of `bytes`; fresh: newly carved (its pages
+ * fault in as it is used). */
+static void retain_span_active(uint64_t bytes, bool fresh)
+{
+    uint64_t active = atomic_fetch_add_explicit(&active_bytes, bytes, RELAXED) + bytes;
+    uint64_t peak = atomic_load_explicit(&active_peak, RELAXED);
+    while (active > peak &&
+           !atomic_compare_exchange_weak_explicit(&active_peak, &peak, active, RELAXED, RELAXED)) {
+    }
+    if (fresh) {
+        /* A span's worth went back lately, and now this one is faulted in:
+         * that purge was wasted (each released byte proves it once). */
+        uint64_t recent = atomic_load_explicit(&released_recent, RELAXED);
+        while (recent >= bytes && !atomic_compare_exchange_weak_explicit(&released_recent, &recent,
+                                                                         recent - bytes, RELAXED, RELAXED)) {
+        }
+        if (recent >= bytes) {
+            atomic_store_explicit(&wasted, true, RELAXED);
+            uint64_t cap = atomic_load_explicit(&active_peak, RELAXED);
+            if (cap > EXTRA_TIMES * retain_base) cap = EXTRA_TIMES * retain_base;
+            uint64_t extra = atomic_load_explicit(&retain_extra, RELAXED);
+            uint64_t grown = extra + 2 * bytes > cap ? cap : extra + 2 * bytes;
+            if (grown > extra) atomic_fetch_add_explicit(&retain_extra, grown - extra, RELAXED);
+        }
+    }
+    retain_period();
+}
 
 void _hak_central_init(uint64_t retain_bytes)
 {
     for (unsigned c = 0; c < HAK_NCLASS; c++) pthread_mutex_init(&central[c].lock, NULL);
-    retain_budget = retain_bytes;
+    retain_base = retain_bytes;
 }
 
 void _hak_central_lock_all(void)
 {
     for (unsigned c = 0; c < HAK_NCLASS; c++) pthread_mutex_lock(&central[c].lock);
 }
+static void drain_unlocked(struct hak_central *k, unsigned cls);
 void _hak_central_unlock_all(void)
 {
-    for (unsigned c = 0; c < HAK_NCLASS; c++) pthread_mutex_unlock(&central[c].lock);
+    /* Flushes during the fork left their blocks in the inboxes. */
+    for (unsigned c = 0; c < HAK_NCLASS; c++) {
+        pthread_mutex_unlock(&central[c].lock);
+        drain_unlocked(&central[c], c);
+    }
 }
 void _hak_central_reset_locks(void)
 {
@@ -74,7 +210,7 @@ void _hak_central_reset_locks(void)
 
 uint64_t _hak_central_used(unsigned cls) { return __atomic_load_n(&central[cls].used, __ATOMIC_RELAXED); }
 
-int64_t _hak_central_cached(unsigned cls) { return __atomic_load_n(&central[cls].cached, __ATOMIC_RELAXED); }
+int64_t _hak_central_cached(unsigned cls) { return atomic_load_explicit(&central[cls].cached, RELAXED); }
 
 static uint64_t span_size(const hak_span_t *s) { return (uint64_t)s->units << HAK_UNIT_SHIFT; }
 
@@ -82,11 +218,11 @@ static uint64_t span_size(const hak_span_t *s) { return (uint64_t)s->units << HA
 static bool retain(uint64_t bytes)
 {
     /* Flushes of different classes run at once: claim the bytes atomically. */
-    uint64_t held = atomic_load_explicit(&retained_bytes, memory_order_relaxed);
+    uint64_t budget = retain_budget();
+    uint64_t held = atomic_load_explicit(&retained_bytes, RELAXED);
     do {
-        if (held + bytes > retain_budget) return false;
-    } while (!atomic_compare_exchange_weak_explicit(&retained_bytes, &held, held + bytes,
-                                                    memory_order_relaxed, memory_order_relaxed));
+        if (held + bytes > budget) return false;
+    } while (!atomic_compare_exchange_weak_explicit(&retained_bytes, &held, held + bytes, RELAXED, RELAXED));
     return true;
 }
 
@@ -94,11 +230,14 @@ static bool retain(uint64_t bytes)
  * for the caller to release once it has dropped the lock. */
 static hak_span_t *span_emptied(struct hak_central *k, hak_span_t *s)
 {
+    atomic_fetch_sub_explicit(&active_bytes, span_size(s), RELAXED);
+    retain_period();
     if (retain(span_size(s))) {
         s->state = HAK_SPAN_EMPTY;
         hak_span_list_push(&k->empty, s);
         return NULL;
     }
+    atomic_fetch_add_explicit(&released_recent, span_size(s), RELAXED);
     s->state = HAK_SPAN_DEAD;
     return s;
 }
@@ -113,8 +252,11 @@ static hak_span_t *span_next(struct hak_central *k, unsigned cls, bool owned)
         hak_span_list_remove(&k->partial, s);
     } else if ((s = k->empty) != NULL) {
         hak_span_list_remove(&k->empty, s);
-        atomic_fetch_sub_explicit(&retained_bytes, span_size(s), memory_order_relaxed);
-    } else if ((s = _hak_span_new(cls)) == NULL) {
+        atomic_fetch_sub_explicit(&retained_bytes, span_size(s), RELAXED);
+        retain_span_active(span_size(s), false);
+    } else if ((s = _hak_span_new(cls)) != NULL) {
+        retain_span_active(span_size(s), true);
+    } else {
         return NULL;
     }
     s->state = owned ? HAK_SPAN_OWNED : HAK_SPAN_PARTIAL;
@@ -159,6 +301,192 @@ static void chain(void **first, void **last, void *b)
     *last = b;
 }
 
+/* The checks a flush makes on every block: cheap enough for release builds,
+ * they turn a bad free that reached a thread list into a clear abort. */
+static hak_span_t *give_check(unsigned cls, void *b)
+{
+    if (!hak_in_arena(b) || ((uintptr_t)b & 15) != 0 || hak_class_at(b) != cls)
+        _hak_fatal_ptr("free", "invalid pointer", b);
+    hak_span_t *s = hak_span_of(b);
+    uint64_t off = (uint64_t)((uintptr_t)b - hak_span_start(s));
+    /* Past bump: not handed out since the span was last carved or emptied
+     * (a span whose used is 0 has bump at its start), or past its last
+     * block (bump <= end). */
+    if (HAK_UNLIKELY((uintptr_t)b >= s->bump))
+        _hak_fatal_ptr("free", (uintptr_t)b >= s->end ? "invalid pointer" : "double free", b);
+    if (!hak_class_divides(cls, off)) _hak_fatal_ptr("free", "invalid pointer", b);
+    if (!hak_block_marked(b)) _hak_block_corrupt("free", b);
+    return s;
+}
+
+/* Gives back blocks linked from head, n of them, or (n == 0) up to a NULL
+ * link, under k's lock; returns how many. Spans it leaves empty beyond the
+ * retain budget are chained on *dead, to be released once the lock is
+ * dropped.
+ * Blocks come in runs of one span (a thread frees what it or another thread
+ * allocated in a row, and batches keep that order): the first block of a
+ * run gets every check of give_check, and the run's span is looked up once;
+ * each further block only has to fall in [start, bump) of that span, on its
+ * class's grid, and carry the free mark, before its link is read. The span's
+ * counts change once per run, and a run of more blocks than the span has
+ * handed out is a double free. */
+static unsigned give_locked(struct hak_central *k, unsigned cls, void *head, unsigned n,
+                            hak_span_t **dead)
+{
+    /* Blocks left to take, counting down: the n-th one's link is not read. */
+    unsigned left = n != 0 ? n : UINT_MAX, given = 0;
+    void *b = head;
+    while (b != NULL) {
+        hak_span_t *s = give_check(cls, b);
+        const uintptr_t start = hak_span_start(s), carved = s->bump - start;
+        void *list = s->free;
+        uint32_t got = 0;
+        for (;;) {
+            void *next = --left != 0 ? hak_block_next(b, "free") : NULL;
+            hak_block_set_next(b, list);
+            list = b;
+            got++;
+            b = next;
+            if (b == NULL || (uintptr_t)b - start >= carved) break;
+            /* The run goes on: b is in this span, carved. */
+            if (!hak_class_divides(cls, (uintptr_t)b - start)) _hak_fatal_ptr("free", "invalid pointer", b);
+            if (!hak_block_marked(b)) _hak_block_corrupt("free", b);
+        }
+        given += got;
+        if (HAK_UNLIKELY(got > s->used)) _hak_fatal_ptr("free", "double free", list);
+        s->free = list;
+        s->nfree += got;
+        s->used -= got;
+        if (s->state == HAK_SPAN_FULL) {
+            s->state = HAK_SPAN_PARTIAL;
+            hak_span_list_push(&k->partial, s);
+        }
+        if (s->used == 0) {
+            /* Every block is back: hand them out again in address order, as
+             * a fresh span would, not in the order the program freed them,
+             * so that blocks allocated one after another share cache lines
+             * and pages again (a program that frees a structure in hash or
+             * tree order otherwise scatters the next one it builds). */
+            s->free = NULL;
+            s->nfree = 0;
+            s->bump = start;
+            /* An owned span stays with its group, however empty (see the top). */
+            if (s->state != HAK_SPAN_OWNED) {
+                hak_span_list_remove(&k->partial, s);
+                if (span_emptied(k, s) != NULL) {
+                    s->next = *dead;
+                    *dead = s;
+                }
+            }
+        }
+    }
+    HAK_ASSERT(n == 0 || given == n);
+    k->used -= given;
+    return given;
+}
+
+/* The inbox's blocks back on their spans (lock held). */
+static void inbox_drain(struct hak_central *k, unsigned cls, hak_span_t **dead)
+{
+    if (atomic_load_explicit(&k->inbox, RELAXED) == NULL) return;
+    void *head = atomic_exchange_explicit(&k->inbox, NULL, memory_order_acquire);
+    give_locked(k, cls, head, 0, dead);
+}
+
+static void release_dead(hak_span_t *dead)
+{
+    while (dead != NULL) {
+        hak_span_t *s = dead;
+        dead = s->next;
+        _hak_span_release(s);
+    }
+}
+
+/* Unlocks k, then gives back what flushes left in the inbox meanwhile: a
+ * flush that found the lock taken pushed its blocks and tried the lock once
+ * more; if that failed too, a holder was in, and it reaches this check after
+ * the push. So no inbox is left full while nobody holds its lock. */
+static HAK_NOINLINE HAK_COLD void drain_unlocked(struct hak_central *k, unsigned cls)
+{
+    while (atomic_load_explicit(&k->inbox, RELAXED) != NULL && pthread_mutex_trylock(&k->lock) == 0) {
+        hak_span_t *dead = NULL;
+        inbox_drain(k, cls, &dead);
+        pthread_mutex_unlock(&k->lock);
+        release_dead(dead);
+    }
+}
+
+HAK_INLINE void unlock_drain(struct hak_central *k, unsigned cls)
+{
+    pthread_mutex_unlock(&k->lock);
+    if (HAK_UNLIKELY(atomic_load_explicit(&k->inbox, RELAXED) != NULL)) drain_unlocked(k, cls);
+}
+
+/* Releases retained spans, class by class, until they fit the budget (which
+ * a period's decay lowered). No class lock may be held: it takes each. */
+static HAK_COLD void retain_trim(void)
+{
+    atomic_store_explicit(&trim_due, false, RELAXED);
+    for (unsigned c = 1; c < HAK_NCLASS; c++) {
+        struct hak_central *k = &central[c];
+        hak_span_t *dead = NULL;
+        pthread_mutex_lock(&k->lock);
+        while (k->empty != NULL && atomic_load_explicit(&retained_bytes, RELAXED) > retain_budget()) {
+            hak_span_t *s = k->empty;
+            hak_span_list_remove(&k->empty, s);
+            atomic_fetch_sub_explicit(&retained_bytes, span_size(s), RELAXED);
+            atomic_fetch_add_explicit(&released_recent, span_size(s), RELAXED);
+            s->state = HAK_SPAN_DEAD;
+            s->next = dead;
+            dead = s;
+        }
+        unlock_drain(k, c);
+        release_dead(dead);
+        if (atomic_load_explicit(&retained_bytes, RELAXED) <= retain_budget()) break;
+    }
+}
+
+/* Every unlock but retain_trim's: the inbox, then a trim the decay asked for. */
+HAK_INLINE void central_unlock(struct hak_central *k, unsigned cls)
+{
+    unlock_drain(k, cls);
+    if (HAK_UNLIKELY(atomic_load_explicit(&trim_due, RELAXED))) retain_trim();
+}
+
+/* n blocks from head onto k's inbox, without the lock: the n-th is linked
+ * to what the inbox held, and the whole list replaces it in one exchange. */
+static void inbox_push(struct hak_central *k, void *head, unsigned n)
+{
+    void *tail = head;
+    for (unsigned i = 1; i < n; i++) tail = hak_block_next(tail, "free");
+    void *old = atomic_load_explicit(&k->inbox, RELAXED);
+    do {
+        hak_block_set_next(tail, old);
+    } while (!atomic_compare_exchange_weak_explicit(&k->inbox, &old, head, memory_order_release, RELAXED));
+}
+
+void _hak_central_give(unsigned cls, void *head, unsigned n, int64_t cached_delta)
+{
+    struct hak_central *k = &central[cls];
+    hak_span_t *dead = NULL;
+    HAK_ASSERT(head != NULL && n > 0);
+    atomic_fetch_add_explicit(&k->cached, cached_delta, RELAXED);
+    _hak_stat_add(&_hak_g_stats.flushes, 1);
+    if (pthread_mutex_trylock(&k->lock) != 0) {
+        /* The lock is taken (a producer refilling from the blocks this
+         * consumer frees): rather than sleep on it, leave the blocks to its
+         * holder, and try once more in case it has just left. */
+        inbox_push(k, head, n);
+        if (pthread_mutex_trylock(&k->lock) != 0) return;
+        inbox_drain(k, cls, &dead);
+    } else {
+        inbox_drain(k, cls, &dead);
+        give_locked(k, cls, head, n, &dead);
+    }
+    central_unlock(k, cls);
+    release_dead(dead);
+}
+
 unsigned _hak_central_take(unsigned cls, unsigned want, void **head, void *end,
                            const void *tc, hak_span_t **slot, int64_t told)
 {
@@ -166,7 +494,11 @@ unsigned _hak_central_take(unsigned cls, unsigned want, void **head, void *end,
     const uintptr_t size = _hak_cls_size[cls];
     void *first = NULL, *last = NULL;
     unsigned n = 0;
+    hak_span_t *dead = NULL;
     pthread_mutex_lock(&k->lock);
+    /* What flushes left meanwhile first: resident, and often in the span
+     * this thread refills from. */
+    inbox_drain(k, cls, &dead);
     hak_span_t *s = slot != NULL ? *slot : NULL;
     while (n < want) {
         /* Blocks freed into another span are better than new ones carved
@@ -181,14 +513,28 @@ unsigned _hak_central_take(unsigned cls, unsigned want, void **head, void *end,
         }
         if (s == NULL && (s = span_next(k, cls, slot != NULL)) == NULL) break;
         unsigned got = 0;
-        while (n + got < want && s->free != NULL) {
-            void *b = s->free;
-            if (HAK_UNLIKELY(!hak_block_marked(b))) _hak_block_corrupt("malloc", b);
-            s->free = span_free_next(s, b);
-            chain(&first, &last, b);
-            got++;
+        if (s->free != NULL) {
+            /* The span's free list is linked in the order it is taken: its
+             * first blocks join the batch as they are, links and all, each
+             * checked before its link is followed; only the join is written. */
+            void *run = s->free, *b = run, *tail = NULL;
+            const uintptr_t start = hak_span_start(s), span_end = s->end;
+            while (n + got < want && b != NULL) {
+                if (HAK_UNLIKELY(!hak_block_marked(b))) _hak_block_corrupt("malloc", b);
+                uintptr_t next = hak_block_link(b);
+                if (HAK_UNLIKELY(next != 0 && (hak_link_bad(next) || next < start || next >= span_end ||
+                                               !hak_class_divides(cls, next - start))))
+                    _hak_block_corrupt("malloc", b);
+                tail = b;
+                b = (void *)next;
+                got++;
+            }
+            s->free = b;
+            s->nfree -= got;
+            if (last != NULL) hak_block_set_next(last, run);
+            else first = run;
+            last = tail;
         }
-        s->nfree -= got;
         while (n + got < want && s->bump < s->end) {
             void *b = (void *)s->bump;
             s->bump += size;
@@ -209,8 +555,9 @@ unsigned _hak_central_take(unsigned cls, unsigned want, void **head, void *end,
     if (slot != NULL) *slot = s;
     if (last != NULL) hak_block_set_next(last, end);
     k->used += n;
-    k->cached += (int64_t)n - told;
-    pthread_mutex_unlock(&k->lock);
+    atomic_fetch_add_explicit(&k->cached, (int64_t)n - told, RELAXED);
+    central_unlock(k, cls);
+    release_dead(dead);
     *head = first;
     _hak_stat_add(&_hak_g_stats.refills, 1);
     return n;
@@ -223,72 +570,8 @@ void _hak_central_disown(unsigned cls, hak_span_t **slot)
     pthread_mutex_lock(&k->lock);
     if (*slot != NULL) dead = span_disown(k, *slot);
     *slot = NULL;
-    pthread_mutex_unlock(&k->lock);
+    central_unlock(k, cls);
     if (dead != NULL) _hak_span_release(dead);
-}
-
-/* The checks a flush makes on every block: cheap enough for release builds,
- * they turn a bad free that reached a thread list into a clear abort. */
-static void give_check(unsigned cls, void *b)
-{
-    if (!hak_in_arena(b) || ((uintptr_t)b & 15) != 0 || hak_class_at(b) != cls)
-        _hak_fatal_ptr("free", "invalid pointer", b);
-    hak_span_t *s = hak_span_of(b);
-    uint64_t off = (uint64_t)((uintptr_t)b - hak_span_start(s));
-    if ((uintptr_t)b >= s->end || !hak_class_divides(cls, off))
-        _hak_fatal_ptr("free", "invalid pointer", b);
-    /* Past bump: not handed out since the span was last carved or emptied. */
-    if ((uintptr_t)b >= s->bump || s->used == 0) _hak_fatal_ptr("free", "double free", b);
-    if (!hak_block_marked(b)) _hak_block_corrupt("free", b);
-}
-
-void _hak_central_give(unsigned cls, void *head, unsigned n, int64_t cached_delta)
-{
-    struct hak_central *k = &central[cls];
-    hak_span_t *dead = NULL;
-    pthread_mutex_lock(&k->lock);
-    for (unsigned i = 0; i < n; i++) {
-        void *b = head;
-        HAK_ASSERT(b != NULL);
-        give_check(cls, b); /* before its link is read */
-        if (i + 1 < n) head = hak_block_next(b, "free");
-        hak_span_t *s = hak_span_of(b);
-        hak_block_set_next(b, s->free);
-        s->free = b;
-        s->nfree++;
-        s->used--;
-        if (s->state == HAK_SPAN_FULL) {
-            s->state = HAK_SPAN_PARTIAL;
-            hak_span_list_push(&k->partial, s);
-        }
-        if (s->used == 0) {
-            /* Every block is back: hand them out again in address order, as
-             * a fresh span would, not in the order the program freed them,
-             * so that blocks allocated one after another share cache lines
-             * and pages again (a program that frees a structure in hash or
-             * tree order otherwise scatters the next one it builds). */
-            s->free = NULL;
-            s->nfree = 0;
-            s->bump = hak_span_start(s);
-            /* An owned span stays with its group, however empty (see the top). */
-            if (s->state != HAK_SPAN_OWNED) {
-                hak_span_list_remove(&k->partial, s);
-                if (span_emptied(k, s) != NULL) {
-                    s->next = dead;
-                    dead = s;
-                }
-            }
-        }
-    }
-    k->used -= n;
-    k->cached += cached_delta;
-    pthread_mutex_unlock(&k->lock);
-    _hak_stat_add(&_hak_g_stats.flushes, 1);
-    while (dead != NULL) {
-        hak_span_t *s = dead;
-        dead = s->next;
-        _hak_span_release(s);
-    }
 }
 
 bool _hak_central_holds(unsigned cls, const void *p)
@@ -296,7 +579,9 @@ bool _hak_central_holds(unsigned cls, const void *p)
     if (!hak_in_arena(p) || hak_class_at(p) != cls) return false;
     struct hak_central *k = &central[cls];
     bool found = false;
+    hak_span_t *dead = NULL;
     pthread_mutex_lock(&k->lock);
+    inbox_drain(k, cls, &dead); /* p may be there: then it is on its span after */
     hak_span_t *s = hak_span_of(p);
     /* A block past bump is not handed out: free, uncarved again if its span
      * emptied (_hak_central_give). */
@@ -308,24 +593,31 @@ bool _hak_central_holds(unsigned cls, const void *p)
             break;
         }
     }
-    pthread_mutex_unlock(&k->lock);
+    central_unlock(k, cls);
+    release_dead(dead);
     return found;
 }
 
 size_t _hak_central_collect(void)
 {
     size_t released = 0;
+    /* Memory back now: what the churn earned is forgotten too. */
+    atomic_store_explicit(&retain_extra, 0, RELAXED);
+    atomic_store_explicit(&released_recent, 0, RELAXED);
     for (unsigned c = 1; c < HAK_NCLASS; c++) {
         struct hak_central *k = &central[c];
+        hak_span_t *dead = NULL;
         pthread_mutex_lock(&k->lock);
+        inbox_drain(k, c, &dead);
         hak_span_t *list = k->empty;
         k->empty = NULL;
-        pthread_mutex_unlock(&k->lock);
+        central_unlock(k, c);
+        release_dead(dead);
         while (list != NULL) {
             hak_span_t *s = list;
             list = s->next;
             released += span_size(s);
-            atomic_fetch_sub_explicit(&retained_bytes, span_size(s), memory_order_relaxed);
+            atomic_fetch_sub_explicit(&retained_bytes, span_size(s), RELAXED);
             _hak_span_release(s);
         }
     }

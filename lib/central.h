@@ -21,7 +21,10 @@ HAK_HIDDEN void _hak_central_disown(unsigned cls, hak_span_t **slot);
 /* Gives back n blocks of class cls linked from head (the links after the
  * n-th are not read). cached_delta: how many more blocks of cls the calling
  * thread's list now holds than it last said (see take).
- * Checks each is a block start of that class; aborts naming it if not. */
+ * Checks each is a block start of that class; aborts naming it if not. If
+ * the class's lock is taken, the blocks wait in its inbox for the holder,
+ * who checks and gives them back before it unlocks (a consumer never
+ * sleeps on a producer's refill). */
 HAK_HIDDEN void _hak_central_give(unsigned cls, void *head, unsigned n, int64_t cached_delta);
 /* True if p is on its span's free list (a block freed and flushed). */
 HAK_HIDDEN bool _hak_central_holds(unsigned cls, const void *p);

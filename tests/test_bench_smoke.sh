@@ -7,7 +7,7 @@ set -u
 fail=0
 for prog in bench_random_mixed bench_pair bench_prodcons bench_larson bench_cache \
             bench_mstress bench_realloc bench_aligned bench_large bench_cpython bench_churn \
-            bench_coldpath bench_heap; do
+            bench_coldpath bench_heap bench_xmalloc; do
     bin="$top_builddir/bench/$prog"
     if [ ! -x "$bin" ]; then
         echo "missing $bin"

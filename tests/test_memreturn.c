@@ -250,6 +250,82 @@ static void cached_counts_every_thread(void)
            (unsigned long long)s0.bytes_cached, (unsigned long long)s2.bytes_cached);
 }
 
+/* Waves: a program that frees what it built and builds it again. The
+ * first free purges all but the base retain budget (4 MiB); the spans the
+ * next wave has to carve fresh prove those purges wasted, and the budget
+ * grows by what they were, so later waves keep their spans and purge
+ * (nearly) nothing. hak_collect() still gives everything back. */
+#define WAVES 8
+#define WAVE_BYTES ((size_t)16 << 20)
+static void churn_earns_retention(void)
+{
+    const size_t s[] = {64};
+    size_t n = WAVE_BYTES / 64, done;
+    void **v = malloc(n * sizeof *v);
+    hak_collect();
+    size_t before = tu_rss_bytes();
+    uint64_t purges[WAVES];
+    for (int w = 0; w < WAVES; w++) {
+        struct hak_stats a, b;
+        EXPECT_EQ(hak_stats_get(&a, sizeof a), 0);
+        for (done = 0; done < n; done++) {
+            char *p = malloc(s[0]);
+            if (p == NULL) break;
+            p[0] = p[63] = 1;
+            v[done] = p;
+        }
+        for (size_t i = 0; i < done; i++) free(v[i]);
+        EXPECT_EQ(hak_stats_get(&b, sizeof b), 0);
+        purges[w] = b.os_purges - a.os_purges;
+    }
+    uint64_t later = 0;
+    for (int w = WAVES / 2; w < WAVES; w++) later += purges[w];
+    size_t kept = tu_rss_bytes();
+    hak_collect();
+    size_t after = tu_rss_bytes();
+    printf("     %d waves of 16 MiB: purges %llu, %llu, %llu, then %llu in the last %d; "
+           "RSS %zu MiB kept, %zu MiB after hak_collect (%zu before)\n",
+           WAVES, (unsigned long long)purges[0], (unsigned long long)purges[1],
+           (unsigned long long)purges[2], (unsigned long long)later, WAVES / 2, rss_mib(kept),
+           rss_mib(after), rss_mib(before));
+    EXPECT(purges[0] >= 100, "the first wave purged only %llu spans", (unsigned long long)purges[0]);
+    EXPECT(later * 8 <= purges[0], "the last %d waves still purged %llu spans (the first %llu)",
+           WAVES / 2, (unsigned long long)later, (unsigned long long)purges[0]);
+    EXPECT(kept <= before + WAVE_BYTES + TU_MIB(8), "%zu MiB kept after the waves (%zu before)",
+           rss_mib(kept), rss_mib(before));
+    EXPECT(after <= before + TU_MIB(4), "%zu MiB after hak_collect (%zu before)", rss_mib(after),
+           rss_mib(before));
+    free(v);
+}
+
+/* What the waves earned decays while the program does not churn: idle
+ * for 3 s, the next span change (a first block of an unused class) finds
+ * the budget near its base again and releases the spans beyond it. */
+static void earned_retention_decays(void)
+{
+    void *v[20];
+    hak_collect();
+    for (int w = 0; w < 3; w++) {
+        void **big = malloc((WAVE_BYTES / 64) * sizeof *big);
+        for (size_t i = 0; i < WAVE_BYTES / 64; i++) big[i] = malloc(64);
+        for (size_t i = 0; i < WAVE_BYTES / 64; i++) free(big[i]);
+        free(big);
+    }
+    struct hak_stats a, b;
+    EXPECT_EQ(hak_stats_get(&a, sizeof a), 0);
+    struct timespec ts = {3, 0};
+    nanosleep(&ts, NULL);
+    for (int i = 0; i < 20; i++) v[i] = malloc(3000); /* a class no test here used */
+    for (int i = 0; i < 20; i++) free(v[i]);
+    EXPECT_EQ(hak_stats_get(&b, sizeof b), 0);
+    printf("     after 3 s idle: committed %llu MiB -> %llu MiB, %llu purges\n",
+           (unsigned long long)(a.bytes_committed >> 20), (unsigned long long)(b.bytes_committed >> 20),
+           (unsigned long long)(b.os_purges - a.os_purges));
+    EXPECT(b.bytes_committed + TU_MIB(6) <= a.bytes_committed,
+           "the spans kept for the waves stayed (committed %llu -> %llu MiB)",
+           (unsigned long long)(a.bytes_committed >> 20), (unsigned long long)(b.bytes_committed >> 20));
+}
+
 int main(void)
 {
     TU_RUN(tiny_64);
@@ -259,5 +335,7 @@ int main(void)
     TU_RUN(emptied_slab_reused_in_address_order);
     TU_RUN(first_refill_is_small);
     TU_RUN(cached_counts_every_thread);
+    TU_RUN(churn_earns_retention);
+    TU_RUN(earned_retention_decays);
     return tu_finish("test_memreturn");
 }

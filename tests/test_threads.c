@@ -72,6 +72,9 @@ static int g_pct = 100;   /* size of each section, in percent */
 /* Resident memory is the allocator's to keep bounded, except under
  * ThreadSanitizer, whose shadow memory and thread records dominate it. */
 static const int g_check_rss = !UNDER_TSAN;
+/* Other threads allocate meanwhile (the soak's load): the process's
+ * bytes in use are theirs to move too. */
+static int g_load_running;
 
 /* n scaled by g_pct, at least lo. */
 static long scaled(long n, long lo)
@@ -365,12 +368,21 @@ static void prodcons(void)
     atomic_store(&pc_head, 0);
     atomic_store(&pc_tail, 0);
     pc_rss_base = pc_rss_max = tu_rss_bytes();
+    struct hak_stats s0, s1;
+    EXPECT_EQ(hak_stats_get(&s0, sizeof s0), 0);
     long bad = 0;
     pthread_t p, c;
     EXPECT_EQ(pthread_create(&c, NULL, pc_consumer, &bad), 0);
     EXPECT_EQ(pthread_create(&p, NULL, pc_producer, NULL), 0);
     pthread_join(p, NULL);
     pthread_join(c, NULL);
+    /* Both threads are gone, so no class lock is held: every block the
+     * consumer freed is back on its span, none left in a class's inbox
+     * (central.c), where it would still count as in use. */
+    EXPECT_EQ(hak_stats_get(&s1, sizeof s1), 0);
+    EXPECT(g_load_running || s1.bytes_in_use <= s0.bytes_in_use + 4096,
+           "%llu bytes still in use after both threads ended (%llu before)",
+           (unsigned long long)s1.bytes_in_use, (unsigned long long)s0.bytes_in_use);
     size_t end = tu_rss_bytes();
     if (end > pc_rss_max) pc_rss_max = end;
     double mib = 1.0 / (1 << 20);
@@ -684,6 +696,7 @@ static void soak(double seconds, int load_threads)
     printf("soak: %d load threads, %.0f s; RSS %.1f MiB at the start, %.1f MiB with the load running\n",
            load_threads, seconds, (double)rss_start * mib, (double)tu_rss_bytes() * mib);
     g_pct = 25;
+    g_load_running = 1;
     long failures_before = tu_failures();
     int cycle = 0;
     do {

@@ -196,6 +196,14 @@ def suite(ncpu: Optional[int] = None) -> List[Workload]:
             "the fast path alone")
     add("prodcons/16-1024", "bench_prodcons", "4M 16 1024", "1M 16 1024",
         "remote frees and their reuse")
+    # Producers and consumers in pairs (2 and 4 threads in all), blocks passed
+    # in batches of 1,000 through a queue of at most 100 batches.
+    for label, sizes in (("64", "64 64"), ("16-128", "16 128")):
+        for t in (2, 4):
+            add("xmalloc/%s/t%d" % (label, t),
+                "bench_xmalloc", "%d 6M %s" % (t, sizes), "%d 1500k %s" % (t, sizes),
+                "producers allocate, consumers free, in batches",
+                smoke="%d 100k %s" % (t, sizes))
     add("larson/10-1000/t%d" % t_larson, "bench_larson", "%d 0.5 10 1000" % t_larson,
         "%d 0.15 10 1000" % t_larson, "cross-thread frees, thread birth and exit")
     add("cache_thrash/8/t%d" % t_cache, "bench_cache", "thrash %d 300k 8 100" % t_cache,
@@ -234,8 +242,8 @@ def suite(ncpu: Optional[int] = None) -> List[Workload]:
 #: What one op is, per program, for the report's table legend.
 OP_MEANING = (
     "One op: random_mixed, larson, mstress, realloc, aligned, large: one allocator call; "
-    "pair: a malloc+free pair; prodcons: one item (malloc in one thread, free in the "
-    "other); cache_*: one malloc, 800 byte writes and a free; churn, coldpath: one "
+    "pair: a malloc+free pair; prodcons, xmalloc: one item (malloc in one thread, free "
+    "in another); cache_*: one malloc, 800 byte writes and a free; churn, coldpath: one "
     "allocator call; cpython: one run of the "
     "script, interpreter start included; a command: one run.")
 
