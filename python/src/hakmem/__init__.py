@@ -23,7 +23,7 @@ so ``ctypes.CDLL(hakmem.library_path())`` reaches the same instance.
 from __future__ import annotations
 
 import os as _os
-from typing import Dict, Union
+from typing import TYPE_CHECKING, Dict, Union
 
 from . import _core
 
@@ -119,6 +119,9 @@ def collect() -> int:
 
 from .heap import Heap  # noqa: E402
 from . import pymem  # noqa: E402
+
+if TYPE_CHECKING:  # for type checkers, bench and stress are plain submodules
+    from . import bench, stress  # noqa: F401
 
 
 def __getattr__(name: str) -> object:
