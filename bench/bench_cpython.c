@@ -1,15 +1,23 @@
-/* bench_cpython: one real program, CPython running an allocation-heavy script.
+/* bench_cpython: a real program, CPython running an allocation-heavy script.
  *
- *   bench_cpython SCALE [SCRIPT [PYTHON]]
+ *   bench_cpython [WORKLOAD] SCALE [SCRIPT [PYTHON]]
  *   bench_cpython --smoke
  *
  * Runs PYTHON (default: $BENCH_PYTHON, else python3 from PATH) on SCRIPT
- * (default: bench_cpython.py beside this program's sources) with argument
- * SCALE, with PYTHONMALLOC=malloc so that every Python object is allocated by
- * the process allocator, which LD_PRELOAD chooses as for the other benchmarks
- * (the child inherits it). The run is timed from outside: wall time from fork
- * to exit, CPU time and peak RSS from the child's rusage, interpreter start-up
- * included, as a user would see it.
+ * (default: bench_cpython.py beside this program's sources) with arguments
+ * WORKLOAD (one of the script's workloads: json, dict...; default mixed) and
+ * SCALE. CPython's allocator is chosen by $BENCH_CPYTHON_MALLOC:
+ *   malloc    (the default) PYTHONMALLOC=malloc: every Python object is
+ *             allocated by the process allocator, which LD_PRELOAD chooses as
+ *             for the other benchmarks (the child inherits it);
+ *   pymalloc  stock CPython: PYTHONMALLOC=pymalloc, pymalloc's arenas for
+ *             small objects (run it with nothing preloaded);
+ *   pymem     stock CPython with hakmem.pymem.install() run first by the
+ *             script: needs $BENCH_CPYTHON_PYMEM, the directory holding the
+ *             hakmem package (the script runs with -S, without site-packages).
+ * The run is timed from outside: wall time from fork to exit, CPU time and
+ * peak RSS from the child's rusage, interpreter start-up included, as a user
+ * would see it.
  *
  * Before the timed run an untimed probe of the same interpreter, with the
  * same environment, reports the real executable (so a wrapper script such as
@@ -23,8 +31,8 @@
  * Exit 77 (automake's "skipped") when there is no Python to run.
  *
  * Output, one line:
- *   bench_cpython scale= python= python_version= ops_per_s= cpu_s= wall_s=
- *     peak_rss_kb= probe_allocator= allocator_version= allocator=
+ *   bench_cpython workload= scale= malloc_mode= python= python_version= ops_per_s=
+ *     cpu_s= wall_s= peak_rss_kb= probe_allocator= allocator_version= allocator=
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -63,8 +71,12 @@ static const char probe_src[] =
     "except Exception:\n"
     "    print('unknown')\n";
 
-/* Runs argv with PYTHONMALLOC=malloc; stdout goes to `out` (NULL: discarded).
- * Returns the wait status, or -1 (errno set) if it could not start. */
+/* PYTHONMALLOC for the child: "malloc" or "pymalloc" (set by main). */
+static const char *python_malloc = "malloc";
+
+/* Runs argv with PYTHONMALLOC=python_malloc; stdout goes to `out` (NULL:
+ * discarded). Returns the wait status, or -1 (errno set) if it could not
+ * start. */
 static int run_child(char *const argv[], FILE *out, struct rusage *ru, double *wall)
 {
     int fd[2] = {-1, -1};
@@ -80,7 +92,7 @@ static int run_child(char *const argv[], FILE *out, struct rusage *ru, double *w
             dup2(sink, STDOUT_FILENO);
         if (out != NULL)
             close(fd[0]);
-        setenv("PYTHONMALLOC", "malloc", 1);
+        setenv("PYTHONMALLOC", python_malloc, 1);
         execvp(argv[0], argv);
         _exit(errno == ENOENT ? 127 : 126);
     }
@@ -114,22 +126,47 @@ static void nth_line(const char *text, int n, char *dst, size_t cap)
 
 int main(int argc, char **argv)
 {
-    const char *scale = "8", *script = BENCH_CPYTHON_SCRIPT;
+    const char *scale = "8", *script = BENCH_CPYTHON_SCRIPT, *workload = "mixed";
     const char *python = getenv("BENCH_PYTHON");
     if (python == NULL || *python == '\0')
         python = "python3";
+    const char *mode = getenv("BENCH_CPYTHON_MALLOC");
+    if (mode == NULL || *mode == '\0')
+        mode = "malloc";
+    if (strcmp(mode, "malloc") != 0 && strcmp(mode, "pymalloc") != 0 &&
+        strcmp(mode, "pymem") != 0) {
+        fprintf(stderr, "bench_cpython: BENCH_CPYTHON_MALLOC must be malloc, pymalloc or "
+                        "pymem, not %s\n", mode);
+        return 2;
+    }
+    python_malloc = strcmp(mode, "malloc") == 0 ? "malloc" : "pymalloc";
+    if (strcmp(mode, "pymem") != 0) {
+        unsetenv("BENCH_CPYTHON_PYMEM"); /* the script installs hakmem's hooks when set */
+    } else {
+        const char *dir = getenv("BENCH_CPYTHON_PYMEM");
+        if (dir == NULL || *dir == '\0') {
+            fprintf(stderr, "bench_cpython: BENCH_CPYTHON_MALLOC=pymem needs "
+                            "BENCH_CPYTHON_PYMEM, the directory holding the hakmem package\n");
+            return 2;
+        }
+    }
 
+    /* A workload name starts with a letter, SCALE with a digit. */
+    int first = argc >= 2 && argv[1][0] >= 'a' && argv[1][0] <= 'z' ? 2 : 1;
+    if (first == 2)
+        workload = argv[1];
     if (argc == 2 && strcmp(argv[1], "--smoke") == 0) {
         scale = "1";
-    } else if (argc >= 2 && argc <= 4) {
-        scale = argv[1];
+        workload = "mixed";
+    } else if (argc > first && argc <= first + 3) {
+        scale = argv[first];
         bench_parse_count("SCALE", scale);
-        if (argc >= 3)
-            script = argv[2];
-        if (argc == 4)
-            python = argv[3];
+        if (argc >= first + 2)
+            script = argv[first + 1];
+        if (argc == first + 3)
+            python = argv[first + 2];
     } else {
-        fprintf(stderr, "usage: bench_cpython SCALE [SCRIPT [PYTHON]]\n"
+        fprintf(stderr, "usage: bench_cpython [WORKLOAD] SCALE [SCRIPT [PYTHON]]\n"
                         "       bench_cpython --smoke\n");
         return 2;
     }
@@ -165,19 +202,21 @@ int main(int argc, char **argv)
         snprintf(exe, sizeof exe, "%s", python);
 
     /* The timed run. */
-    char *const run_argv[] = {exe, "-S", (char *)script, (char *)scale, NULL};
+    char *const run_argv[] = {exe, "-S", (char *)script, (char *)workload, (char *)scale,
+                              NULL};
     st = run_child(run_argv, NULL, &ru, &wall);
     if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-        fprintf(stderr, "bench_cpython: %s %s %s failed (status %#x)\n", exe, script, scale,
-                st);
+        fprintf(stderr, "bench_cpython: %s %s %s %s failed (status %#x)\n", exe, script,
+                workload, scale, st);
         return 1;
     }
     double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
                  (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
 
-    printf("bench_cpython scale=%s python=%s python_version=%s ops_per_s=%.4f cpu_s=%.6f "
-           "wall_s=%.6f peak_rss_kb=%ld probe_allocator=%s allocator_version=%s allocator=%s\n",
-           scale, exe, version, wall > 0 ? 1.0 / wall : 0.0, cpu, wall, ru.ru_maxrss,
+    printf("bench_cpython workload=%s scale=%s malloc_mode=%s python=%s python_version=%s "
+           "ops_per_s=%.4f cpu_s=%.6f wall_s=%.6f peak_rss_kb=%ld probe_allocator=%s "
+           "allocator_version=%s allocator=%s\n",
+           workload, scale, mode, exe, version, wall > 0 ? 1.0 / wall : 0.0, cpu, wall, ru.ru_maxrss,
            strcmp(alloc, "unknown") == 0 ? "unknown" : "ok", bench_allocator_version(),
            strcmp(alloc, "unknown") == 0 ? bench_allocator_path() : alloc);
     return 0;

@@ -6,6 +6,8 @@
 #                [--list] [--no-progress]
 #   environment: BUILDDIR (default .): holds bench/bench_* and .libs/libhakmem.so;
 #                HAKMEM_BENCH_LIB: measure this libhakmem.so instead of BUILDDIR's;
+#                HAKMEM_BENCH_PYMEM: the directory holding a built hakmem package, for
+#                the hakmem-pymem contender of cpython/* (default: the one python3 imports);
 #                PYTHON: the Python 3 to run the harness with (default python3)
 #
 # The suite, the runs, the report and the chart are defined once, in

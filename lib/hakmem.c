@@ -28,21 +28,46 @@ void hak_free(void *ptr) { hak_tc_free_as(ptr, "hak_free"); }
 
 void *hak_calloc(size_t n, size_t size) { return _hak_calloc(n, size); }
 
-/* The common case of a growing string or vector, inline: an arena block
- * whose class still fits (size > 0), with the checks _hak_realloc makes (a
- * block carrying the free mark goes there, to be told apart from a freed
- * one). Every block is 16-aligned, so this serves any alignment up to 16. */
-HAK_INLINE bool realloc_stays(void *ptr, size_t size)
+/* The common cases of a growing string or vector, inline: an arena block
+ * whose class still fits (size > 0) stays; a Tiny-sized one whose class does
+ * not moves through the malloc and free fast paths. Both make the checks
+ * _hak_realloc makes (a block carrying the free mark goes there, to be told
+ * apart from a freed one). Every block is 16-aligned, so this serves any
+ * alignment up to 16. NULL: not handled here. */
+HAK_INLINE void *realloc_fast(void *ptr, size_t size, bool *handled)
 {
+    *handled = false;
     /* The debug build's realloc checks and renews the padding's canary. */
     if (HAK_VG_ACTIVE || HAK_DEBUG || !hak_window_hit(ptr, _hak_window_base, _hak_window_size16))
-        return false;
+        return NULL;
     unsigned cls = hak_class_at(ptr);
     size_t usable = _hak_cls_size[cls]; /* class 0: 0 */
     /* The start of a block (a one-unit span starts on the unit; longer
      * spans take the slow path's exact test), not a freed one. */
-    return size <= usable && (size >= usable / 2 || usable <= 16) && _hak_cls_units[cls] == 1 &&
-           hak_class_divides(cls, (uintptr_t)ptr & (HAK_UNIT_SIZE - 1)) && !hak_block_marked(ptr);
+    if (_hak_cls_units[cls] != 1 || !hak_class_divides(cls, (uintptr_t)ptr & (HAK_UNIT_SIZE - 1)) ||
+        hak_block_marked(ptr))
+        return NULL;
+    if (size <= usable && (size >= usable / 2 || usable <= 16)) {
+        *handled = true;
+        return ptr;
+    }
+    /* A first-class heap's block stays in its heap (_hak_realloc). */
+    if (size > HAK_TINY_MAX || hak_class_is_heap(cls)) return NULL;
+    /* CPython's lists and strings grow and shrink by a few bytes at a time
+     * (44 k reallocs in one 0.1 s dict workload): this path costs a malloc,
+     * a copy and a free instead of _hak_realloc's usable-size lookup and
+     * aligned allocation. Growing takes at least a quarter more, as
+     * _hak_realloc does, so that small steps move less often. */
+    size_t want = size > usable && size - usable < usable / 4 ? usable + usable / 4 : size;
+    void *q = hak_tc_malloc(want);
+    *handled = true;
+    if (HAK_UNLIKELY(q == NULL)) { /* ptr is kept */
+        errno = ENOMEM;
+        return NULL;
+    }
+    memcpy(q, ptr, size < usable ? size : usable);
+    hak_tc_push(hak_tc_self(), cls, ptr, "realloc");
+    return q;
 }
 
 void *hak_realloc(void *ptr, size_t size)
@@ -52,8 +77,10 @@ void *hak_realloc(void *ptr, size_t size)
         hak_tc_free(ptr);
         return NULL;
     }
-    if (realloc_stays(ptr, size)) return ptr;
-    void *q = _hak_realloc(ptr, size, 16);
+    bool handled;
+    void *q = realloc_fast(ptr, size, &handled);
+    if (handled) return q;
+    q = _hak_realloc(ptr, size, 16);
     if (q == NULL) errno = ENOMEM;
     return q;
 }
@@ -143,8 +170,13 @@ void *hak_realloc_layout(void *ptr, size_t old_size, size_t align, size_t new_si
     if (new_size == 0) new_size = 1;
     if (ptr == NULL) return _hak_alloc_aligned(new_size, align, false);
     (void)old_size;
-    if (align <= 16 && realloc_stays(ptr, new_size)) return ptr;
-    void *q = _hak_realloc(ptr, new_size, align);
+    void *q;
+    if (align <= 16) {
+        bool handled;
+        q = realloc_fast(ptr, new_size, &handled);
+        if (handled) return q;
+    }
+    q = _hak_realloc(ptr, new_size, align);
     if (q == NULL) errno = ENOMEM;
     return q;
 }

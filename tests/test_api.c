@@ -177,6 +177,42 @@ static void realloc_walk(const char *name, void *(*re)(void *, size_t), void (*f
 
 static void realloc_keeps_content_across_tiers(void) { realloc_walk("realloc", realloc, free); }
 
+/* A vector grown and shrunk a few bytes at a time inside the Tiny tier, as
+ * CPython's lists and strings are (realloc's inline move between classes):
+ * the content survives every step, and a block that grows past its class
+ * takes at least a quarter more, so that the next small steps stay. */
+static void realloc_tiny_steps(void)
+{
+    size_t n = 8;
+    unsigned char *p = realloc(NULL, n);
+    EXPECT(p != NULL, "realloc(NULL, 8)");
+    if (!p) return;
+    fill_seq(p, 0, n, 77);
+    for (int pass = 0; pass < 2; pass++) {
+        size_t target = pass == 0 ? TINY_MAX : 1, step = pass == 0 ? 8 : 24;
+        while (pass == 0 ? n < target : n > target) {
+            size_t m = pass == 0 ? n + step : (n > step ? n - step : 1);
+            size_t usable = malloc_usable_size(p);
+            unsigned char *q = realloc(p, tu_opaque(m));
+            EXPECT(q != NULL, "realloc %zu -> %zu", n, m);
+            if (!q) {
+                free(p);
+                return;
+            }
+            size_t bad = check_seq(q, 0, min_sz(n, m), 77);
+            EXPECT(bad == SIZE_MAX, "realloc %zu -> %zu: byte %zu changed", n, m, bad);
+            if (m > usable && m <= TINY_MAX)
+                EXPECT(malloc_usable_size(q) >= usable + usable / 4,
+                       "realloc %zu -> %zu past a class of %zu: usable %zu, expected >= %zu", n, m,
+                       usable, malloc_usable_size(q), usable + usable / 4);
+            fill_seq(q, 0, m, 77);
+            p = q;
+            n = m;
+        }
+    }
+    free(p);
+}
+
 static void hak_realloc_keeps_content_across_tiers(void)
 {
     realloc_walk("hak_realloc", hak_realloc, hak_free);
@@ -959,6 +995,7 @@ int main(void)
     TU_RUN(aligned_every_power_of_two);
     TU_RUN(valloc_pvalloc_page_aligned);
     TU_RUN(realloc_layout_keeps_alignment);
+    TU_RUN(realloc_tiny_steps);
     TU_RUN(free_null_does_nothing);
     TU_RUN(free_keeps_errno);
     TU_RUN(free_sized_variants);

@@ -45,7 +45,8 @@ def test_the_suite_is_make_bench_suite():
     # package carries every program it names, as real programs.
     names = [w.name for w in _harness.suite()]
     assert list(bench.PRESETS) == names
-    assert len(names) >= 20 and "pair/64" in names and "cpython" in names
+    assert len(names) >= 20 and "pair/64" in names and "cpython/json" in names
+    assert sum(1 for n in names if n.startswith("cpython/")) >= 7
     for w in _harness.suite():
         exe = os.path.join(bench.programs_dir(), w.program)
         assert os.access(exe, os.X_OK) and _harness.is_elf(exe), exe

@@ -84,4 +84,4 @@ def test_bench_help_says_what_it_runs():
     for opt in ("--quick", "--smoke", "--rounds", "--workloads", "--allocators", "--out",
                 "--list", "--no-progress", "--cpu"):
         assert opt in text, opt
-    assert "make bench" in text and "(default: system,hakmem,mimalloc,jemalloc,tcmalloc)" in text
+    assert "make bench" in text and "(default: system,hakmem,mimalloc,jemalloc,tcmalloc,hakmem-pymem)" in text

@@ -89,8 +89,13 @@ env = dict(os.environ, LD_PRELOAD=hakmem.preload_library_path(), PYTHONMALLOC="m
 out = subprocess.run([sys.executable, "-c", "import hakmem; print(hakmem.is_active())"],
                      env=env, stdout=subprocess.PIPE, universal_newlines=True, check=True).stdout
 assert out.strip() == "True", out
-res = hakmem.bench.compare(["pair/64", "cpython"], ["system", "hakmem"], smoke=True)
-assert res.hakmem_ok and len(res.runs) == 4, res.to_markdown()
+os.environ["BENCH_PYTHON"] = sys.executable  # hakmem-pymem imports this package
+res = hakmem.bench.compare(["pair/64", "cpython/mixed"], ["system", "hakmem", "hakmem-pymem"],
+                           smoke=True)
+# hakmem-pymem runs the cpython family only: 2 + 3 runs.
+assert res.hakmem_ok and len(res.runs) == 5, res.to_markdown()
+assert all(r.ok for r in res.runs), res.to_markdown()
+assert [r.allocator for r in res.runs if r.workload == "pair/64"].count("hakmem-pymem") == 0
 print("installed ok", hakmem.__version__)
 """
 

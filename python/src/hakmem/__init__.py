@@ -23,7 +23,7 @@ so ``ctypes.CDLL(hakmem.library_path())`` reaches the same instance.
 from __future__ import annotations
 
 import os as _os
-from typing import Dict, Union
+from typing import TYPE_CHECKING, Dict, Union
 
 from . import _core
 
@@ -118,7 +118,21 @@ def collect() -> int:
 
 
 from .heap import Heap  # noqa: E402
-from . import bench, pymem, stress  # noqa: E402
+from . import pymem  # noqa: E402
+
+if TYPE_CHECKING:  # for type checkers, bench and stress are plain submodules
+    from . import bench, stress  # noqa: F401
+
+
+def __getattr__(name: str) -> object:
+    # bench and stress load the benchmark harness (argparse, subprocess,
+    # dataclasses, statistics...): imported on first use, so that
+    # ``import hakmem`` before pymem.install() stays cheap (tens of ms).
+    if name in ("bench", "stress"):
+        import importlib
+
+        return importlib.import_module("." + name, __name__)
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))
 
 __all__ = [
     "Block", "Heap", "aligned_alloc", "api_library_path", "bench", "bound_to_process", "calloc",

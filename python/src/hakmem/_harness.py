@@ -68,6 +68,14 @@ LENGTHS = ("full", "quick", "smoke")
 DEFAULT_ROUNDS = {"full": 5, "quick": 3, "smoke": 1}
 #: The contenders, in table order, when none are asked for.
 DEFAULT_ALLOCATORS = ("system", "hakmem", "mimalloc", "jemalloc", "tcmalloc")
+#: The contender that runs only the cpython family: stock CPython with
+#: ``hakmem.pymem.install()`` (hakmem behind PyMem_SetAllocator), nothing
+#: preloaded. In that family "system" is stock CPython (pymalloc over the C
+#: library's malloc) and every preloaded allocator runs with
+#: PYTHONMALLOC=malloc; see :func:`cpython_env`.
+PYMEM = "hakmem-pymem"
+#: The contenders of ``make bench`` and ``python -m hakmem bench``.
+BENCH_ALLOCATORS = DEFAULT_ALLOCATORS + (PYMEM,)
 #: Peers by name: library name prefixes looked up with ``ldconfig -p``, the
 #: first found wins. gperftools' tcmalloc_minimal (no heap profiler) is the
 #: one speed comparisons use.
@@ -221,8 +229,12 @@ def suite(ncpu: Optional[int] = None) -> List[Workload]:
     add("aligned/16-4096", "bench_aligned", "6M 16 4096", "2M 16 4096", "aligned allocation")
     add("large/64K-8M", "bench_large", "3000 65536 8388608", "800 65536 8388608",
         "large blocks, realloc, page reuse")
-    add("cpython", "bench_cpython", "8 {cpython_script}", "2 {cpython_script}",
-        "a real program: CPython with PYTHONMALLOC=malloc", smoke="1 {cpython_script}")
+    # CPython: ~0.1 s of work per unit of scale (mixed: 0.2 s), start-up ~20 ms.
+    for kind, scale in (("json", 5), ("objects", 5), ("strings", 6), ("dict", 5),
+                        ("regex_sort", 5), ("bytearray", 5), ("threads", 5), ("mixed", 3)):
+        add("cpython/%s" % kind, "bench_cpython", "%s %d {cpython_script}" % (kind, scale),
+            "%s 1 {cpython_script}" % kind, "CPython: %s" % kind,
+            smoke="%s 1 {cpython_script}" % kind)
     # Huge buffers freed and reallocated (image, compression, database
     # programs): the figure to read beside ops/s is peak RSS. Shorter than the
     # issue's 5,000 cycles because two peers take 5-6 ms a cycle here (map,
@@ -244,8 +256,10 @@ OP_MEANING = (
     "One op: random_mixed, larson, mstress, realloc, aligned, large: one allocator call; "
     "pair: a malloc+free pair; prodcons, xmalloc: one item (malloc in one thread, free "
     "in another); cache_*: one malloc, 800 byte writes and a free; churn, coldpath: one "
-    "allocator call; cpython: one run of the "
-    "script, interpreter start included; a command: one run.")
+    "allocator call; cpython/*: one run of the "
+    "script, interpreter start included (system: stock CPython, pymalloc; a preloaded "
+    "allocator: PYTHONMALLOC=malloc; hakmem-pymem: stock CPython with "
+    "hakmem.pymem.install()); a command: one run.")
 
 
 def select(workloads: Sequence[Workload], names: Optional[Iterable[str]] = None,
@@ -330,7 +344,7 @@ def resolve(spec: str, hakmem_lib: Optional[str]) -> Tuple[str, Optional[str]]:
         name, path = spec.split("=", 1)
         if not name or not path:
             raise ValueError("allocator %r: give name=path" % spec)
-    elif spec in ("system", "hakmem") or spec in PEERS:
+    elif spec in ("system", "hakmem", PYMEM) or spec in PEERS:
         name, path = spec, ""
     elif _looks_like_path(spec):
         name, path = os.path.basename(spec), spec
@@ -343,6 +357,11 @@ def resolve(spec: str, hakmem_lib: Optional[str]) -> Tuple[str, Optional[str]]:
         return name, os.path.realpath(path)
     if name == "system":
         return name, None
+    if name == PYMEM:
+        d, why = pymem_dir()
+        if d is None:
+            raise LookupError(why)
+        return name, None
     if name == "hakmem":
         if not hakmem_lib or not os.path.isfile(hakmem_lib):
             raise LookupError("hakmem: %s not found (build it first); hakmem is NOT in these "
@@ -352,6 +371,56 @@ def resolve(spec: str, hakmem_lib: Optional[str]) -> Tuple[str, Optional[str]]:
     if found is None:
         raise LookupError("%s: not found by ldconfig -p; skipped" % name)
     return name, found
+
+
+_pymem_dir: Optional[Tuple[Optional[str], str]] = None
+
+
+def pymem_dir() -> Tuple[Optional[str], str]:
+    """(the directory that holds an importable hakmem package, for the
+    hakmem-pymem contender, or None; why not). Tried in turn:
+    $HAKMEM_BENCH_PYMEM, this package's own (``python -m hakmem bench``), the
+    one ``python3`` (or $BENCH_PYTHON) imports. The one chosen must import
+    with -S in the benchmark's Python: bench_cpython.py adds it to sys.path."""
+    global _pymem_dir
+    if _pymem_dir is not None:
+        return _pymem_dir
+    py = os.environ.get("BENCH_PYTHON") or "python3"
+    tries = [os.environ.get("HAKMEM_BENCH_PYMEM", "")]
+    if __package__ == "hakmem":
+        tries.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    try:
+        tries.append(subprocess.run(
+            [py, "-c", "import os, hakmem._core; "
+             "print(os.path.dirname(os.path.dirname(hakmem.__file__)))"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True,
+            timeout=60, cwd="/").stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        pass
+    _pymem_dir = (None, "%s: no hakmem package that %s imports (pip install ./python, or "
+                        "HAKMEM_BENCH_PYMEM=its site-packages); skipped" % (PYMEM, py))
+    for d in tries:
+        if not d:
+            continue
+        try:
+            ok = subprocess.run([py, "-S", "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
+                                 "import hakmem.pymem", d], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, timeout=60, cwd="/").returncode == 0
+        except (OSError, subprocess.SubprocessError):
+            ok = False
+        if ok:
+            _pymem_dir = (os.path.realpath(d), "")
+            break
+    return _pymem_dir
+
+
+def cpython_env(contender: str, lib: Optional[str]) -> Dict[str, str]:
+    """The environment bench_cpython needs for this contender: stock
+    pymalloc for the system allocator, hakmem.pymem for hakmem-pymem,
+    PYTHONMALLOC=malloc for a preloaded library."""
+    if contender == PYMEM:
+        return {"BENCH_CPYTHON_MALLOC": "pymem", "BENCH_CPYTHON_PYMEM": pymem_dir()[0] or ""}
+    return {"BENCH_CPYTHON_MALLOC": "pymalloc" if lib is None else "malloc"}
 
 
 def discover(specs: Iterable[str] = DEFAULT_ALLOCATORS, hakmem_lib: Optional[str] = None
@@ -768,6 +837,10 @@ def compare(workloads: Sequence[Workload], allocators: Iterable[str], paths: Pat
     names = [w.name for w in ws]
     if len(set(names)) != len(names):
         raise ValueError("workload names must be unique: %s" % ", ".join(names))
+    if isinstance(allocators, str):
+        allocators = [allocators]
+    if not any(w.program == "bench_cpython" for w in ws):
+        allocators = [a for a in allocators if a != PYMEM]  # it runs cpython/* only
     found, notes = discover(allocators, paths.hakmem_lib)
     if not found:
         raise RuntimeError("no allocator to compare: " + "; ".join(notes))
@@ -799,6 +872,9 @@ def compare(workloads: Sequence[Workload], allocators: Iterable[str], paths: Pat
             continue
         contenders[name] = {"path": r.library, "version": r.version,
                             "package": package_version(r.library) if name != "hakmem" else ""}
+        if name == PYMEM:
+            contenders[name] = {"path": os.path.join(pymem_dir()[0] or "?", "hakmem"),
+                                "version": "hakmem.pymem.install(), cpython/* only"}
         if name == "hakmem":
             try:
                 contenders[name]["built"] = datetime.datetime.fromtimestamp(
@@ -818,18 +894,25 @@ def compare(workloads: Sequence[Workload], allocators: Iterable[str], paths: Pat
     }
     order = list(found)
     runs: List[Run] = []
-    total, done = rounds * len(ws) * len(order), 0
+    total = rounds * sum(1 for w in ws for a in order
+                         if a != PYMEM or w.program == "bench_cpython")
+    done = 0
     try:
         for rnd in range(1, rounds + 1):
             for w in ws:
                 argv = [programs[w.name]] + w.arguments(length, rnd, script)
                 k = (rnd - 1) % len(order)
                 for name in order[k:] + order[:k]:
+                    env = None
+                    if w.program == "bench_cpython":
+                        env = dict(os.environ, **cpython_env(name, found[name]))
+                    elif name == PYMEM:
+                        continue
                     if progress is not None:
                         progress(done, total, w.name, name)
-                    run = run_once(w, name, found[name], argv, rnd, metric, timeout)
-                    runs.append(run)
                     done += 1
+                    run = run_once(w, name, found[name], argv, rnd, metric, timeout, env)
+                    runs.append(run)
                     if w.program == "bench_cpython" and "cpython" not in meta and run.fields:
                         meta["cpython"] = "%s %s" % (run.fields.get("python", "?"),
                                                      run.fields.get("python_version", "?"))
@@ -919,7 +1002,7 @@ class Results:
 
     def peers(self) -> List[str]:
         """The contenders that are neither the baseline nor hakmem."""
-        return [a for a in self.allocators if a not in (self.baseline, "hakmem")]
+        return [a for a in self.allocators if a not in (self.baseline, "hakmem", PYMEM)]
 
     def best_peer(self, workload: str) -> Tuple[Optional[str], float]:
         """(name, median) of the fastest peer on a workload, (None, nan) without one."""
@@ -994,8 +1077,10 @@ class Results:
                                                      c.get("version", "?"),
                                                      "; " + "; ".join(extra) if extra else ""))
         if m.get("cpython"):
-            lines.append("- cpython: %s, script bench_cpython.py, PYTHONMALLOC=malloc"
-                         % m["cpython"])
+            lines.append("- cpython: %s, script bench_cpython.py; in cpython/*, system is stock "
+                         "CPython (pymalloc), a preloaded allocator runs with "
+                         "PYTHONMALLOC=malloc, %s with hakmem.pymem.install()"
+                         % (m["cpython"], PYMEM))
         if m.get("reproduce"):
             lines.append("- reproduce: %s" % m["reproduce"])
         return lines
@@ -1343,9 +1428,9 @@ def add_arguments(p: argparse.ArgumentParser, default_out: Optional[str] = None)
                    help="comma-separated workload names or families (pair = every pair/...); "
                         "default: the whole suite (--list shows it)")
     p.add_argument("--only", metavar="REGEX", help="workloads whose name matches REGEX")
-    p.add_argument("--allocators", default=",".join(DEFAULT_ALLOCATORS), metavar="A,B",
-                   help="comma-separated: system, hakmem, mimalloc, jemalloc, tcmalloc, a "
-                        "library path or name=path; peers not installed are skipped with a note "
+    p.add_argument("--allocators", default=",".join(BENCH_ALLOCATORS), metavar="A,B",
+                   help="comma-separated: system, hakmem, mimalloc, jemalloc, tcmalloc, hakmem-pymem "
+                        "(cpython/* only), a library path or name=path; peers not installed are skipped with a note "
                         "(default: %(default)s)")
     p.add_argument("--cpu", action="store_true",
                    help="rank by ops per CPU second (user+sys) instead of per wall second")

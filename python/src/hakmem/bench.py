@@ -19,7 +19,8 @@ preload stops the comparison (:class:`WrongAllocator`).
 Allocators: ``"system"``, ``"hakmem"`` (the package's
 :func:`hakmem.preload_library_path`), ``"mimalloc"``, ``"jemalloc"``,
 ``"tcmalloc"`` (found with ``ldconfig -p``; those not installed are skipped
-with a note), a library path, or ``"name=path"``. Any other name is a
+with a note), ``"hakmem-pymem"`` (the cpython workloads only: stock CPython
+with :func:`hakmem.pymem.install`), a library path, or ``"name=path"``. Any other name is a
 ValueError. Besides the suite, :meth:`Workload.stress`,
 :meth:`Workload.replay` and :meth:`Workload.command` make workloads of your own.
 """
@@ -29,7 +30,7 @@ import os
 from typing import Iterable, Optional, Union
 
 from . import _harness
-from ._harness import (DEFAULT_ALLOCATORS, LENGTHS, Progress, ProgressFn, Results, Run,
+from ._harness import (BENCH_ALLOCATORS, DEFAULT_ALLOCATORS, LENGTHS, Progress, ProgressFn, Results, Run,
                        Workload, WrongAllocator, suite)
 
 #: The result of :func:`compare` (the harness's Results).
@@ -57,7 +58,7 @@ def package_paths() -> _harness.Paths:
 
 
 def compare(workloads: Union[None, str, Workload, Iterable[Union[str, Workload]]] = None,
-            allocators: Union[str, Iterable[str]] = DEFAULT_ALLOCATORS, repeat: Optional[int] = None,
+            allocators: Union[str, Iterable[str]] = BENCH_ALLOCATORS, repeat: Optional[int] = None,
             *, quick: bool = False, smoke: bool = False, only: Optional[str] = None,
             baseline: str = "system", metric: str = "wall",
             progress: Optional[ProgressFn] = None, timeout: Optional[float] = 600.0) -> Results:
