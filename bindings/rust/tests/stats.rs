@@ -118,7 +118,9 @@ fn collect_returns_memory() {
     let big = vec![7u8; 12 << 20];
     drop(big);
     // 48 KiB on this thread's own lists, which collect empties.
-    let small: Vec<Box<[u8]>> = (0..48).map(|_| vec![3u8; 1024].into_boxed_slice()).collect();
+    let small: Vec<Box<[u8]>> = (0..48)
+        .map(|_| vec![3u8; 1024].into_boxed_slice())
+        .collect();
     drop(small);
     let before = hakmem::stats();
     let released = hakmem::collect();
