@@ -535,7 +535,14 @@ static void clear_live_bits(const hak_span_t *s)
     hak_ss_t *ss = hak_ss_of(s);
     size_t first = ((hak_span_start(s) & (HAK_SS_SIZE - 1)) >> 4) / 64;
     size_t words = (span_bytes(s) >> 4) / 64;
-    for (size_t i = 0; i < words; i++) atomic_store(&ss->live_bits[first + i], 0);
+    /* The tail bits too (a 16-byte class keeps them in a bitmap of their
+     * own): a parked span's next heap must not find the old blocks' bits
+     * on its new ones. Stores only where a bit is set, so that untouched
+     * pages of the bitmaps stay untouched. */
+    for (size_t i = 0; i < words; i++) {
+        atomic_store(&ss->live_bits[first + i], 0);
+        if (atomic_load(&ss->tail_bits[first + i])) atomic_store(&ss->tail_bits[first + i], 0);
+    }
 }
 #endif
 
