@@ -315,7 +315,7 @@ def test_cli_info():
 
 @pytest.mark.bench
 def test_full_suite():
-    """The whole suite, every installed allocator, 5 rounds (about 9 minutes)."""
+    """The whole suite, every installed allocator, 5 rounds (about 6 minutes on 2 idle cores)."""
     res = bench.compare(repeat=5, progress=_harness.Progress(sys.stderr, 5))
     print()
     print(res.to_markdown())
