@@ -53,20 +53,6 @@ static void usage(void)
     exit(2);
 }
 
-static double sys_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
-}
-
-static long minflt(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_minflt;
-}
-
 /* Allocates b->size bytes and writes b->id into the first word of every page. */
 static void fill(struct buf *b)
 {
@@ -122,8 +108,8 @@ int main(int argc, char **argv)
     }
     uint64_t rng = 17, next_id = 1, live_bytes = 0, peak_live = 0;
 
-    double cpu0 = bench_cpu_s(), sys0 = sys_s();
-    long flt0 = minflt();
+    double cpu0 = bench_cpu_s(), sys0 = bench_sys_s();
+    long flt0 = bench_minflt();
     double t0 = bench_wall_s();
     for (uint64_t k = 0; k < live; k++) {
         bufs[k].size = bench_rng_range(&rng, minsize, maxsize);
@@ -145,8 +131,8 @@ int main(int argc, char **argv)
             peak_live = live_bytes;
     }
     double wall = bench_wall_s() - t0;
-    double cpu = bench_cpu_s() - cpu0, sys = sys_s() - sys0;
-    long flt = minflt() - flt0;
+    double cpu = bench_cpu_s() - cpu0, sys = bench_sys_s() - sys0;
+    long flt = bench_minflt() - flt0;
 
     for (uint64_t k = 0; k < live; k++)
         drop(&bufs[k]);

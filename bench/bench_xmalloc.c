@@ -158,20 +158,6 @@ static void *consumer(void *arg)
     return NULL;
 }
 
-static double sys_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
-}
-
-static long minflt(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_minflt;
-}
-
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_xmalloc THREADS ITEMS [MINSIZE MAXSIZE [BATCH [QUEUE]]]\n"
@@ -226,8 +212,8 @@ int main(int argc, char **argv)
             if (CPU_ISSET(c, &allowed)) cpus[ncpu++] = c;
 
     pthread_t tid[MAX_THREADS];
-    double cpu0 = bench_cpu_s(), sys0 = sys_s();
-    long flt0 = minflt();
+    double cpu0 = bench_cpu_s(), sys0 = bench_sys_s();
+    long flt0 = bench_minflt();
     double t0 = bench_wall_s();
     for (unsigned i = 0; i < threads; i++) {
         w[i].cfg = &cfg;
@@ -254,8 +240,8 @@ int main(int argc, char **argv)
         else check += w[i].check, bad += w[i].bad;
     }
     double wall = bench_wall_s() - t0;
-    double cpu = bench_cpu_s() - cpu0, sys = sys_s() - sys0;
-    long flt = minflt() - flt0;
+    double cpu = bench_cpu_s() - cpu0, sys = bench_sys_s() - sys0;
+    long flt = bench_minflt() - flt0;
     sink = check;
     if (bad != 0) {
         fprintf(stderr, "bench_xmalloc: %llu blocks lost their contents\n", (unsigned long long)bad);

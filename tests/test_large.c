@@ -449,9 +449,9 @@ static int worker_budget(void)
     return after <= before + 9 * MIB ? 0 : 1;
 }
 
-/* HAKMEM_LARGE_IDLE_MS=100: freed memory unused for longer goes back at the
- * next large call. */
-static int worker_idle(void)
+/* 16 MiB of large blocks, touched and freed (kept, within the budget): the
+ * resident size then. */
+static size_t freed_16_mib_kept(void)
 {
     hak_collect();
     char *v[8];
@@ -460,7 +460,14 @@ static int worker_idle(void)
         if (v[i]) touch(v[i], 2 * MIB);
     }
     for (int i = 0; i < 8; i++) free(v[i]);
-    size_t kept = tu_rss_bytes();
+    return tu_rss_bytes();
+}
+
+/* HAKMEM_LARGE_IDLE_MS=100: freed memory unused for longer goes back at the
+ * next large call. */
+static int worker_idle(void)
+{
+    size_t kept = freed_16_mib_kept();
     struct hak_stats s0 = stats();
     struct timespec ts = {0, 300 * 1000 * 1000};
     nanosleep(&ts, NULL);
@@ -478,14 +485,7 @@ static int worker_idle(void)
  * memory still goes back, with no large call to carry the idle purge. */
 static int worker_idle_small(void)
 {
-    hak_collect();
-    char *v[8];
-    for (int i = 0; i < 8; i++) {
-        v[i] = malloc(2 * MIB);
-        if (v[i]) touch(v[i], 2 * MIB);
-    }
-    for (int i = 0; i < 8; i++) free(v[i]);
-    size_t kept = tu_rss_bytes();
+    size_t kept = freed_16_mib_kept();
     /* 600 ms of small-block work: 20,000 blocks of 64 bytes (1.3 MB) a
      * round, allocated and freed: far more than the thread's list holds,
      * so each round refills it about 150 times. */
