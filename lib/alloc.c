@@ -58,9 +58,9 @@ void *_hak_malloc_slow(size_t n)
         void *p = _hak_guard_alloc(n);
         if (p != NULL) return p;
     }
-    if (n <= HAK_MID_MAX) return _hak_class_alloc(hak_class_of(n));
+    if (n <= HAK_MID_MAX - HAK_DEBUG_EXTRA) return _hak_class_alloc(hak_class_of(n + HAK_DEBUG_EXTRA));
     _hak_runtime_init();
-    return _hak_large_alloc(n, 16, false);
+    return _hak_large_alloc(n < SIZE_MAX ? n + HAK_DEBUG_EXTRA : n, 16, false);
 }
 
 /* ---- free slow paths ----------------------------------------------------- */
@@ -147,8 +147,11 @@ static void route_count(enum hak_route r, const void *p)
  * longer than a unit (the test cannot tell those; they are pushed from
  * here), a new thread's free (its tests are all 0 until set-up), or every
  * free, with HAKMEM_STATS or the route trace on: the fast window is then
- * closed on purpose so that each is counted, with the route the fast path
- * would have taken. */
+ * closed on purpose so that each is counted, with the route it takes (the
+ * thread's list: tiny_fast or mid_fast). Otherwise a block that the fast
+ * path should have taken (a one-unit span's, freed by a set-up thread with
+ * the window open) is counted as slab_lookup, so that a fast path that
+ * stops running shows. */
 static void free_arena_slow(void *p, const char *what)
 {
     if (HAK_UNLIKELY(!_hak_span_block_start(p))) _hak_fatal_ptr(what, "invalid pointer", p);
@@ -157,13 +160,13 @@ static void free_arena_slow(void *p, const char *what)
         if (hak_class_is_heap(cls)) {
             route_count(HAK_ROUTE_HEAP, p);
         } else {
-            enum hak_route r = HAK_ROUTE_SLAB_LOOKUP;
-            if (_hak_cls_free_test[cls][0] != 0)
-                r = hak_class_is_tiny(cls) ? HAK_ROUTE_TINY_FAST : HAK_ROUTE_MID_FAST;
-            route_count(r, p);
+            route_count(hak_class_is_tiny(cls) ? HAK_ROUTE_TINY_FAST : HAK_ROUTE_MID_FAST, p);
             if (hak_span_of(p)->last_tc != &_hak_tc) route_count(HAK_ROUTE_REMOTE, p);
             _hak_stat_add(&_hak_g_stats.class_frees[cls], 1);
         }
+    } else if (_hak_cls_free_test[cls][0] != 0 && _hak_fast_size != 0 &&
+               hak_tc_self()->state == HAK_TC_ACTIVE) {
+        route_count(HAK_ROUTE_SLAB_LOOKUP, p);
     }
     hak_tc_push(hak_tc_self(), cls, p, what);
 }

@@ -26,6 +26,14 @@
 
 /* ---- slow paths (alloc.c) ------------------------------------------------- */
 
+/* The debug build serves one byte more than asked (malloc, calloc, the
+ * aligned calls up to 16 and realloc's moves; the guarded pool excepted,
+ * whose blocks end at their guard page), so that every block has padding
+ * past its request: a one-byte overflow of a request that would fill its
+ * class lands on the padding's canary, not in the next block. The usable
+ * size is then the next class's. */
+#define HAK_DEBUG_EXTRA ((size_t)(HAK_DEBUG ? 1 : 0))
+
 #if HAK_VG_ACTIVE
 /* p (n bytes asked for) goes to the program; zero: known to read 0. The
  * rest of the block up to its usable size becomes inaccessible, so an
@@ -111,9 +119,9 @@ HAK_INLINE void hak_tc_push(hak_tc_ref_t *tc, size_t c, void *p, const char *wha
  * slow path tells them apart (hak_tc_pop). */
 HAK_INLINE void *hak_tc_malloc_raw(size_t n)
 {
-    if (HAK_LIKELY(n <= HAK_TINY_MAX)) {
+    if (HAK_LIKELY(n <= HAK_TINY_MAX - HAK_DEBUG_EXTRA)) {
         hak_tc_ref_t *tc = hak_tc_self();
-        unsigned c = hak_class_tiny(n);
+        unsigned c = hak_class_tiny(n + HAK_DEBUG_EXTRA);
         void *p = tc->head[c];
 #if HAK_TC_SEG && __GNUC__ >= 11
         /* hak_block_link and hak_link_bad, spelled out: left to itself gcc

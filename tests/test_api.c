@@ -687,7 +687,8 @@ static char static_array[4096];
 
 static void owns_only_live_hakmem_blocks(void)
 {
-    size_t sizes[] = {16, 1000, 5000, MID_MAX, MID_MAX + 1, 4 << 20};
+    /* TU_FILLS(MID_MAX): the largest class's block in either build. */
+    size_t sizes[] = {16, 1000, 5000, TU_FILLS(MID_MAX), MID_MAX + 1, 4 << 20};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         size_t n = sizes[i];
         char *p = malloc(n);
@@ -696,7 +697,7 @@ static void owns_only_live_hakmem_blocks(void)
         EXPECT(hak_owns(p) == 1, "hak_owns(malloc(%zu)) = %d", n, hak_owns(p));
         /* The header's contract: an interior address answers 1 in the slab
          * tiers and 0 for a large block (only its start is registered). */
-        int want = n <= MID_MAX ? 1 : 0;
+        int want = n <= TU_FILLS(MID_MAX) ? 1 : 0;
         EXPECT(hak_owns(p + n / 2) == want, "hak_owns(interior of malloc(%zu)) = %d, want %d", n,
                hak_owns(p + n / 2), want);
         free(p);

@@ -61,7 +61,7 @@ static void check_return(const char *what, const size_t *sizes, size_t nsizes)
 
 static void tiny_64(void)
 {
-    const size_t s[] = {64};
+    const size_t s[] = {TU_FILLS(64)};
     check_return("64-byte blocks", s, 1);
 }
 
@@ -212,7 +212,7 @@ static void *cache_and_wait(void *arg)
 {
     (void)arg;
     static void *p[300];
-    for (int i = 0; i < 300; i++) p[i] = malloc(256);
+    for (int i = 0; i < 300; i++) p[i] = malloc(TU_FILLS(256));
     for (int i = 0; i < 300; i++) free(p[i]);
     pthread_mutex_lock(&hold_lock);
     hold_stage = 1;

@@ -261,4 +261,13 @@ static inline size_t tu_rss_peak_bytes(void)
 
 #define TU_MIB(x) ((size_t)(x) << 20)
 
+/* The _dbg builds of tests that depend on it define TEST_DEBUG_LIB: the
+ * debug library serves one byte more than asked (lib/alloc.h), so there a
+ * request of a class's exact size gets the next class. TU_FILLS(n): the
+ * request that gets a block of class size n in either build. */
+#ifndef TEST_DEBUG_LIB
+#define TEST_DEBUG_LIB 0
+#endif
+#define TU_FILLS(n) ((size_t)(n) - (size_t)TEST_DEBUG_LIB)
+
 #endif
