@@ -45,6 +45,7 @@
 #include "counters.h"
 #include "large.h"
 #include "os.h"
+#include "report.h"
 #include "sizeclass.h"
 #include "superslab.h"
 #include "tcache.h"
@@ -1219,14 +1220,8 @@ size_t _hak_heap_collect_all(void)
 int _hak_heap_stats(uintptr_t h, struct hak_stats *out, size_t size)
 {
     struct hak_heap *hp = heap_at(h, "hak_heap_stats");
-    if (out == NULL || size < offsetof(struct hak_stats, stats_enabled)) {
-        errno = EINVAL;
-        return -1;
-    }
     struct hak_stats s;
-    memset(&s, 0, sizeof s);
-    s.size = size < sizeof s ? size : sizeof s;
-    s.version = HAK_STATS_VERSION;
+    if (!_hak_stats_begin(&s, out, size)) return -1;
     heap_lock_live(hp, h, "hak_heap_stats");
     /* The calling thread's cache exactly; other threads' as last told. */
     int64_t cached = hp->cached;
@@ -1247,8 +1242,7 @@ int _hak_heap_stats(uintptr_t h, struct hak_stats *out, size_t size)
     s.refills = hp->refills;
     s.flushes = hp->flushes;
     heap_unlock(hp);
-    memcpy(out, &s, s.size);
-    out->size = s.size;
+    _hak_stats_finish(out, &s);
     return 0;
 }
 

@@ -3,6 +3,7 @@
  * counters (counters.h) and asks each tier for what only the tier knows:
  * blocks handed out and cached per class (central.c, tcache.c). */
 #define _GNU_SOURCE
+#include "report.h"
 #include "central.h"
 #include "counters.h"
 #include "options.h"
@@ -28,16 +29,28 @@ static void snapshot_class(unsigned c, struct class_snapshot *s)
     s->frees = _hak_stat_get(&_hak_g_stats.class_frees[c]);
 }
 
-int hak_stats_get(struct hak_stats *out, size_t size)
+bool _hak_stats_begin(struct hak_stats *s, const struct hak_stats *out, size_t size)
 {
     if (out == NULL || size < offsetof(struct hak_stats, stats_enabled)) {
         errno = EINVAL;
-        return -1;
+        return false;
     }
+    memset(s, 0, sizeof *s);
+    s->size = size < sizeof *s ? size : sizeof *s;
+    s->version = HAK_STATS_VERSION;
+    return true;
+}
+
+void _hak_stats_finish(struct hak_stats *out, const struct hak_stats *s)
+{
+    memcpy(out, s, s->size);
+    out->size = s->size;
+}
+
+int hak_stats_get(struct hak_stats *out, size_t size)
+{
     struct hak_stats s;
-    memset(&s, 0, sizeof s);
-    s.size = size < sizeof s ? size : sizeof s;
-    s.version = HAK_STATS_VERSION;
+    if (!_hak_stats_begin(&s, out, size)) return -1;
     s.stats_enabled = _hak_g_count_calls;
     struct hak_gstats *g = &_hak_g_stats;
     for (unsigned c = 1; c < HAK_NCLASS; c++) {
@@ -86,8 +99,7 @@ int hak_stats_get(struct hak_stats *out, size_t size)
     s.os_maps = _hak_stat_get(&g->os_maps);
     s.os_unmaps = _hak_stat_get(&g->os_unmaps);
     s.os_purges = _hak_stat_get(&g->os_purges);
-    memcpy(out, &s, s.size);
-    out->size = s.size;
+    _hak_stats_finish(out, &s);
     return 0;
 }
 
