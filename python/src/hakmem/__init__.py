@@ -23,7 +23,12 @@ so ``ctypes.CDLL(hakmem.library_path())`` reaches the same instance.
 from __future__ import annotations
 
 import os as _os
-from typing import TYPE_CHECKING, Dict, Union
+# typing.TYPE_CHECKING without importing typing (type checkers take the
+# name as true).
+TYPE_CHECKING = False
+
+if TYPE_CHECKING:  # typing costs milliseconds to import; annotations are strings
+    from typing import Dict, Union
 
 from . import _core
 

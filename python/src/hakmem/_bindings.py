@@ -5,12 +5,17 @@ top; nothing above this file touches ffi structs.
 """
 from __future__ import annotations
 
-import threading
-from typing import Any, Callable, Dict, List, Optional, TypeVar, Union
+# typing.TYPE_CHECKING without importing typing (type checkers take the
+# name as true).
+TYPE_CHECKING = False
+
+if TYPE_CHECKING:  # typing costs milliseconds to import; annotations are strings
+    from typing import Any, Callable, Dict, List, Optional, TypeVar, Union
+
+    _T = TypeVar("_T")
 
 from ._native import ffi, lib
 
-_T = TypeVar("_T")
 
 STATS_FIELDS = tuple(name for name, _ in ffi.typeof("struct hak_stats").fields)
 ROUTES = ("tiny_fast", "mid_fast", "slab_lookup", "remote", "large", "null")
@@ -86,6 +91,8 @@ def interruptible(call: Callable[[], _T], stop: Callable[[], None]) -> _T:
             box.append(call())
         except BaseException as e:  # handed to the waiting thread
             failure.append(e)
+
+    import threading  # here: it costs milliseconds at ``import hakmem``
 
     t = threading.Thread(target=target, name="hakmem-kernel", daemon=True)
     t.start()

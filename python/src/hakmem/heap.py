@@ -18,9 +18,16 @@ numpy array) of one of its Blocks is alive raises BufferError and destroys
 nothing. A Heap that is simply dropped lives on while any of its Blocks does,
 and goes with the last of them.
 """
-import threading
+from __future__ import annotations
+
+import _thread
 import weakref
-from typing import Any, Dict, Iterator, List, Union
+# typing.TYPE_CHECKING without importing typing (type checkers take the
+# name as true).
+TYPE_CHECKING = False
+
+if TYPE_CHECKING:  # typing costs milliseconds to import; annotations are strings
+    from typing import Any, Dict, Iterator, List, Union
 
 from . import _core
 from ._native import ffi, lib
@@ -66,7 +73,7 @@ class Heap:
         self._state = _core.HeapState(self._blocks)  # MemoryError if none can be made
         # C calls on the heap never overlap destroy(): with the GIL released
         # around them, another thread could otherwise destroy it under one.
-        self._lock = threading.RLock()
+        self._lock = _thread.RLock()  # threading's RLock, without importing threading
 
     # ---- state ------------------------------------------------------------
 

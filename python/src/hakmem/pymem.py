@@ -36,12 +36,21 @@ which ``python -m hakmem run -- python script.py`` sets up for you.
 """
 from __future__ import annotations
 
-import tracemalloc
-import warnings
-from types import TracebackType
-from typing import Dict, Iterable, Optional, Tuple, Type, Union
+# _tracemalloc, not tracemalloc: the functions used here are the same (the
+# module re-exports them), without its imports (pickle, linecache, tokenize:
+# milliseconds before install(), which a program calls first).
+import _tracemalloc
+# typing.TYPE_CHECKING without importing typing (type checkers take the
+# name as true).
+TYPE_CHECKING = False
 
 from . import _core
+
+if TYPE_CHECKING:  # typing costs milliseconds to import; annotations are strings
+    from types import TracebackType
+    from typing import Dict, Iterable, Optional, Tuple, Type, Union
+
+    Domains = Union[str, Iterable[str]]
 
 #: The allocator domains by name.
 DOMAINS: Dict[str, int] = {"raw": _core.DOMAIN_RAW, "mem": _core.DOMAIN_MEM,
@@ -49,7 +58,6 @@ DOMAINS: Dict[str, int] = {"raw": _core.DOMAIN_RAW, "mem": _core.DOMAIN_MEM,
 #: Every domain.
 ALL: Tuple[str, ...] = ("raw", "mem", "obj")
 
-Domains = Union[str, Iterable[str]]
 
 
 def _domains(domains: Domains) -> Tuple[str, ...]:
@@ -68,17 +76,19 @@ def install(domains: Domains = ALL) -> None:
     tracemalloc is restarted above hakmem (see the module doc)."""
     ds = _domains(domains)
     new = [d for d in ds if not _core.pymem_state(DOMAINS[d])["hooked"]]
-    if new and tracemalloc.is_tracing():
-        frames = tracemalloc.get_traceback_limit()
+    if new and _tracemalloc.is_tracing():
+        frames = _tracemalloc.get_traceback_limit()
+        import warnings
+
         warnings.warn("hakmem.pymem.install(): tracemalloc restarted above hakmem's hooks so "
                       "that its stop() keeps them; traces taken so far are dropped",
                       RuntimeWarning, stacklevel=2)
-        tracemalloc.stop()
+        _tracemalloc.stop()
         try:
             for d in ds:
                 _core.pymem_install(DOMAINS[d])
         finally:
-            tracemalloc.start(frames)
+            _tracemalloc.start(frames)
         return
     for d in ds:
         _core.pymem_install(DOMAINS[d])
