@@ -23,11 +23,9 @@ so ``ctypes.CDLL(hakmem.library_path())`` reaches the same instance.
 from __future__ import annotations
 
 import os as _os
-# typing.TYPE_CHECKING without importing typing (type checkers take the
-# name as true).
-TYPE_CHECKING = False
+TYPE_CHECKING = False  # typing's, without importing typing: type checkers take it as true
 
-if TYPE_CHECKING:  # typing costs milliseconds to import; annotations are strings
+if TYPE_CHECKING:  # typing costs milliseconds at import; annotations are strings
     from typing import Dict, Union
 
 from . import _core

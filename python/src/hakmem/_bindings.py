@@ -5,17 +5,14 @@ top; nothing above this file touches ffi structs.
 """
 from __future__ import annotations
 
-# typing.TYPE_CHECKING without importing typing (type checkers take the
-# name as true).
-TYPE_CHECKING = False
+TYPE_CHECKING = False  # typing's, without importing typing: type checkers take it as true
 
-if TYPE_CHECKING:  # typing costs milliseconds to import; annotations are strings
+if TYPE_CHECKING:  # typing costs milliseconds at import; annotations are strings
     from typing import Any, Callable, Dict, List, Optional, TypeVar, Union
 
     _T = TypeVar("_T")
 
 from ._native import ffi, lib
-
 
 STATS_FIELDS = tuple(name for name, _ in ffi.typeof("struct hak_stats").fields)
 ROUTES = ("tiny_fast", "mid_fast", "slab_lookup", "remote", "large", "null")

@@ -22,11 +22,9 @@ from __future__ import annotations
 
 import _thread
 import weakref
-# typing.TYPE_CHECKING without importing typing (type checkers take the
-# name as true).
-TYPE_CHECKING = False
+TYPE_CHECKING = False  # typing's, without importing typing: type checkers take it as true
 
-if TYPE_CHECKING:  # typing costs milliseconds to import; annotations are strings
+if TYPE_CHECKING:  # typing costs milliseconds at import; annotations are strings
     from typing import Any, Dict, Iterator, List, Union
 
 from . import _core

@@ -40,13 +40,11 @@ from __future__ import annotations
 # module re-exports them), without its imports (pickle, linecache, tokenize:
 # milliseconds before install(), which a program calls first).
 import _tracemalloc
-# typing.TYPE_CHECKING without importing typing (type checkers take the
-# name as true).
-TYPE_CHECKING = False
+TYPE_CHECKING = False  # typing's, without importing typing: type checkers take it as true
 
 from . import _core
 
-if TYPE_CHECKING:  # typing costs milliseconds to import; annotations are strings
+if TYPE_CHECKING:  # typing costs milliseconds at import; annotations are strings
     from types import TracebackType
     from typing import Dict, Iterable, Optional, Tuple, Type, Union
 
@@ -57,7 +55,6 @@ DOMAINS: Dict[str, int] = {"raw": _core.DOMAIN_RAW, "mem": _core.DOMAIN_MEM,
                            "obj": _core.DOMAIN_OBJ}
 #: Every domain.
 ALL: Tuple[str, ...] = ("raw", "mem", "obj")
-
 
 
 def _domains(domains: Domains) -> Tuple[str, ...]:
