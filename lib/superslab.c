@@ -177,6 +177,41 @@ static int ss_find_run(const hak_ss_t *ss, unsigned n)
     return -1;
 }
 
+static uint32_t run_mask(unsigned u, unsigned n) { return (n >= 32 ? ~0u : ((1u << n) - 1)) << u; }
+
+/* Units u..u+n-1 of ss, just taken off its free units, become a span of
+ * class id cls (under the lock that guards ss's units). */
+static hak_span_t *span_setup(hak_ss_t *ss, unsigned u, unsigned cls, unsigned n)
+{
+    hak_span_t *s = &ss->span[u];
+    uintptr_t start = (uintptr_t)ss + ((uintptr_t)u << HAK_UNIT_SHIFT);
+    uint32_t size = _hak_cls_size[cls];
+    memset(s, 0, sizeof *s);
+    s->bump = start;
+    s->end = start + (uintptr_t)((n * HAK_UNIT_SIZE) / size) * size;
+    s->cls = (uint8_t)cls;
+    s->units = (uint8_t)n;
+    s->state = HAK_SPAN_PARTIAL;
+    for (unsigned i = 0; i < n; i++) {
+        ss->unit_head[u + i] = (uint8_t)u;
+        *unit_cls(ss, u + i) = (uint8_t)cls;
+    }
+    return s;
+}
+
+/* The rest of a new span's set-up, which needs no lock. */
+static hak_span_t *span_ready(hak_span_t *s)
+{
+#if HAK_DEBUG
+    debug_clear_tails(hak_ss_of(s), (unsigned)(s - hak_ss_of(s)->span), s->units);
+#endif
+    /* Untouchable until carved into blocks (central.c). */
+    HAK_VG_NOACCESS((void *)hak_span_start(s), (size_t)s->units << HAK_UNIT_SHIFT);
+    _hak_stat_add(&_hak_g_stats.spans, 1);
+    _hak_stat_commit((int64_t)s->units * (int64_t)HAK_UNIT_SIZE);
+    return s;
+}
+
 hak_span_t *_hak_span_new(unsigned cls)
 {
     HAK_ASSERT(cls % HAK_HEAP_CLS > 0 && cls % HAK_HEAP_CLS < HAK_NCLASS && cls < HAK_CLASS_IDS);
@@ -193,33 +228,11 @@ hak_span_t *_hak_span_new(unsigned cls)
     }
     int u = ss_find_run(ss, n);
     HAK_ASSERT(u >= 1);
-    uint32_t mask = (n >= 32 ? ~0u : ((1u << n) - 1)) << u;
-    ss->free_units &= ~mask;
+    ss->free_units &= ~run_mask((unsigned)u, n);
     ss_relist(ss);
-
-    hak_span_t *s = &ss->span[u];
-    uintptr_t start = (uintptr_t)ss + ((uintptr_t)u << HAK_UNIT_SHIFT);
-    uint32_t size = _hak_cls_size[cls];
-    uint32_t cap = (uint32_t)((n * HAK_UNIT_SIZE) / size);
-    memset(s, 0, sizeof *s);
-    s->bump = start;
-    s->end = start + (uintptr_t)cap * size;
-    s->cls = (uint8_t)cls;
-    s->units = (uint8_t)n;
-    s->state = HAK_SPAN_PARTIAL;
-    for (unsigned i = 0; i < n; i++) {
-        ss->unit_head[u + i] = (uint8_t)u;
-        *unit_cls(ss, u + i) = (uint8_t)cls;
-    }
+    hak_span_t *s = span_setup(ss, (unsigned)u, cls, n);
     pthread_mutex_unlock(&arena_lock);
-#if HAK_DEBUG
-    debug_clear_tails(ss, (unsigned)u, n);
-#endif
-    /* Untouchable until carved into blocks (central.c). */
-    HAK_VG_NOACCESS((void *)start, (size_t)n << HAK_UNIT_SHIFT);
-    _hak_stat_add(&_hak_g_stats.spans, 1);
-    _hak_stat_commit((int64_t)(n * HAK_UNIT_SIZE));
-    return s;
+    return span_ready(s);
 }
 
 void _hak_span_release(hak_span_t *s)
@@ -454,8 +467,6 @@ void _hak_debug_arena_unrequest(void *p, const char *what)
 static hak_ss_t **owned_free; /* purged whole, kept for the next owner */
 static size_t owned_free_n, owned_free_cap;
 
-static uint32_t run_mask(unsigned u, unsigned n) { return (n >= 32 ? ~0u : ((1u << n) - 1)) << u; }
-
 hak_ss_t *_hak_ss_own(void)
 {
     hak_ss_t *ss = NULL;
@@ -489,26 +500,7 @@ hak_span_t *_hak_span_new_in(hak_ss_t *ss, unsigned cls)
     int u = ss_find_run(ss, n);
     if (u < 0) return NULL;
     ss->free_units &= ~run_mask((unsigned)u, n);
-    hak_span_t *s = &ss->span[u];
-    uintptr_t start = (uintptr_t)ss + ((uintptr_t)u << HAK_UNIT_SHIFT);
-    uint32_t size = _hak_cls_size[cls];
-    memset(s, 0, sizeof *s);
-    s->bump = start;
-    s->end = start + (uintptr_t)((n * HAK_UNIT_SIZE) / size) * size;
-    s->cls = (uint8_t)cls;
-    s->units = (uint8_t)n;
-    s->state = HAK_SPAN_PARTIAL;
-    for (unsigned i = 0; i < n; i++) {
-        ss->unit_head[u + i] = (uint8_t)u;
-        *unit_cls(ss, (unsigned)u + i) = (uint8_t)cls;
-    }
-#if HAK_DEBUG
-    debug_clear_tails(ss, (unsigned)u, n);
-#endif
-    HAK_VG_NOACCESS((void *)start, (size_t)n << HAK_UNIT_SHIFT);
-    _hak_stat_add(&_hak_g_stats.spans, 1);
-    _hak_stat_commit((int64_t)(n * HAK_UNIT_SIZE));
-    return s;
+    return span_ready(span_setup(ss, (unsigned)u, cls, n));
 }
 
 void _hak_span_release_in(hak_span_t *s)
