@@ -730,39 +730,16 @@ static const struct misuse cases[] = {
     {"alloc-inside-visit", m_alloc_in_visit, "heap changed inside its own hak_heap_visit callback"},
 };
 
+static void case_fn(const void *c) { ((const struct misuse *)c)->fn(); }
+
 static void run_case(const struct misuse *c)
 {
-    int fd[2];
-    if (pipe(fd) != 0) {
-        EXPECT(0, "pipe: %s", strerror(errno));
+    char out[2048];
+    int status = tu_child(case_fn, c, 20, out, sizeof out);
+    if (status == -1) {
+        EXPECT(0, "%s: could not start its child: %s", c->name, strerror(errno));
         return;
     }
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid == 0) {
-        struct rlimit no_core = {0, 0};
-        setrlimit(RLIMIT_CORE, &no_core);
-        close(fd[0]);
-        dup2(fd[1], 2);
-        close(fd[1]);
-        alarm(20);
-        c->fn();
-        _exit(0);
-    }
-    close(fd[1]);
-    char out[2048];
-    size_t len = 0;
-    ssize_t r;
-    while (len < sizeof out - 1 && ((r = read(fd[0], out + len, sizeof out - 1 - len)) > 0 ||
-                                    (r < 0 && errno == EINTR)))
-        if (r > 0) len += (size_t)r;
-    out[len] = '\0';
-    close(fd[0]);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    while (len > 0 && out[len - 1] == '\n') out[--len] = '\0';
     int died = WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
     int text = strstr(out, c->expect) != NULL;
     EXPECT(died, "%s: expected SIGABRT, status 0x%x; stderr: \"%s\"", c->name, status, out);

@@ -618,55 +618,16 @@ static const struct misuse cases[] = {
     {"ok-calloc-large-zero-to-usable", calloc_large_zero_to_usable, NULL, NULL, GUARD_AS_RELEASE},
 };
 
-/* What a child wrote on fd, to its end (it writes its message in pieces,
- * and must not die of SIGPIPE half way); closes fd, returns the length. */
-static size_t read_child(int fd, char *out, size_t cap)
-{
-    size_t len = 0;
-    for (;;) {
-        ssize_t r = read(fd, out + len, cap - 1 - len);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        len += (size_t)r;
-        if (len == cap - 1) break;
-    }
-    out[len] = '\0';
-    close(fd);
-    return len;
-}
+static void case_fn(const void *c) { ((const struct misuse *)c)->fn(); }
 
 static void run_case(const struct misuse *c)
 {
-    int fd[2];
-    if (pipe(fd) != 0) {
-        EXPECT(0, "%s: pipe: %s", c->name, strerror(errno));
-        return;
-    }
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid < 0) {
-        EXPECT(0, "%s: fork: %s", c->name, strerror(errno));
-        return;
-    }
-    if (pid == 0) {
-        struct rlimit no_core = {0, 0};
-        setrlimit(RLIMIT_CORE, &no_core); /* an expected abort: no core file */
-        close(fd[0]);
-        dup2(fd[1], 2);
-        close(fd[1]);
-        alarm(CHILD_TIMEOUT_S);
-        c->fn();
-        _exit(0); /* the misuse went unnoticed */
-    }
-    close(fd[1]);
     char out[4096];
-    size_t len = read_child(fd[0], out, sizeof out);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    int status = tu_child(case_fn, c, CHILD_TIMEOUT_S, out, sizeof out);
+    if (status == -1) {
+        EXPECT(0, "%s: could not start its child: %s", c->name, strerror(errno));
+        return;
     }
-    /* strip the final newline for the report */
-    while (len > 0 && out[len - 1] == '\n') out[--len] = '\0';
 
     if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
         printf("skip %-34s could not set the case up here\n", c->name);
@@ -752,25 +713,25 @@ static void forge_and_allocate(size_t n, enum forge how)
     _exit(0);
 }
 
+struct forge_args {
+    size_t n;
+    enum forge how;
+};
+
+static void forge_fn(const void *a)
+{
+    const struct forge_args *f = a;
+    forge_and_allocate(f->n, f->how);
+}
+
 static void forge_case(const char *name, size_t n, enum forge how, int must_abort)
 {
-    int fd[2];
-    if (pipe(fd) != 0) _exit(99);
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        struct rlimit no_core = {0, 0};
-        setrlimit(RLIMIT_CORE, &no_core);
-        close(fd[0]);
-        dup2(fd[1], 2);
-        alarm(CHILD_TIMEOUT_S);
-        forge_and_allocate(n, how);
-    }
-    close(fd[1]);
     char out[1024];
-    read_child(fd[0], out, sizeof out);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    struct forge_args args = {n, how};
+    int status = tu_child(forge_fn, &args, CHILD_TIMEOUT_S, out, sizeof out);
+    if (status == -1) {
+        EXPECT(0, "%s: could not start its child: %s", name, strerror(errno));
+        return;
     }
     long failures_before = atomic_load(&tu_state()->failures);
     tu_state()->current = name;
@@ -789,9 +750,9 @@ static void forge_case(const char *name, size_t n, enum forge how, int must_abor
                "expected the mallocs to go on; status 0x%x, stderr \"%s\"", status, out);
     }
     tu_state()->current = "-";
-    printf("%-4s %-34s status 0x%x; stderr: %s",
+    printf("%-4s %-34s status 0x%x; stderr: %s\n",
            atomic_load(&tu_state()->failures) == failures_before ? "ok" : "FAIL", name, status,
-           out[0] ? out : "(none)\n");
+           out[0] ? out : "(none)");
 }
 
 static void forged_links(void)

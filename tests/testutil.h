@@ -21,13 +21,67 @@
 #ifndef HAK_TESTUTIL_H
 #define HAK_TESTUTIL_H
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+/* ---- a case in a child process ------------------------------------------- */
+
+/* Runs fn(arg) in a fork()ed child (no core file, SIGALRM after timeout_s,
+ * _exit(0) if fn returns) and reads its stderr into out, to its end (a child
+ * writes its message in pieces, and must not die of SIGPIPE half way),
+ * final newlines stripped. Returns the child's wait status, or -1 with errno
+ * when it could not be started. For the misuse cases, which abort. */
+static inline int tu_child(void (*fn)(const void *), const void *arg, unsigned timeout_s, char *out,
+                           size_t cap)
+{
+    int fd[2];
+    out[0] = '\0';
+    if (pipe(fd) != 0) return -1;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(fd[0]);
+        close(fd[1]);
+        errno = e;
+        return -1;
+    }
+    if (pid == 0) {
+        struct rlimit no_core = {0, 0};
+        setrlimit(RLIMIT_CORE, &no_core); /* an expected abort: no core file */
+        close(fd[0]);
+        dup2(fd[1], 2);
+        close(fd[1]);
+        alarm(timeout_s);
+        fn(arg);
+        _exit(0);
+    }
+    close(fd[1]);
+    size_t len = 0;
+    for (;;) {
+        ssize_t r = read(fd[0], out + len, cap - 1 - len);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        len += (size_t)r;
+        if (len == cap - 1) break;
+    }
+    out[len] = '\0';
+    close(fd[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    while (len > 0 && out[len - 1] == '\n') out[--len] = '\0';
+    return status;
+}
 
 /* ---- failure counting ---------------------------------------------------- */
 
