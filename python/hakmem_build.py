@@ -196,7 +196,7 @@ class NativeBuild:
         # the compiler cannot fold an allocation the kernels meant to make.
         own = (["-std=c11", "-O2", "-g", "-fPIC", "-pthread", "-fno-builtin-malloc",
                 "-fno-builtin-free", "-fno-builtin-calloc", "-fno-builtin-realloc",
-                "-I" + CSRC, "-I" + inc] + strict_flags())
+                "-I" + CSRC, "-I" + inc, "-I" + bench_source_dir()] + strict_flags())
         stress_o = os.path.join(self.tmp, "stress.o")
         main_o = os.path.join(self.tmp, "stress_main.o")
         jobs.append((os.path.join(CSRC, "stress.c"), stress_o, own))

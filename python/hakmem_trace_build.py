@@ -45,5 +45,6 @@ def build(native, pkg_dir):
         "-Wl,-z,now", "-Wl,-z,nodelete", "-o", lib, os.path.join(src, "recorder.c"),
         "-lz", "-ldl"])
     exe = os.path.join(pkg_dir, "bin", "hakmem-replay")
-    native.run(native.cc + common + ["-o", exe, os.path.join(src, "replay.c"), "-lz", "-ldl"])
+    native.run(native.cc + common + ["-I" + hakmem_build.bench_source_dir(), "-o", exe,
+                                     os.path.join(src, "replay.c"), "-lz", "-ldl"])
     os.chmod(exe, 0o755)

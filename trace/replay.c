@@ -54,6 +54,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "bench_allocator.h" /* bench/: which allocator runs */
 #include "format.h"
 
 static const char *g_file = "";
@@ -1176,20 +1177,10 @@ static void (*p_hak_free)(void *), (*p_hak_free_sized)(void *, size_t),
     (*p_hak_dealloc)(void *, size_t, size_t), (*p_free_sized)(void *, size_t),
     (*p_free_aligned_sized)(void *, size_t, size_t);
 
-static void *sym_of_malloc_object(const char *name)
-{
-    Dl_info mi, si;
-    void *m = dlsym(RTLD_DEFAULT, "malloc");
-    void *s = dlsym(RTLD_DEFAULT, name);
-    if (m == NULL || s == NULL || dladdr(m, &mi) == 0 || dladdr(s, &si) == 0 ||
-        mi.dli_fbase != si.dli_fbase)
-        return NULL;
-    return s;
-}
 
 static void resolve_extras(void)
 {
-#define R(var, name) *(void **)&var = sym_of_malloc_object(name)
+#define R(var, name) *(void **)&var = bench_sym_in_allocator(name)
     R(p_hak_malloc, "hak_malloc");
     R(p_hak_calloc, "hak_calloc");
     R(p_hak_realloc, "hak_realloc");
@@ -1506,27 +1497,19 @@ static double cpu_s(void)
            ru.ru_stime.tv_usec / 1e6;
 }
 
-static const char *allocator_path(void)
-{
-    Dl_info info;
-    void *m = dlsym(RTLD_DEFAULT, "malloc");
-    if (m == NULL || dladdr(m, &info) == 0 || info.dli_fname == NULL || !info.dli_fname[0])
-        return "unknown";
-    return info.dli_fname;
-}
 
 static const char *allocator_version(void)
 {
     static char buf[64];
     void *s;
-    if ((s = sym_of_malloc_object("hak_version")) != NULL)
+    if ((s = bench_sym_in_allocator("hak_version")) != NULL)
         return ((const char *(*)(void))s)();
-    if ((s = sym_of_malloc_object("mi_version")) != NULL) {
+    if ((s = bench_sym_in_allocator("mi_version")) != NULL) {
         int n = ((int (*)(void))s)();
         snprintf(buf, sizeof buf, "%d.%d.%d", n / 100, n / 10 % 10, n % 10);
         return buf;
     }
-    if ((s = sym_of_malloc_object("mallctl")) != NULL) {
+    if ((s = bench_sym_in_allocator("mallctl")) != NULL) {
         const char *v = NULL;
         size_t len = sizeof v;
         if (((int (*)(const char *, void *, size_t *, void *, size_t))s)("version", &v, &len,
@@ -1535,14 +1518,14 @@ static const char *allocator_version(void)
             return buf;
         }
     }
-    if ((s = sym_of_malloc_object("tc_version")) != NULL) {
+    if ((s = bench_sym_in_allocator("tc_version")) != NULL) {
         int major = 0, minor = 0;
         const char *patch = "";
         ((const char *(*)(int *, int *, const char **))s)(&major, &minor, &patch);
         snprintf(buf, sizeof buf, "%d.%d%s", major, minor, patch ? patch : "");
         return buf;
     }
-    if ((s = sym_of_malloc_object("gnu_get_libc_version")) != NULL)
+    if ((s = bench_sym_in_allocator("gnu_get_libc_version")) != NULL)
         return ((const char *(*)(void))s)();
     return "unknown";
 }
@@ -1656,7 +1639,7 @@ static int cmd_replay(const char *path)
            " slots=%u truncated=%d fill=%s allocator_version=%s allocator=%s\n",
            calls, nth, secs, cpu, peak, base_rss, hwm_reset, s.st->peak_bytes,
            s.st->peak_blocks, errors, failures, s.st->unknown, s.st->failed, waits, s.nslots,
-           t.truncated, g_full ? "full" : "sparse", allocator_version(), allocator_path());
+           t.truncated, g_full ? "full" : "sparse", allocator_version(), bench_allocator_path());
     fflush(stdout);
     return errors || failures ? 1 : 0;
 }

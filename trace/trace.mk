@@ -20,7 +20,8 @@ libhakmem_trace_la_LDFLAGS = -module -shared -avoid-version -no-undefined -Wl,-z
 libhakmem_trace_la_LIBADD = -lz -ldl -lpthread
 
 bin_PROGRAMS = trace/hakmem-replay
-trace_hakmem_replay_SOURCES = trace/replay.c trace/format.h
+trace_hakmem_replay_SOURCES = trace/replay.c trace/format.h bench/bench_allocator.h
+trace_hakmem_replay_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/bench
 trace_hakmem_replay_CFLAGS = $(AM_CFLAGS) -std=gnu11
 trace_hakmem_replay_LDADD = -lz -ldl -lpthread
 

@@ -20,6 +20,7 @@
 #define _GNU_SOURCE
 #include "hakpy_stress.h"
 #include "hakmem.h"
+#include "bench_allocator.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -82,60 +83,8 @@ static uint32_t parse_fill(const char *v)
 
 /* ---- which allocator is this? ------------------------------------------- */
 
-/* The symbol `name`, if the object that defines malloc defines it too. */
-static void *sym_of_malloc_object(const char *name)
-{
-    Dl_info mi, si;
-    void *m = dlsym(RTLD_DEFAULT, "malloc");
-    void *s = dlsym(RTLD_DEFAULT, name);
-    if (m == NULL || s == NULL || dladdr(m, &mi) == 0 || dladdr(s, &si) == 0 ||
-        mi.dli_fbase != si.dli_fbase)
-        return NULL;
-    return s;
-}
-
-static const char *allocator_path(void)
-{
-    Dl_info info;
-    void *m = dlsym(RTLD_DEFAULT, "malloc");
-    if (m == NULL || dladdr(m, &info) == 0 || info.dli_fname == NULL || info.dli_fname[0] == '\0')
-        return "unknown";
-    return info.dli_fname;
-}
-
-/* The loaded allocator's idea of its own version: the path proves which file
- * ran, the version catches an old copy of the right file. */
-static const char *allocator_version(void)
-{
-    static char buf[64];
-    const char *v = NULL;
-    void *s;
-    if ((s = sym_of_malloc_object("hak_version")) != NULL) {
-        v = ((const char *(*)(void))s)();
-    } else if ((s = sym_of_malloc_object("mi_version")) != NULL) {
-        int n = ((int (*)(void))s)(); /* 212 is 2.1.2 */
-        snprintf(buf, sizeof buf, "%d.%d.%d", n / 100, n / 10 % 10, n % 10);
-        v = buf;
-    } else if ((s = sym_of_malloc_object("mallctl")) != NULL) {
-        const char *jv = NULL;
-        size_t len = sizeof jv;
-        if (((int (*)(const char *, void *, size_t *, void *, size_t))s)("version", &jv, &len,
-                                                                        NULL, 0) == 0)
-            v = jv;
-    } else if ((s = sym_of_malloc_object("tc_version")) != NULL) {
-        int major, minor;
-        const char *patch;
-        v = ((const char *(*)(int *, int *, const char **))s)(&major, &minor, &patch);
-    } else if ((s = sym_of_malloc_object("gnu_get_libc_version")) != NULL) {
-        snprintf(buf, sizeof buf, "glibc-%s", ((const char *(*)(void))s)());
-        v = buf;
-    }
-    if (v == NULL || v[0] == '\0') return "unknown";
-    if (v != buf) snprintf(buf, sizeof buf, "%s", v);
-    for (char *c = buf; *c != '\0'; c++)
-        if (*c == ' ' || *c == '\t' || *c == '=') *c = '_';
-    return buf;
-}
+/* bench_allocator.h: bench_sym_in_allocator, bench_allocator_path and
+ * bench_allocator_version. */
 
 /* ---- trace files -------------------------------------------------------- */
 
@@ -220,7 +169,7 @@ int main(int argc, char **argv)
 
     /* hakmem's statistics, when hakmem is the allocator: routes are deltas. */
     int (*stats_get)(struct hak_stats *, size_t) =
-        (int (*)(struct hak_stats *, size_t))sym_of_malloc_object("hak_stats_get");
+        (int (*)(struct hak_stats *, size_t))bench_sym_in_allocator("hak_stats_get");
     struct hak_stats s0, s1;
     if (stats_get != NULL) stats_get(&s0, sizeof s0);
 
@@ -258,7 +207,7 @@ int main(int argc, char **argv)
                (unsigned long long)(s1.route_null - s0.route_null));
     }
     /* The path last: it is the only value that may hold a space. */
-    printf(" allocator_version=%s allocator=%s\n", allocator_version(), allocator_path());
+    printf(" allocator_version=%s allocator=%s\n", bench_allocator_version(), bench_allocator_path());
     fflush(stdout);
     if (r.first_error[0] != '\0') fprintf(stderr, "hakmem-stress: first error: %s\n", r.first_error);
     return r.errors != 0 || r.alloc_failures != 0 ? 1 : 0;
