@@ -16,7 +16,9 @@ trap 'rm -rf "$work"' EXIT
 # make's command line would reach the bindings/ sub-make too and misplace
 # its files, so the tree is made where automake puts it and moved.)
 tree=$(sed -n 's/^PACKAGE = //p' "$build/Makefile")-$(sed -n 's/^VERSION = //p' "$build/Makefile")
-if [ "$tree" = - ] || ! make -s -C "$build" distdir >"$work/log" 2>&1; then
+# Without the calling make's flags: a `make check SUBDIRS=` would otherwise
+# reach this make too and leave bindings/ out of the tree.
+if [ "$tree" = - ] || ! env -u MAKEFLAGS -u MFLAGS -u MAKEOVERRIDES make -s -C "$build" distdir >"$work/log" 2>&1; then
     cat "$work/log"; echo "FAIL: make distdir"; exit 1
 fi
 mv "$build/$tree" "$work/tree" || exit 99
