@@ -184,9 +184,30 @@ static void retain_span_active(uint64_t bytes, bool fresh)
     retain_period();
 }
 
+/* A class lock is held for a batch (a refill or a flush: tens to hundreds of
+ * blocks), and a producer and its consumer meet on it. A plain mutex puts the
+ * waiter to sleep at once: two system calls and a context switch for a wait
+ * shorter than the switch. glibc's adaptive mutex spins a little first
+ * (bench_xmalloc 2 6M 64 64 on an Intel Xeon: 4,044-4,322 voluntary context
+ * switches and 31.8-33.8M items/s with a plain mutex, 1,587-1,735 and
+ * 36.5-38.3M adaptive; prodcons +9-17%, larson t4 +3-10%). */
+static void central_lock_init(pthread_mutex_t *m)
+{
+#ifdef PTHREAD_MUTEX_ADAPTIVE_NP
+    pthread_mutexattr_t a;
+    if (pthread_mutexattr_init(&a) == 0) {
+        (void)pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
+        pthread_mutex_init(m, &a);
+        pthread_mutexattr_destroy(&a);
+        return;
+    }
+#endif
+    pthread_mutex_init(m, NULL);
+}
+
 void _hak_central_init(uint64_t retain_bytes)
 {
-    for (unsigned c = 0; c < HAK_NCLASS; c++) pthread_mutex_init(&central[c].lock, NULL);
+    for (unsigned c = 0; c < HAK_NCLASS; c++) central_lock_init(&central[c].lock);
     retain_base = retain_bytes;
 }
 
@@ -205,7 +226,7 @@ void _hak_central_unlock_all(void)
 }
 void _hak_central_reset_locks(void)
 {
-    for (unsigned c = 0; c < HAK_NCLASS; c++) pthread_mutex_init(&central[c].lock, NULL);
+    for (unsigned c = 0; c < HAK_NCLASS; c++) central_lock_init(&central[c].lock);
 }
 
 uint64_t _hak_central_used(unsigned cls) { return __atomic_load_n(&central[cls].used, __ATOMIC_RELAXED); }
