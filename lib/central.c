@@ -193,7 +193,9 @@ static void retain_span_active(uint64_t bytes, bool fresh)
  * 36.5-38.3M adaptive; prodcons +9-17%, larson t4 +3-10%). */
 static void central_lock_init(pthread_mutex_t *m)
 {
-#ifdef PTHREAD_MUTEX_ADAPTIVE_NP
+/* glibc's PTHREAD_MUTEX_ADAPTIVE_NP is an enum constant, not a macro: its
+ * initializer macro tells whether the type exists. */
+#ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
     pthread_mutexattr_t a;
     if (pthread_mutexattr_init(&a) == 0) {
         (void)pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
