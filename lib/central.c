@@ -188,9 +188,9 @@ static void retain_span_active(uint64_t bytes, bool fresh)
  * blocks), and a producer and its consumer meet on it. A plain mutex puts the
  * waiter to sleep at once: two system calls and a context switch for a wait
  * shorter than the switch. glibc's adaptive mutex spins a little first
- * (bench_xmalloc 2 6M 64 64 on an Intel Xeon: 4,044-4,322 voluntary context
- * switches and 31.8-33.8M items/s with a plain mutex, 1,587-1,735 and
- * 36.5-38.3M adaptive; prodcons +9-17%, larson t4 +3-10%). */
+ * (bench_xmalloc 2 6M 64 64 on an Intel Xeon, 5 runs: 3,700-4,249 voluntary
+ * context switches and 29.7-33.9M items/s with a plain mutex, 1,484-1,915
+ * and 37.9-40.6M adaptive; larson t4 191-197M to 199-202M). */
 static void central_lock_init(pthread_mutex_t *m)
 {
 /* glibc's PTHREAD_MUTEX_ADAPTIVE_NP is an enum constant, not a macro: its

@@ -166,18 +166,18 @@ static hak_ss_t *ss_new(void)
     return ss;
 }
 
+/* The bits of units u..u+n-1 of a SuperSlab's unit mask. */
+static uint32_t run_mask(unsigned u, unsigned n) { return (n >= 32 ? ~0u : ((1u << n) - 1)) << u; }
+
 /* First run of n free units in ss, or -1. */
 static int ss_find_run(const hak_ss_t *ss, unsigned n)
 {
-    uint32_t want = n >= 32 ? ~0u : ((1u << n) - 1);
     for (unsigned u = 1; u + n <= HAK_UNITS; u++) {
-        uint32_t m = want << u;
+        uint32_t m = run_mask(u, n);
         if ((ss->free_units & m) == m) return (int)u;
     }
     return -1;
 }
-
-static uint32_t run_mask(unsigned u, unsigned n) { return (n >= 32 ? ~0u : ((1u << n) - 1)) << u; }
 
 /* Units u..u+n-1 of ss, just taken off its free units, become a span of
  * class id cls (under the lock that guards ss's units). */

@@ -81,11 +81,6 @@ static uint32_t parse_fill(const char *v)
     die("fill must be full or sparse", v);
 }
 
-/* ---- which allocator is this? ------------------------------------------- */
-
-/* bench_allocator.h: bench_sym_in_allocator, bench_allocator_path and
- * bench_allocator_version. */
-
 /* ---- trace files -------------------------------------------------------- */
 
 static const struct hakpy_trace_op *trace_map(const char *path, uint64_t *count, uint32_t *slots,
