@@ -86,6 +86,13 @@ HAK_EXPORT HAK_WARN_UNUSED void *hak_realloc_layout(void *ptr, size_t old_size,
  *  any pointer value, garbage and NULL included. A pointer that some other
  *  allocator handed out always answers 0. */
 HAK_EXPORT int hak_owns(const void *ptr);
+/** hak_free(ptr) if hak_owns(ptr), in one call: returns 1 once ptr is
+ *  freed, 0 (touching nothing) where hak_owns answers 0, NULL included. For
+ *  code that holds blocks of hakmem and of another allocator side by side
+ *  and frees each to its own (hakmem.pymem): faster than the two calls. A
+ *  pointer into hakmem's memory that is not a live block's start aborts as
+ *  hak_free does. */
+HAK_EXPORT int hak_free_if_owned(void *ptr);
 /** Returns cached memory to the OS now: the calling thread's cache, empty
  *  slabs, empty SuperSlabs and the large tier's free resident memory. Returns bytes
  *  released. */

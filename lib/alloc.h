@@ -173,9 +173,11 @@ HAK_INLINE bool hak_window_hit(const void *p, uintptr_t base, uintptr_t size16)
  * low 16 bits are the offset in the unit (the arena is unit-aligned). */
 /* what names the entry point in messages; a constant, it costs only the
  * slow paths' branches an address load. */
-HAK_INLINE void hak_tc_free_as(void *p, const char *what)
+/* The fast path alone: true if p was a block's start in the open window
+ * and went on the thread's list (or to a slow path of the push); false,
+ * with nothing read but the class table, for everything else. */
+HAK_INLINE bool hak_tc_free_fast(void *p, const char *what)
 {
-    HAK_VG_FREE(p);
     uintptr_t off = (uintptr_t)p - _hak_fast_base;
     if (HAK_LIKELY(off < _hak_fast_size)) {
         size_t c = _hak_unit_cls[off >> HAK_UNIT_SHIFT];
@@ -185,9 +187,16 @@ HAK_INLINE void hak_tc_free_as(void *p, const char *what)
          * live block. The test's pass implies 16-alignment. */
         if (HAK_LIKELY(hak_unit_block_start(tc->free_magic[c], tc->free_limit[c], (uintptr_t)p))) {
             hak_tc_push(tc, c, p, what);
-            return;
+            return true;
         }
     }
+    return false;
+}
+
+HAK_INLINE void hak_tc_free_as(void *p, const char *what)
+{
+    HAK_VG_FREE(p);
+    if (HAK_LIKELY(hak_tc_free_fast(p, what))) return;
     _hak_free_slow(p, what);
 }
 

@@ -208,6 +208,20 @@ int hak_owns(const void *ptr)
     return _hak_guard_owns(ptr) || _hak_large_owns(ptr);
 }
 
+/* The free fast path first: nearly every call of a hook that shares
+ * pointers with another allocator (hakmem.pymem's) frees a block of the
+ * arena, which that path tells without reading the span's metadata, a line
+ * hak_owns reads and the free itself does not need. */
+int hak_free_if_owned(void *ptr)
+{
+#if !HAK_VG_ACTIVE
+    if (HAK_LIKELY(hak_tc_free_fast(ptr, "hak_free_if_owned"))) return 1;
+#endif
+    if (!hak_owns(ptr)) return 0;
+    hak_tc_free_as(ptr, "hak_free_if_owned");
+    return 1;
+}
+
 size_t hak_collect(void)
 {
     _hak_runtime_init();

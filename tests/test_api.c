@@ -742,6 +742,50 @@ static void owns_only_live_hakmem_blocks(void)
     free(live);
 }
 
+/* hak_free_if_owned frees exactly what hak_owns claims, and leaves the rest. */
+static void free_if_owned_frees_only_hakmem_blocks(void)
+{
+    size_t sizes[] = {1, 64, 1000, 5000, TU_FILLS(MID_MAX), MID_MAX + 1, 4 << 20};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        size_t n = sizes[i];
+        struct hak_stats a, b;
+        char *p = malloc(n);
+        EXPECT_NOT_NULL(p);
+        if (!p) continue;
+        memset(tu_launder(p), 1, n);
+        EXPECT_EQ(hak_stats_get(&a, sizeof a), 0);
+        void *was = tu_launder(p);
+        EXPECT(hak_free_if_owned(p) == 1, "hak_free_if_owned(malloc(%zu)) did not free it", n);
+        EXPECT_EQ(hak_stats_get(&b, sizeof b), 0);
+        EXPECT(b.bytes_in_use + n <= a.bytes_in_use,
+               "hak_free_if_owned(malloc(%zu)): bytes_in_use %llu -> %llu, expected a drop of >= %zu", n,
+               (unsigned long long)a.bytes_in_use, (unsigned long long)b.bytes_in_use, n);
+        if (n > MID_MAX) EXPECT(!hak_owns(was), "large block %p still owned after hak_free_if_owned", was);
+    }
+    void *h = hak_alloc(200, 64);
+    EXPECT_NOT_NULL(h);
+    if (h) EXPECT(hak_free_if_owned(h) == 1, "hak_free_if_owned(hak_alloc(200, 64))");
+
+    /* Not hakmem's: 0, and the memory is left as it was. */
+    char stack_var[64];
+    memset(stack_var, 7, sizeof stack_var);
+    EXPECT_EQ(hak_free_if_owned(NULL), 0);
+    EXPECT(hak_free_if_owned(tu_launder(stack_var)) == 0, "hak_free_if_owned(stack address)");
+    EXPECT(stack_var[0] == 7 && stack_var[8] == 7 && stack_var[63] == 7, "a stack array was written");
+    EXPECT(hak_free_if_owned(static_array) == 0, "hak_free_if_owned(static array)");
+    EXPECT(hak_free_if_owned((void *)(uintptr_t)0xffff800000000000ull) == 0, "hak_free_if_owned(kernel half)");
+    size_t len = 1 << 20;
+    char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT(m != MAP_FAILED, "mmap");
+    if (m != MAP_FAILED) {
+        memset(m, 9, 4096);
+        EXPECT(hak_free_if_owned(m) == 0, "hak_free_if_owned(mmap'ed %p)", (void *)m);
+        EXPECT(hak_free_if_owned(m + 16) == 0, "hak_free_if_owned(mmap'ed + 16)");
+        EXPECT(m[0] == 9 && m[8] == 9 && m[16] == 9 && m[24] == 9, "an mmap'ed page was written");
+        munmap(m, len);
+    }
+}
+
 /* ---- statistics -------------------------------------------------------------------------------------- */
 
 static void *stat_blocks[1104];
@@ -1001,6 +1045,7 @@ int main(void)
     TU_RUN(free_keeps_errno);
     TU_RUN(free_sized_variants);
     TU_RUN(owns_only_live_hakmem_blocks);
+    TU_RUN(free_if_owned_frees_only_hakmem_blocks);
     TU_RUN(stats_get);
     TU_RUN(collect_then_allocate);
     TU_RUN(large_regrow_reuses_resident_pages);

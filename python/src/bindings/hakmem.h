@@ -29,6 +29,7 @@ void hak_dealloc(void *ptr, size_t size, size_t align);
 void *hak_realloc_layout(void *ptr, size_t old_size, size_t align, size_t new_size);
 
 int hak_owns(const void *ptr);
+int hak_free_if_owned(void *ptr);
 size_t hak_collect(void);
 
 struct hak_stats {

@@ -70,6 +70,7 @@ static const struct {
     SYM(heap_collect, "hak_heap_collect"),
     SYM(heap_stats, "hak_heap_stats"),
     SYM(heap_destroy, "hak_heap_destroy"),
+    SYM(free_if_owned, "hak_free_if_owned"),
 };
 #undef SYM
 
@@ -613,7 +614,8 @@ static PyObject *core_owns(PyObject *module, PyObject *arg)
  * it outright): a new block comes from hakmem; free and realloc ask hak_owns
  * (O(1), safe for any pointer, and false for every pointer of another
  * allocator, whose memory never lies in hakmem's arena or its large set), and
- * hand blocks that the previous allocator gave out back to it.
+ * hand blocks that the previous allocator gave out back to it. free asks
+ * through hak_free_if_owned, which frees in the same call.
  *
  * uninstall() cannot take the wrappers out again: blocks hakmem handed out
  * meanwhile (interned strings, module dicts) may live until exit, and the
@@ -678,11 +680,7 @@ static inline void pm_count(_Atomic unsigned long long *c)
     static void pm_free_##name(void *ctx, void *p)                                       \
     {                                                                                    \
         (void)ctx;                                                                       \
-        if (p == NULL) return;                                                           \
-        if (table.owns(p)) {                                                             \
-            table.free(p);                                                               \
-            return;                                                                      \
-        }                                                                                \
+        if (p == NULL || table.free_if_owned(p)) return;                                 \
         pm_count(&pm_prev_frees[d]);                                                     \
         pm_prev[d].free(pm_prev[d].ctx, p);                                              \
     }

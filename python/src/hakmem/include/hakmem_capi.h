@@ -62,6 +62,8 @@ typedef struct hakmem_capi {
     void (*heap_collect)(hak_heap_t *h);
     int (*heap_stats)(hak_heap_t *h, hak_stats_t *out, size_t size);
     void (*heap_destroy)(hak_heap_t *h);
+    /* Appended. */
+    int (*free_if_owned)(void *ptr);
 } hakmem_capi_t;
 
 /* Each field has the type of the hak_* function it stands for, as hakmem.h
@@ -97,6 +99,7 @@ HAKMEM_CAPI_SAME_TYPE(heap_visit, hak_heap_visit);
 HAKMEM_CAPI_SAME_TYPE(heap_collect, hak_heap_collect);
 HAKMEM_CAPI_SAME_TYPE(heap_stats, hak_heap_stats);
 HAKMEM_CAPI_SAME_TYPE(heap_destroy, hak_heap_destroy);
+HAKMEM_CAPI_SAME_TYPE(free_if_owned, hak_free_if_owned);
 #undef HAKMEM_CAPI_SAME_TYPE
 #endif
 
@@ -156,6 +159,7 @@ static inline int import_hakmem(void)
 #define hak_heap_collect(h) (hakmem_capi->heap_collect(h))
 #define hak_heap_stats(h, out, size) (hakmem_capi->heap_stats((h), (out), (size)))
 #define hak_heap_destroy(h) (hakmem_capi->heap_destroy(h))
+#define hak_free_if_owned(ptr) (hakmem_capi->free_if_owned(ptr))
 #endif
 
 #endif /* HAKMEM_CAPI_H */
