@@ -37,8 +37,8 @@
  *
  * Call tree:
  *   _hak_central_take   lock; inbox_drain; the slot's span, or span_next
- *                       (partial list, empty list, _hak_span_new); pop its
- *                       free list; carve; central_unlock
+ *                       (partial list, empty list, _hak_span_new); its
+ *                       free bits, in address order; carve; central_unlock
  *   _hak_central_give   trylock; taken: inbox_push, trylock once more, or
  *                       return; give_locked (runs of one span back on it);
  *                       central_unlock; empty spans beyond the retain budget:
@@ -59,6 +59,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <string.h>
 
 struct hak_central {
     pthread_mutex_t lock;
@@ -293,26 +294,13 @@ static hak_span_t *span_disown(struct hak_central *k, hak_span_t *s)
 {
     HAK_ASSERT(s->state == HAK_SPAN_OWNED);
     if (s->used == 0) return span_emptied(k, s);
-    if (s->free == NULL && s->bump >= s->end) {
+    if (s->nfree == 0 && s->bump >= s->end) {
         s->state = HAK_SPAN_FULL;
     } else {
         s->state = HAK_SPAN_PARTIAL;
         hak_span_list_push(&k->partial, s);
     }
     return NULL;
-}
-
-/* The next block on span s's free list after b: NULL at the end; aborts if
- * b's link was overwritten (it must decode to a block of the same span). */
-static void *span_free_next(const hak_span_t *s, const void *b)
-{
-    uintptr_t next = hak_block_link(b);
-    if (next == 0) return NULL;
-    uintptr_t start = hak_span_start(s);
-    if (HAK_UNLIKELY(hak_link_bad(next) || next < start || next >= s->end ||
-                     !hak_class_divides(s->cls, next - start)))
-        _hak_block_corrupt("malloc", b);
-    return (void *)next;
 }
 
 /* Appends b to the batch first..last (its link is set when the next one
@@ -324,9 +312,25 @@ static void chain(void **first, void **last, void *b)
     *last = b;
 }
 
+/* The number of the block at offset off of its span, off / size, from one
+ * multiply that also tells whether off is a multiple of size (*multiple):
+ * the class's magic is ceil(2^64 / size), the low half of off * magic is
+ * below it exactly for the multiples (hak_class_divides), and the high
+ * half is the quotient, exact for every offset below 2^32 (Lemire, Kaser
+ * and Kurz; a span is at most 2 MiB). */
+__extension__ typedef unsigned __int128 u128;
+HAK_INLINE uint64_t block_number(unsigned cls, uint64_t off, bool *multiple)
+{
+    uint64_t magic = _hak_cls_div_magic[cls];
+    u128 p = (u128)off * magic;
+    *multiple = (uint64_t)p <= magic - 1;
+    return (uint64_t)(p >> 64);
+}
+
 /* The checks a flush makes on every block: cheap enough for release builds,
- * they turn a bad free that reached a thread list into a clear abort. */
-static hak_span_t *give_check(unsigned cls, void *b)
+ * they turn a bad free that reached a thread list into a clear abort.
+ * Returns b's span, and in *number the block's number in it. */
+static hak_span_t *give_check(unsigned cls, void *b, uint64_t *number)
 {
     if (!hak_in_arena(b) || ((uintptr_t)b & 15) != 0 || hak_class_at(b) != cls)
         _hak_fatal_ptr("free", "invalid pointer", b);
@@ -337,7 +341,9 @@ static hak_span_t *give_check(unsigned cls, void *b)
      * block (bump <= end). */
     if (HAK_UNLIKELY((uintptr_t)b >= s->bump))
         _hak_fatal_ptr("free", (uintptr_t)b >= s->end ? "invalid pointer" : "double free", b);
-    if (!hak_class_divides(cls, off)) _hak_fatal_ptr("free", "invalid pointer", b);
+    bool multiple;
+    *number = block_number(cls, off, &multiple);
+    if (!multiple) _hak_fatal_ptr("free", "invalid pointer", b);
     if (!hak_block_marked(b)) _hak_block_corrupt("free", b);
     return s;
 }
@@ -350,9 +356,9 @@ static hak_span_t *give_check(unsigned cls, void *b)
  * allocated in a row, and batches keep that order): the first block of a
  * run gets every check of give_check, and the run's span is looked up once;
  * each further block only has to fall in [start, bump) of that span, on its
- * class's grid, and carry the free mark, before its link is read. The span's
- * counts change once per run, and a run of more blocks than the span has
- * handed out is a double free. */
+ * class's grid, and carry the free mark, before its link is read. Each
+ * block sets its bit in the span's free_bits; a bit set already is a double
+ * free. Nothing is written into the blocks. */
 static unsigned give_locked(struct hak_central *k, unsigned cls, void *head, unsigned n,
                             hak_span_t **dead)
 {
@@ -360,24 +366,29 @@ static unsigned give_locked(struct hak_central *k, unsigned cls, void *head, uns
     unsigned left = n != 0 ? n : UINT_MAX, given = 0;
     void *b = head;
     while (b != NULL) {
-        hak_span_t *s = give_check(cls, b);
+        uint64_t i;
+        hak_span_t *s = give_check(cls, b, &i);
         const uintptr_t start = hak_span_start(s), carved = s->bump - start;
-        void *list = s->free;
+        uint64_t *bits = hak_span_bits(s);
+        uint64_t low = s->scan;
         uint32_t got = 0;
         for (;;) {
             void *next = --left != 0 ? hak_block_next(b, "free") : NULL;
-            hak_block_set_next(b, list);
-            list = b;
+            uint64_t bit = (uint64_t)1 << (i & 63);
+            if (HAK_UNLIKELY(bits[i >> 6] & bit)) _hak_fatal_ptr("free", "double free", b);
+            bits[i >> 6] |= bit;
+            if (i >> 6 < low) low = i >> 6;
             got++;
             b = next;
             if (b == NULL || (uintptr_t)b - start >= carved) break;
             /* The run goes on: b is in this span, carved. */
-            if (!hak_class_divides(cls, (uintptr_t)b - start)) _hak_fatal_ptr("free", "invalid pointer", b);
+            bool multiple;
+            i = block_number(cls, (uintptr_t)b - start, &multiple);
+            if (!multiple) _hak_fatal_ptr("free", "invalid pointer", b);
             if (!hak_block_marked(b)) _hak_block_corrupt("free", b);
         }
         given += got;
-        if (HAK_UNLIKELY(got > s->used)) _hak_fatal_ptr("free", "double free", list);
-        s->free = list;
+        s->scan = low;
         s->nfree += got;
         s->used -= got;
         if (s->state == HAK_SPAN_FULL) {
@@ -390,7 +401,8 @@ static unsigned give_locked(struct hak_central *k, unsigned cls, void *head, uns
              * so that blocks allocated one after another share cache lines
              * and pages again (a program that frees a structure in hash or
              * tree order otherwise scatters the next one it builds). */
-            s->free = NULL;
+            memset(bits, 0, (carved / _hak_cls_size[cls] + 63) / 64 * sizeof *bits);
+            s->scan = 0;
             s->nfree = 0;
             s->bump = start;
             /* An owned span stays with its group, however empty (see the top). */
@@ -527,36 +539,41 @@ unsigned _hak_central_take(unsigned cls, unsigned want, void **head, void *end,
         /* Blocks freed into another span are better than new ones carved
          * from this one: their pages are resident already, and the process
          * stays smaller. So the owned span gives way to the first partial
-         * one once its own free list is spent (not when it is empty: that
+         * one once its own free blocks are spent (not when it is empty: that
          * one has nothing carved, so nothing to share). */
-        if (s != NULL && s->free == NULL && s->used > 0 && k->partial != NULL &&
-            k->partial->free != NULL) {
+        if (s != NULL && s->nfree == 0 && s->used > 0 && k->partial != NULL &&
+            k->partial->nfree != 0) {
             span_disown(k, s);
             s = NULL;
         }
         if (s == NULL && (s = span_next(k, cls, slot != NULL)) == NULL) break;
         unsigned got = 0;
-        if (s->free != NULL) {
-            /* The span's free list is linked in the order it is taken: its
-             * first blocks join the batch as they are, links and all, each
-             * checked before its link is followed; only the join is written. */
-            void *run = s->free, *b = run, *tail = NULL;
-            const uintptr_t start = hak_span_start(s), span_end = s->end;
-            while (n + got < want && b != NULL) {
-                if (HAK_UNLIKELY(!hak_block_marked(b))) _hak_block_corrupt("malloc", b);
-                uintptr_t next = hak_block_link(b);
-                if (HAK_UNLIKELY(next != 0 && (hak_link_bad(next) || next < start || next >= span_end ||
-                                               !hak_class_divides(cls, next - start))))
-                    _hak_block_corrupt("malloc", b);
-                tail = b;
-                b = (void *)next;
-                got++;
+        if (s->nfree != 0) {
+            /* The span's free blocks in address order, from its bits: no
+             * block is read to find the next (a chain of cache misses when
+             * a list is followed), and blocks handed out one after another
+             * lie side by side, as carved ones do. Each must still carry
+             * the free mark: a write after free is caught here. */
+            uint64_t *bits = hak_span_bits(s);
+            const uintptr_t start = hak_span_start(s);
+            uint64_t w = s->scan, words = (uint64_t)s->units * (HAK_UNIT_SIZE / 16 / 64);
+            unsigned have = s->nfree < want - n ? s->nfree : want - n;
+            while (got < have) {
+                /* nfree bits lie at or past scan; fewer is a bug of ours. */
+                if (HAK_UNLIKELY(w >= words)) _hak_fatal_ptr("malloc", "lost free blocks in span", (void *)start);
+                uint64_t word = bits[w];
+                while (word != 0 && got < have) {
+                    void *b = (void *)(start + (w * 64 + (uint64_t)__builtin_ctzll(word)) * size);
+                    word &= word - 1;
+                    if (HAK_UNLIKELY(!hak_block_marked(b))) _hak_block_corrupt("malloc", b);
+                    chain(&first, &last, b);
+                    got++;
+                }
+                bits[w] = word;
+                if (word == 0) w++;
             }
-            s->free = b;
+            s->scan = w;
             s->nfree -= got;
-            if (last != NULL) hak_block_set_next(last, run);
-            else first = run;
-            last = tail;
         }
         while (n + got < want && s->bump < s->end) {
             void *b = (void *)s->bump;
@@ -569,7 +586,7 @@ unsigned _hak_central_take(unsigned cls, unsigned want, void **head, void *end,
         s->used += got;
         s->last_tc = tc;
         n += got;
-        if (s->free == NULL && s->bump >= s->end) {
+        if (s->nfree == 0 && s->bump >= s->end) {
             if (slot == NULL) hak_span_list_remove(&k->partial, s);
             s->state = HAK_SPAN_FULL;
             s = NULL;
@@ -608,14 +625,9 @@ bool _hak_central_holds(unsigned cls, const void *p)
     hak_span_t *s = hak_span_of(p);
     /* A block past bump is not handed out: free, uncarved again if its span
      * emptied (_hak_central_give). */
-    found = (uintptr_t)p >= s->bump;
-    uint32_t limit = found ? 0 : s->nfree;
-    for (void *q = s->free; q != NULL && limit-- > 0; q = span_free_next(s, q)) {
-        if (q == p) {
-            found = true;
-            break;
-        }
-    }
+    bool multiple;
+    uint64_t g = block_number(cls, (uintptr_t)p - hak_span_start(s), &multiple);
+    found = (uintptr_t)p >= s->bump || (multiple && (hak_span_bits(s)[g >> 6] >> (g & 63) & 1));
     central_unlock(k, cls);
     release_dead(dead);
     return found;

@@ -26,7 +26,7 @@ HAK_HIDDEN void _hak_central_disown(unsigned cls, hak_span_t **slot);
  * who checks and gives them back before it unlocks (a consumer never
  * sleeps on a producer's refill). */
 HAK_HIDDEN void _hak_central_give(unsigned cls, void *head, unsigned n, int64_t cached_delta);
-/* True if p is on its span's free list (a block freed and flushed). */
+/* True if p is free on its span (a block freed and flushed, or never carved). */
 HAK_HIDDEN bool _hak_central_holds(unsigned cls, const void *p);
 /* Releases the empty spans every class keeps; returns bytes released. */
 HAK_HIDDEN size_t _hak_central_collect(void);

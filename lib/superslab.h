@@ -27,7 +27,7 @@
  * the SuperSlabs.
  *
  * Locking: the SuperSlab lock guards unit allocation (this file); the class
- * locks (central.c) guard each span's free list and counts.
+ * locks (central.c) guard each span's free bits and counts.
  */
 #ifndef HAK_SUPERSLAB_H
 #define HAK_SUPERSLAB_H
@@ -46,7 +46,15 @@ _Static_assert(HAK_UNITS * HAK_UNIT_SIZE == HAK_SS_SIZE, "a SuperSlab is 32 unit
 enum hak_span_state { HAK_SPAN_FULL, HAK_SPAN_PARTIAL, HAK_SPAN_EMPTY, HAK_SPAN_DEAD, HAK_SPAN_OWNED };
 
 typedef struct hak_span {
-    void *free;           /* blocks returned by flushes, linked through their first word */
+    union {
+        /* A first-class heap's span (heap.c): its free blocks, linked
+         * through their first word. */
+        void *free;
+        /* The default heap's (central.c), whose free blocks are bits of
+         * the SuperSlab's free_bits: the first of its words that may hold
+         * one, counted from the span's first. */
+        uint64_t scan;
+    };
     uintptr_t bump, end;  /* the part never handed out yet: carved on demand */
     struct hak_span *next, *prev; /* its class's partial or empty list */
     const void *last_tc;  /* thread cache that last took blocks (route trace) */
@@ -73,6 +81,17 @@ typedef struct hak_ss {
     /* Read by the slow paths: its own cache line, written only when spans change. */
     uint8_t unit_head[HAK_UNITS];
     hak_span_t span[HAK_UNITS];
+    /* Bit k of a span's words (hak_span_bits) is set while its k-th block
+     * is free on the span (central.c: given back by a flush, not yet taken
+     * by a refill). Each unit has 64 words, enough for the 4096 blocks of
+     * 16 bytes a unit holds, and a span uses its own units' words, so no
+     * word is shared by two spans, and each is read and written under its
+     * span's class lock. Bits of every span that is not the default heap's
+     * are 0. Page-aligned, a page for each 8 units, so that the page of 8
+     * free units can be purged (_hak_span_release): at most 16 KiB a
+     * SuperSlab, 0.8% of its memory (a unit of blocks of n bytes uses
+     * 64 KiB / n bits of its 4096). */
+    _Alignas(4096) uint64_t free_bits[HAK_SS_SIZE / 16 / 64];
 #if HAK_DEBUG
     /* One bit per 16-byte granule: set while a block starting there is handed
      * out to the program. Catches every double free and foreign free. */
@@ -131,6 +150,13 @@ HAK_INLINE uintptr_t hak_span_start(const hak_span_t *s)
     uintptr_t ss = (uintptr_t)s & ~(HAK_SS_SIZE - 1);
     unsigned idx = (unsigned)(s - ((const hak_ss_t *)ss)->span);
     return ss + ((uintptr_t)idx << HAK_UNIT_SHIFT);
+}
+/* The span's words of free_bits: bit g of word w stands for its block
+ * number 64 w + g. */
+HAK_INLINE uint64_t *hak_span_bits(hak_span_t *s)
+{
+    hak_ss_t *ss = (hak_ss_t *)((uintptr_t)s & ~(HAK_SS_SIZE - 1));
+    return &ss->free_bits[(size_t)(s - ss->span) * (HAK_UNIT_SIZE / 16 / 64)];
 }
 /* A span on a doubly linked list of spans (its class's partial or empty
  * list, central.c; a heap's, heap.c). */

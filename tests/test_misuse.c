@@ -680,17 +680,24 @@ static void run_case(const struct misuse *c)
  * the target: a Tiny or Mid block's pop sees the link does not decode and
  * stops with "free list corrupted"; a large block keeps nothing in band, so
  * its mallocs go on and never return the target. Exit status 3: the target
- * was handed out. */
+ * was handed out.
+ * The flushed cases forge a block that hak_collect has given back to its
+ * slab (a live neighbour keeps the slab from emptying), where it is a bit,
+ * not a list entry: its link is never read, so a forged link alone changes
+ * nothing, and the mallocs, enough to take every free block of the class
+ * back, go on; a forged mark is seen by the refill that takes the block. */
 static _Alignas(64) unsigned char forge_target[8192];
 
 enum forge { FORGE_RAW, FORGE_OLD_MARK, FORGE_START_KEY };
 
-static void forge_and_allocate(size_t n, enum forge how)
+static void forge_and_allocate(size_t n, enum forge how, int flushed)
 {
+    void *keep = malloc(n);
     unsigned char *p = malloc(n);
-    if (p == NULL) _exit(99);
+    if (p == NULL || keep == NULL) _exit(99);
     memset(p, 1, n);
     free(p);
+    if (flushed) (void)hak_collect();
     unsigned char *freed = tu_launder(p);
     uintptr_t t = (uintptr_t)forge_target;
     const uint64_t start_key = 0x8000000000000001ull; /* lib/block.c's value before start-up */
@@ -705,7 +712,7 @@ static void forge_and_allocate(size_t n, enum forge how)
         uint32_t mark = how == FORGE_START_KEY ? (uint32_t)start_key : 0xd1f5e3a7u;
         memcpy(freed + 8, &mark, 4);
     }
-    for (int i = 0; i < 64; i++) {
+    for (int i = 0; i < (flushed ? 4096 : 64); i++) {
         unsigned char *q = malloc(n);
         if (q >= forge_target && q < forge_target + sizeof forge_target) _exit(3);
         (void)tu_launder(q);
@@ -716,18 +723,19 @@ static void forge_and_allocate(size_t n, enum forge how)
 struct forge_args {
     size_t n;
     enum forge how;
+    int flushed;
 };
 
 static void forge_fn(const void *a)
 {
     const struct forge_args *f = a;
-    forge_and_allocate(f->n, f->how);
+    forge_and_allocate(f->n, f->how, f->flushed);
 }
 
-static void forge_case(const char *name, size_t n, enum forge how, int must_abort)
+static void forge_case(const char *name, size_t n, enum forge how, int flushed, int must_abort)
 {
     char out[1024];
-    struct forge_args args = {n, how};
+    struct forge_args args = {n, how, flushed};
     int status = tu_child(forge_fn, &args, CHILD_TIMEOUT_S, out, sizeof out);
     if (status == -1) {
         EXPECT(0, "%s: could not start its child: %s", name, strerror(errno));
@@ -767,7 +775,10 @@ static void forged_links(void)
         for (int how = FORGE_RAW; how <= FORGE_START_KEY; how++) {
             char name[64];
             snprintf(name, sizeof name, "forged-link-%s-%s", sizes[i].name, how_name[how]);
-            forge_case(name, sizes[i].n, (enum forge)how, sizes[i].must_abort);
+            forge_case(name, sizes[i].n, (enum forge)how, 0, sizes[i].must_abort);
+            if (!sizes[i].must_abort) continue; /* large: nothing to flush */
+            snprintf(name, sizeof name, "forged-link-flushed-%s-%s", sizes[i].name, how_name[how]);
+            forge_case(name, sizes[i].n, (enum forge)how, 1, how != FORGE_RAW);
         }
 }
 
