@@ -236,6 +236,11 @@ uint64_t _hak_central_used(unsigned cls) { return __atomic_load_n(&central[cls].
 
 int64_t _hak_central_cached(unsigned cls) { return atomic_load_explicit(&central[cls].cached, RELAXED); }
 
+void _hak_central_tell(unsigned cls, int64_t cached_delta)
+{
+    atomic_fetch_add_explicit(&central[cls].cached, cached_delta, RELAXED);
+}
+
 static uint64_t span_size(const hak_span_t *s) { return (uint64_t)s->units << HAK_UNIT_SHIFT; }
 
 /* Keeps an empty span of `bytes` if the budget allows (and counts it). */

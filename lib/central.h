@@ -35,6 +35,9 @@ HAK_HIDDEN uint64_t _hak_central_used(unsigned cls);
 /* Blocks of class cls on thread lists, as each thread last said (at its
  * refills and flushes). */
 HAK_HIDDEN int64_t _hak_central_cached(unsigned cls);
+/* The calling thread's list of cls holds cached_delta more blocks than it
+ * last said, with none to give back (a flush of a list it emptied itself). */
+HAK_HIDDEN void _hak_central_tell(unsigned cls, int64_t cached_delta);
 /* retain_bytes: empty spans kept unpurged, all classes together. */
 HAK_HIDDEN void _hak_central_init(uint64_t retain_bytes);
 HAK_HIDDEN void _hak_central_lock_all(void);

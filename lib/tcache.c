@@ -128,7 +128,18 @@ void _hak_tc_activate(void)
 static void bin_flush(hak_tc_ref_t *tc, unsigned cls, uint32_t keep)
 {
     uint32_t count = bin_count(tc, cls);
-    if (count <= keep) return;
+    if (count <= keep) {
+        /* Nothing to give back, but the list may hold fewer blocks than
+         * the pool was told (a refill's batch, handed out since): say so,
+         * or a thread that exits with an empty list leaves its last batch
+         * counted as cached for good (bytes_cached too high, bytes_in_use
+         * too low, by up to a batch per class per thread that ever ran). */
+        if (tc->told[cls] != count) {
+            _hak_central_tell(cls, (int64_t)count - tc->told[cls]);
+            tc->told[cls] = (uint16_t)count;
+        }
+        return;
+    }
     void *rest;
     if (keep == 0) {
         rest = tc->head[cls];

@@ -250,6 +250,37 @@ static void cached_counts_every_thread(void)
            (unsigned long long)s0.bytes_cached, (unsigned long long)s2.bytes_cached);
 }
 
+/* A thread that hands out its whole first batch (4 blocks: the slow start)
+ * and exits with an empty list: the blocks are in use, and nothing of it
+ * is cached any more. Its last refill had told the pool 4 cached blocks;
+ * the exit's flush of the empty list must say 0 (it once returned early,
+ * leaving bytes_in_use 256 low and bytes_cached 256 high for good). */
+static void *take_four(void *arg)
+{
+    void **v = arg;
+    for (int i = 0; i < 4; i++) v[i] = malloc(64);
+    return NULL;
+}
+
+static void exited_thread_with_empty_list_counts_right(void)
+{
+    struct hak_stats s0, s1;
+    void *v[4];
+    hak_collect();
+    EXPECT_EQ(hak_stats_get(&s0, sizeof s0), 0);
+    pthread_t t;
+    pthread_create(&t, NULL, take_four, v);
+    pthread_join(t, NULL); /* its key destructors, which flush, ran before */
+    EXPECT_EQ(hak_stats_get(&s1, sizeof s1), 0);
+    printf("     in use %+lld, cached %+lld after a thread took 4 x 64 B and exited\n",
+           (long long)(s1.bytes_in_use - s0.bytes_in_use), (long long)(s1.bytes_cached - s0.bytes_cached));
+    EXPECT(s1.bytes_in_use >= s0.bytes_in_use + 4 * 64, "bytes_in_use %llu -> %llu: 4 live blocks of 64 B missing",
+           (unsigned long long)s0.bytes_in_use, (unsigned long long)s1.bytes_in_use);
+    EXPECT(s1.bytes_cached <= s0.bytes_cached, "bytes_cached %llu -> %llu after the thread exited",
+           (unsigned long long)s0.bytes_cached, (unsigned long long)s1.bytes_cached);
+    for (int i = 0; i < 4; i++) free(v[i]);
+}
+
 /* Waves: a program that frees what it built and builds it again. The
  * first free purges all but the base retain budget (4 MiB); the spans the
  * next wave has to carve fresh prove those purges wasted, and the budget
@@ -335,6 +366,7 @@ int main(void)
     TU_RUN(emptied_slab_reused_in_address_order);
     TU_RUN(first_refill_is_small);
     TU_RUN(cached_counts_every_thread);
+    TU_RUN(exited_thread_with_empty_list_counts_right);
     TU_RUN(churn_earns_retention);
     TU_RUN(earned_retention_decays);
     return tu_finish("test_memreturn");

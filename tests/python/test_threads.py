@@ -99,21 +99,28 @@ def test_python_threads_pass_blocks_across():
         # measure the interpreter. It runs in a fresh one instead.
         _check_accounting_in_fresh_interpreter()
         return
-    _wait_settled(before)
+    _wait_exited(threads)
     assert hakmem.stats()["bytes_in_use"] == before
 
 
-def _wait_settled(before):
+def _wait_exited(threads):
     # Thread.join() returns before the OS thread has run its TLS destructors
-    # (where hakmem takes back the thread's cache), so give them a moment.
+    # (where hakmem takes back the thread's cache), and until then the
+    # figures are off either way: a reading equal to the one before proves
+    # nothing (the per-class figures are clamped at 0, which hides a
+    # thread's part), and the next reading can catch a thread halfway
+    # through giving its cache back. So wait until the OS threads are gone:
+    # Linux drops /proc/self/task/<tid> only after their destructors ran.
+    ids = {t.native_id for t in threads}
     deadline = time.monotonic() + 5
-    while hakmem.stats()["bytes_in_use"] != before and time.monotonic() < deadline:
+    while ids & {int(tid) for tid in os.listdir("/proc/self/task")}:
+        assert time.monotonic() < deadline, "a thread did not exit"
         time.sleep(0.01)
 
 
 def _check_accounting_in_fresh_interpreter():
     code = '''
-import queue, threading, time, hakmem
+import os, queue, threading, time, hakmem
 q = queue.Queue(maxsize=256)
 def produce(seed):
     for i in range(3000):
@@ -132,8 +139,9 @@ ts = [threading.Thread(target=produce, args=(s,)) for s in range(4)]
 ts += [threading.Thread(target=consume) for _ in range(4)]
 for t in ts: t.start()
 for t in ts: t.join()
+ids = {t.native_id for t in ts}  # gone from /proc once their destructors ran
 deadline = time.monotonic() + 5
-while hakmem.stats()["bytes_in_use"] != before and time.monotonic() < deadline:
+while ids & {int(i) for i in os.listdir("/proc/self/task")} and time.monotonic() < deadline:
     time.sleep(0.01)
 print(hakmem.stats()["bytes_in_use"] - before)
 '''
