@@ -1,7 +1,9 @@
 /* block.h: the layout of a free block, known only here.
  *
- *   bytes 0..7    the link to the next free block (thread list or span free
- *                 list), encoded: next ^ key ^ the block's own address
+ *   bytes 0..7    the link to the next free block (a thread list, or a
+ *                 first-class heap's span list), encoded: next ^ key ^ the
+ *                 block's own address; a block given back to a default-heap
+ *                 span is a bit there (central.c), and its link is stale
  *   bytes 8..11   the free mark while the block is free: the key's low 32
  *                 bits; 0 once handed out
  *

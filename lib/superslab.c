@@ -245,6 +245,11 @@ static void bits_purge(hak_ss_t *ss, unsigned u, unsigned n)
 {
     enum { UNITS_PER_PAGE = 4096 / (HAK_UNIT_SIZE / 16 / 8) };
     _Static_assert(UNITS_PER_PAGE == 8, "a page of free_bits covers 8 units");
+    /* Larger pages (16 or 64 KiB on some aarch64 kernels) are not aligned
+     * on free_bits' 4 KiB pages, and a purge rounded out to them would drop
+     * the words of live spans (or the debug build's live bits): there the
+     * bits stay resident until hak_collect purges the whole SuperSlab. */
+    if (_hak_os_page_size() != 4096) return;
     for (unsigned g = u / UNITS_PER_PAGE; g <= (u + n - 1) / UNITS_PER_PAGE; g++) {
         uint32_t group = 0xffu << (g * UNITS_PER_PAGE);
         if (((ss->free_units | 1u) & group) == group)

@@ -58,7 +58,7 @@ typedef struct hak_span {
     uintptr_t bump, end;  /* the part never handed out yet: carved on demand */
     struct hak_span *next, *prev; /* its class's partial or empty list */
     const void *last_tc;  /* thread cache that last took blocks (route trace) */
-    uint32_t nfree;       /* blocks on free */
+    uint32_t nfree;       /* free blocks given back: on the list (heap.c) or set bits (central.c) */
     uint32_t used;        /* blocks handed out: in thread lists or in use */
     uint8_t cls, units, state;
     /* 0: the default heap's span; else the slot of the first-class heap

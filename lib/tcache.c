@@ -249,7 +249,7 @@ void _hak_tc_overflow(unsigned cls)
 void _hak_list_corrupt(const void *p) { _hak_block_corrupt("malloc", p); }
 
 /* p carries the free mark: is it really free? Looks on the calling thread's
- * list of its class, then on its span's free list. (A block sitting on
+ * list of its class, then in its span's free bits. (A block sitting on
  * another live thread's list is not found: that thread owns its list.) */
 bool _hak_block_is_free(const void *p)
 {
