@@ -561,11 +561,12 @@ unsigned _hak_central_take(unsigned cls, unsigned want, void **head, void *end,
              * the free mark: a write after free is caught here. */
             uint64_t *bits = hak_span_bits(s);
             const uintptr_t start = hak_span_start(s);
-            uint64_t w = s->scan, words = (uint64_t)s->units * (HAK_UNIT_SIZE / 16 / 64);
+            uint64_t w = s->scan, words = (uint64_t)s->units * HAK_BITS_PER_UNIT;
             unsigned have = s->nfree < want - n ? s->nfree : want - n;
             while (got < have) {
                 /* nfree bits lie at or past scan; fewer is a bug of ours. */
-                if (HAK_UNLIKELY(w >= words)) _hak_fatal_ptr("malloc", "lost free blocks in span", (void *)start);
+                if (HAK_UNLIKELY(w >= words))
+                    _hak_fatal_ptr("malloc", "lost free blocks in span", (void *)start);
                 uint64_t word = bits[w];
                 while (word != 0 && got < have) {
                     void *b = (void *)(start + (w * 64 + (uint64_t)__builtin_ctzll(word)) * size);

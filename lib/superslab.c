@@ -243,7 +243,7 @@ hak_span_t *_hak_span_new(unsigned cls)
  * those units meanwhile would set bits that the purge then dropped. */
 static void bits_purge(hak_ss_t *ss, unsigned u, unsigned n)
 {
-    enum { UNITS_PER_PAGE = 4096 / (HAK_UNIT_SIZE / 16 / 8) };
+    enum { UNITS_PER_PAGE = 4096 / (HAK_BITS_PER_UNIT * 8) };
     _Static_assert(UNITS_PER_PAGE == 8, "a page of free_bits covers 8 units");
     /* Larger pages (16 or 64 KiB on some aarch64 kernels) are not aligned
      * on free_bits' 4 KiB pages, and a purge rounded out to them would drop
@@ -253,7 +253,7 @@ static void bits_purge(hak_ss_t *ss, unsigned u, unsigned n)
     for (unsigned g = u / UNITS_PER_PAGE; g <= (u + n - 1) / UNITS_PER_PAGE; g++) {
         uint32_t group = 0xffu << (g * UNITS_PER_PAGE);
         if (((ss->free_units | 1u) & group) == group)
-            _hak_os_purge(&ss->free_bits[g * 512], 4096);
+            _hak_os_purge(&ss->free_bits[g * UNITS_PER_PAGE * HAK_BITS_PER_UNIT], 4096);
     }
 }
 

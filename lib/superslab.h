@@ -41,6 +41,9 @@
 #define HAK_UNITS 32
 _Static_assert(HAK_UNITS * HAK_UNIT_SIZE == HAK_SS_SIZE, "a SuperSlab is 32 units");
 
+/* Words of free_bits per unit: one bit for each of the 4096 blocks of 16
+ * bytes a unit holds, the most of any class. */
+#define HAK_BITS_PER_UNIT (HAK_UNIT_SIZE / 16 / 64)
 /* DEAD: empty and on no list, about to be released. OWNED: a thread group's
  * span to refill from (central.c), on no list. */
 enum hak_span_state { HAK_SPAN_FULL, HAK_SPAN_PARTIAL, HAK_SPAN_EMPTY, HAK_SPAN_DEAD, HAK_SPAN_OWNED };
@@ -91,7 +94,7 @@ typedef struct hak_ss {
      * free units can be purged (_hak_span_release): at most 16 KiB a
      * SuperSlab, 0.8% of its memory (a unit of blocks of n bytes uses
      * 64 KiB / n bits of its 4096). */
-    _Alignas(4096) uint64_t free_bits[HAK_SS_SIZE / 16 / 64];
+    _Alignas(4096) uint64_t free_bits[HAK_UNITS * HAK_BITS_PER_UNIT];
 #if HAK_DEBUG
     /* One bit per 16-byte granule: set while a block starting there is handed
      * out to the program. Catches every double free and foreign free. */
@@ -156,7 +159,7 @@ HAK_INLINE uintptr_t hak_span_start(const hak_span_t *s)
 HAK_INLINE uint64_t *hak_span_bits(hak_span_t *s)
 {
     hak_ss_t *ss = (hak_ss_t *)((uintptr_t)s & ~(HAK_SS_SIZE - 1));
-    return &ss->free_bits[(size_t)(s - ss->span) * (HAK_UNIT_SIZE / 16 / 64)];
+    return &ss->free_bits[(size_t)(s - ss->span) * HAK_BITS_PER_UNIT];
 }
 /* A span on a doubly linked list of spans (its class's partial or empty
  * list, central.c; a heap's, heap.c). */
