@@ -1,15 +1,19 @@
 /* tcache.c: the thread cache's out-of-line operations (tcache.h).
  *
  * Call tree:
- *   _hak_tc_refill(cls)      batch size (slow start, byte limit), the group's
- *                            span for Tiny classes; _hak_central_take
- *   _hak_tc_overflow(cls)    a consumer's class: the whole list back; else the
- *                            older half; bin_flush -> _hak_central_give
+ *   _hak_tc_refill(cls)      the spill, whole, if there is one; else batch
+ *                            size (slow start, byte limit), the group's span
+ *                            for Tiny classes; _hak_central_take
+ *   _hak_tc_overflow(cls)    a consumer's class: the whole list back; a spill
+ *                            taken back: the older half (bin_flush ->
+ *                            _hak_central_give); else the spill before goes
+ *                            back and the whole list becomes the spill
  *   _hak_tc_activate         caps on, join the least busy span group
  *   _hak_tc_retire           every list back; leave the group; caps 0
- * Every refill and flush tells the central pool how long the list is now
- * (the told counts), so the stats can count every thread's cache, not only
- * the caller's: exact as of each thread's last refill or flush.
+ * Every refill, flush and spill tells the central pool how many blocks the
+ * thread holds now, list and spill (the told counts), so the stats can count
+ * every thread's cache, not only the caller's: exact as of each thread's
+ * last refill, flush or spill.
  * Nothing here runs unless a fast path missed (alloc.h), and nothing here
  * sets the process up: init.c does that before a thread's first refill.
  */
@@ -101,7 +105,21 @@ static uint32_t bin_count(const hak_tc_ref_t *tc, unsigned cls)
 int64_t _hak_tc_untold(unsigned cls)
 {
     hak_tc_ref_t *tc = hak_tc_self();
-    return (int64_t)bin_count(tc, cls) - (int64_t)tc->told[cls];
+    return (int64_t)bin_count(tc, cls) + tc->spill_n[cls] - (int64_t)tc->told[cls];
+}
+
+/* The spilled list of cls goes back to the central pool. */
+static void spill_give(hak_tc_ref_t *tc, unsigned cls)
+{
+    uint32_t n = tc->spill_n[cls];
+    if (n == 0) return;
+    void *head = tc->spill[cls];
+    tc->spill[cls] = NULL;
+    tc->spill_n[cls] = 0;
+    uint32_t held = bin_count(tc, cls);
+    int64_t delta = (int64_t)held - tc->told[cls];
+    tc->told[cls] = (uint16_t)held;
+    _hak_central_give(cls, head, n, delta);
 }
 
 void _hak_tc_activate(void)
@@ -127,6 +145,7 @@ void _hak_tc_activate(void)
 
 static void bin_flush(hak_tc_ref_t *tc, unsigned cls, uint32_t keep)
 {
+    if (keep == 0) spill_give(tc, cls);
     uint32_t count = bin_count(tc, cls);
     if (count <= keep) {
         /* Nothing to give back, but the list may hold fewer blocks than
@@ -201,6 +220,17 @@ void *_hak_tc_refill(unsigned cls)
 {
     hak_tc_ref_t *tc = hak_tc_self();
     uint32_t cap = tc_cap(tc, cls);
+    if (tc->spill_n[cls] != 0) {
+        /* The list that overflowed last comes back whole: no lock, no walk
+         * (told already counts it). Never while sampling: see overflow. */
+        uint32_t n = tc->spill_n[cls];
+        tc->head[cls] = tc->spill[cls];
+        tc->room[cls] = (int32_t)cap - (int32_t)n;
+        tc->spill[cls] = NULL;
+        tc->spill_n[cls] = 0;
+        tc->respilled |= (uint64_t)1 << cls;
+        return hak_tc_pop(tc, cls);
+    }
     unsigned want = cap == 0 ? 1 : (cap + 1) / 2;
     /* At most REFILL_BYTES a batch. Fresh blocks are touched as they are
      * carved, and each span group carves its own span of every class, so a
@@ -243,7 +273,30 @@ void _hak_tc_overflow(unsigned cls)
      * less memory, was measured: prodcons 16-1024 peak RSS -130 KiB for 18%
      * less throughput.) */
     bool keeps = !hak_class_is_tiny(cls) || (tc->allocates >> cls & 1);
-    bin_flush(tc, cls, keeps ? tc_cap(tc, cls) / 2 : 0);
+    /* A list that is a spill taken back overflows as before (the older
+     * half back): spilling it again would hand it back whole at the next
+     * malloc, full, and a program that frees and allocates in turn at the
+     * cap would then pay a slow path on every call. */
+    uint64_t again = tc->respilled & ((uint64_t)1 << cls);
+    tc->respilled &= ~((uint64_t)1 << cls);
+    /* Sampling counts the blocks each refill takes, so that the sampled
+     * malloc finds its list empty: a spill would come back uncounted. */
+    if (!keeps || again || tc->state != HAK_TC_ACTIVE || _hak_tc_sample_every) {
+        bin_flush(tc, cls, keeps ? tc_cap(tc, cls) / 2 : 0);
+        return;
+    }
+    /* The whole list becomes the spill, the spill before it goes back: no
+     * walk to cut the list, and a thread whose lists swing by up to twice
+     * the cap moves no batch at all. */
+    spill_give(tc, cls);
+    tc->spill[cls] = tc->head[cls];
+    tc->spill_n[cls] = (uint16_t)bin_count(tc, cls);
+    tc->head[cls] = HAK_TC_END;
+    tc->room[cls] = (int32_t)tc_cap(tc, cls);
+    if (tc->told[cls] != tc->spill_n[cls]) {
+        _hak_central_tell(cls, (int64_t)tc->spill_n[cls] - tc->told[cls]);
+        tc->told[cls] = tc->spill_n[cls];
+    }
 }
 
 void _hak_list_corrupt(const void *p) { _hak_block_corrupt("malloc", p); }
@@ -261,5 +314,10 @@ bool _hak_block_is_free(const void *p)
     uint32_t limit = bin_count(tc, cls) + 1;
     for (void *q = tc->head[cls]; q != HAK_TC_END && limit-- > 0; q = hak_block_next(q, "free"))
         if (q == p) return true;
+    if (cls < HAK_NCLASS) {
+        limit = tc->spill_n[cls];
+        for (void *q = tc->spill[cls]; limit-- > 0; q = hak_block_next(q, "free"))
+            if (q == p) return true;
+    }
     return cls != 0 && _hak_central_holds(cls, p);
 }

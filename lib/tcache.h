@@ -69,11 +69,18 @@ typedef struct hak_tcache {
     /* Guarded sampling (guard.h): mallocs to go before the next sampled
      * one, and the generator of the intervals. */
     uint32_t sample_left;
+    /* A whole list that overflowed, kept for the next refill of its class
+     * (tcache.c): its length, 0 when none. */
+    void *spill[HAK_NCLASS];
+    uint16_t spill_n[HAK_NCLASS];
+    /* Bit c: class c's list is a spill taken back, not yet overflowed. */
+    uint64_t respilled;
     /* Refills, counted for the large tier's idle check (alloc.c). */
     uint32_t refills;
     uint64_t sample_seed;
 } hak_tcache_t;
 _Static_assert(HAK_FIRST_MID <= 32, "one bit per Tiny class");
+_Static_assert(HAK_NCLASS <= 64, "one respilled bit per class");
 
 enum hak_tc_state { HAK_TC_NEW = 0, HAK_TC_ACTIVE, HAK_TC_DYING };
 

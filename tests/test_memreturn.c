@@ -201,9 +201,9 @@ static void first_refill_is_small(void)
 /* bytes_cached counts the lists of every live thread, not only the
  * caller's: a thread frees 300 blocks of 256 bytes into its own list and
  * waits; the main thread sees them cached, and no longer once it exits.
- * Another thread's list is counted as of its last refill or flush: here the
- * flush when the list passed its cap (256 blocks of this class), which
- * kept half of them, 128. */
+ * Another thread's list is counted as of its last refill, flush or spill:
+ * here the spill when the list passed its cap (256 blocks of this class),
+ * which counted all 257. */
 static pthread_mutex_t hold_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t hold_cond = PTHREAD_COND_INITIALIZER;
 static int hold_stage;
@@ -279,6 +279,47 @@ static void exited_thread_with_empty_list_counts_right(void)
     EXPECT(s1.bytes_cached <= s0.bytes_cached, "bytes_cached %llu -> %llu after the thread exited",
            (unsigned long long)s0.bytes_cached, (unsigned long long)s1.bytes_cached);
     for (int i = 0; i < 4; i++) free(v[i]);
+}
+
+/* A list that overflows is kept whole (the spill) and comes back whole at
+ * the next refill: a thread that frees 300 blocks of 64 bytes and then
+ * allocates 300 again takes nothing from the central pool the second time,
+ * and gives nothing back the first. */
+struct swing {
+    uint64_t refills_free, flushes_free, refills_again;
+};
+
+static void *swing_300(void *arg)
+{
+    struct swing *r = arg;
+    static void *p[300];
+    struct hak_stats a, b, c;
+    for (int i = 0; i < 300; i++) p[i] = malloc(64);
+    hak_stats_get(&a, sizeof a);
+    for (int i = 0; i < 300; i++) free(p[i]);
+    hak_stats_get(&b, sizeof b);
+    for (int i = 0; i < 300; i++) p[i] = malloc(64);
+    hak_stats_get(&c, sizeof c);
+    for (int i = 0; i < 300; i++) free(p[i]);
+    r->refills_free = b.refills - a.refills;
+    r->flushes_free = b.flushes - a.flushes;
+    r->refills_again = c.refills - b.refills;
+    return NULL;
+}
+
+static void overflowed_list_comes_back_whole(void)
+{
+    struct swing r;
+    pthread_t t;
+    pthread_create(&t, NULL, swing_300, &r);
+    pthread_join(t, NULL);
+    printf("     300 frees: %llu refills, %llu flushes; 300 mallocs after: %llu refills\n",
+           (unsigned long long)r.refills_free, (unsigned long long)r.flushes_free,
+           (unsigned long long)r.refills_again);
+    EXPECT(r.flushes_free == 0, "300 frees past a cap of 256 gave %llu batches back",
+           (unsigned long long)r.flushes_free);
+    EXPECT(r.refills_again == 0, "300 mallocs after 300 frees took %llu batches from the pool",
+           (unsigned long long)r.refills_again);
 }
 
 /* Waves: a program that frees what it built and builds it again. The
@@ -367,6 +408,7 @@ int main(void)
     TU_RUN(first_refill_is_small);
     TU_RUN(cached_counts_every_thread);
     TU_RUN(exited_thread_with_empty_list_counts_right);
+    TU_RUN(overflowed_list_comes_back_whole);
     TU_RUN(churn_earns_retention);
     TU_RUN(earned_retention_decays);
     return tu_finish("test_memreturn");
