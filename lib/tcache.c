@@ -314,10 +314,8 @@ bool _hak_block_is_free(const void *p)
     uint32_t limit = bin_count(tc, cls) + 1;
     for (void *q = tc->head[cls]; q != HAK_TC_END && limit-- > 0; q = hak_block_next(q, "free"))
         if (q == p) return true;
-    if (cls < HAK_NCLASS) {
-        limit = tc->spill_n[cls];
-        for (void *q = tc->spill[cls]; limit-- > 0; q = hak_block_next(q, "free"))
-            if (q == p) return true;
-    }
+    limit = tc->spill_n[cls];
+    for (void *q = tc->spill[cls]; limit-- > 0; q = hak_block_next(q, "free"))
+        if (q == p) return true;
     return cls != 0 && _hak_central_holds(cls, p);
 }

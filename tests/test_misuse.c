@@ -105,6 +105,18 @@ static void double_free_after_flush(void)
     free(tu_launder(a));
 }
 
+/* The block is in the thread's spill (tcache.c): its list overflowed at 257
+ * blocks and was set aside whole, so the second free finds it there. */
+static void double_free_in_spill(void)
+{
+    enum { N = 300 };
+    static void *v[N];
+    for (int i = 0; i < N; i++) v[i] = malloc(64);
+    void *a = v[0];
+    for (int i = 0; i < N; i++) free(v[i]);
+    free(tu_launder(a));
+}
+
 /* The block's slab emptied (every block back, as when a thread exits) and
  * its free list was dropped for address-order reuse: the block is found
  * free by its place past the slab's carving point. */
@@ -535,6 +547,8 @@ static const struct misuse cases[] = {
     {"double-free-after-other-frees", double_free_after_other_frees,
      "double free", "double free", "double free (guarded allocation)"},
     {"double-free-after-flush", double_free_after_flush,
+     "double free", "double free", "double free (guarded allocation)"},
+    {"double-free-in-spill", double_free_in_spill,
      "double free", "double free", "double free (guarded allocation)"},
     {"double-free-after-slab-emptied", double_free_after_slab_emptied,
      "double free", "double free", "double free (guarded allocation)"},
