@@ -112,8 +112,8 @@ void _hak_thread_init(void)
     /* No list of threads is kept: a thread that first allocates while glibc
      * tears it down (after the key destructors ran, e.g. in its freeres)
      * never gets its destructor called, and a list would keep a pointer to
-     * its freed TLS. Such a thread can only leave its few cached blocks
-     * behind. Last: may allocate (glibc's second-level key array), which
+     * its freed TLS. Such a thread can only leave its cached blocks behind
+     * (at most twice each class's cap: its list and its spill). Last: may allocate (glibc's second-level key array), which
      * now works. */
     pthread_setspecific(tc_key, &_hak_tc);
 }

@@ -145,7 +145,10 @@ void _hak_tc_activate(void)
 
 static void bin_flush(hak_tc_ref_t *tc, unsigned cls, uint32_t keep)
 {
-    if (keep == 0) spill_give(tc, cls);
+    if (keep == 0) {
+        spill_give(tc, cls);
+        tc->respilled &= ~((uint64_t)1 << cls);
+    }
     uint32_t count = bin_count(tc, cls);
     if (count <= keep) {
         /* Nothing to give back, but the list may hold fewer blocks than
@@ -208,8 +211,8 @@ void _hak_tc_retire(void)
 void _hak_tc_after_fork_child(void)
 {
     /* Only the forking thread lives on; the others' caches are lost (their
-     * blocks stay counted as cached, bounded by the caps), and so are
-     * they in their groups, which keep their spans. */
+     * blocks stay counted as cached, bounded by twice the caps: list and
+     * spill), and so are they in their groups, which keep their spans. */
     pthread_mutex_init(&group_lock, NULL);
     for (unsigned g = 0; g < ngroups; g++) group_threads[g] = 0;
     hak_tc_ref_t *tc = hak_tc_self();
@@ -255,6 +258,8 @@ void *_hak_tc_refill(unsigned cls)
     /* A thread not set up (or dying) has no group. */
     hak_span_t **slot = tc->state == HAK_TC_ACTIVE && hak_class_is_tiny(cls) ? &group_span[tc->group][cls] : NULL;
     unsigned n = _hak_central_take(cls, want, &head, HAK_TC_END, &_hak_tc, slot, tc->told[cls]);
+    /* A list refilled from the pool is no spill taken back any more. */
+    tc->respilled &= ~((uint64_t)1 << cls);
     tc->told[cls] = (uint16_t)n;
     if (n == 0) return NULL;
     if (HAK_UNLIKELY(_hak_tc_sample_every)) tc->sample_left -= n < tc->sample_left ? n : tc->sample_left;
@@ -286,8 +291,9 @@ void _hak_tc_overflow(unsigned cls)
         return;
     }
     /* The whole list becomes the spill, the spill before it goes back: no
-     * walk to cut the list, and a thread whose lists swing by up to twice
-     * the cap moves no batch at all. */
+     * walk to cut the list, and the next refill takes no batch from the
+     * pool (a thread that frees and allocates 300 blocks of a 256 cap in
+     * turn moves one batch a round, where it moved a flush and a refill). */
     spill_give(tc, cls);
     tc->spill[cls] = tc->head[cls];
     tc->spill_n[cls] = (uint16_t)bin_count(tc, cls);

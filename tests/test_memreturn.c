@@ -307,6 +307,24 @@ static void *swing_300(void *arg)
     return NULL;
 }
 
+/* A spill taken back and used up, then a refill from the pool: that list
+ * is no spill any more, and its next overflow spills again (a stale mark
+ * once made it give half back instead). */
+static void *spill_then_pool(void *arg)
+{
+    uint64_t *flushes = arg;
+    static void *p[500];
+    struct hak_stats a, b;
+    for (int i = 0; i < 300; i++) p[i] = malloc(64);
+    for (int i = 0; i < 300; i++) free(p[i]);
+    for (int i = 0; i < 500; i++) p[i] = malloc(64);
+    hak_stats_get(&a, sizeof a);
+    for (int i = 0; i < 500; i++) free(p[i]);
+    hak_stats_get(&b, sizeof b);
+    *flushes = b.flushes - a.flushes;
+    return NULL;
+}
+
 static void overflowed_list_comes_back_whole(void)
 {
     struct swing r;
@@ -320,6 +338,11 @@ static void overflowed_list_comes_back_whole(void)
            (unsigned long long)r.flushes_free);
     EXPECT(r.refills_again == 0, "300 mallocs after 300 frees took %llu batches from the pool",
            (unsigned long long)r.refills_again);
+    uint64_t flushes;
+    pthread_create(&t, NULL, spill_then_pool, &flushes);
+    pthread_join(t, NULL);
+    EXPECT(flushes == 0, "500 frees after a spill was used up and the pool refilled gave %llu batches back",
+           (unsigned long long)flushes);
 }
 
 /* Waves: a program that frees what it built and builds it again. The
