@@ -93,29 +93,24 @@ static void double_free_after_other_frees(void)
     free(tu_launder(a)); /* no longer the last one freed */
 }
 
-/* The block has left the thread's list for its slab's free list when it is
- * freed again. */
-static void double_free_after_flush(void)
+/* n blocks of 64 bytes allocated and freed in order, then the first freed
+ * again: where it is by then depends on n (the cap is 256). */
+static void double_free_first_of(int n)
 {
-    enum { N = 2000 };
-    static void *v[N];
-    for (int i = 0; i < N; i++) v[i] = malloc(64);
+    static void *v[2000];
+    for (int i = 0; i < n; i++) v[i] = malloc(64);
     void *a = v[0];
-    for (int i = 0; i < N; i++) free(v[i]);
+    for (int i = 0; i < n; i++) free(v[i]);
     free(tu_launder(a));
 }
 
+/* The block has left the thread's list and its spill for its slab's free
+ * bits when it is freed again. */
+static void double_free_after_flush(void) { double_free_first_of(2000); }
+
 /* The block is in the thread's spill (tcache.c): its list overflowed at 257
  * blocks and was set aside whole, so the second free finds it there. */
-static void double_free_in_spill(void)
-{
-    enum { N = 300 };
-    static void *v[N];
-    for (int i = 0; i < N; i++) v[i] = malloc(64);
-    void *a = v[0];
-    for (int i = 0; i < N; i++) free(v[i]);
-    free(tu_launder(a));
-}
+static void double_free_in_spill(void) { double_free_first_of(300); }
 
 /* The block's slab emptied (every block back, as when a thread exits) and
  * its free list was dropped for address-order reuse: the block is found
