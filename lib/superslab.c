@@ -239,8 +239,9 @@ hak_span_t *_hak_span_new(unsigned cls)
  * free_bits whose 8 units are all free now goes back. The bits are 0
  * already, but the pages stay resident otherwise, 16 KiB for every
  * SuperSlab a program ever filled (test_memreturn: 8 MiB resident after
- * freeing 1 GiB of 64-byte blocks, 16 MiB without this). Under the lock: a span created in
- * those units meanwhile would set bits that the purge then dropped. */
+ * freeing 1 GiB of 64-byte blocks, 16 MiB without this). Under the lock:
+ * a span created in those units meanwhile would set bits that the purge
+ * then dropped. */
 static void bits_purge(hak_ss_t *ss, unsigned u, unsigned n)
 {
     enum { UNITS_PER_PAGE = 4096 / (HAK_BITS_PER_UNIT * 8) };
@@ -273,8 +274,7 @@ void _hak_span_release(hak_span_t *s)
         ss->unit_head[u + i] = 0;
     }
     s->state = HAK_SPAN_DEAD;
-    uint32_t mask = (n >= 32 ? ~0u : ((1u << n) - 1)) << u;
-    ss->free_units |= mask;
+    ss->free_units |= run_mask(u, n);
     bits_purge(ss, u, n);
     ss_relist(ss);
     pthread_mutex_unlock(&arena_lock);

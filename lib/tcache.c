@@ -108,6 +108,15 @@ int64_t _hak_tc_untold(unsigned cls)
     return (int64_t)bin_count(tc, cls) + tc->spill_n[cls] - (int64_t)tc->told[cls];
 }
 
+/* The thread holds `held` blocks of cls (list and spill): the pool is told
+ * if that is not what it was told last. */
+static void tell(hak_tc_ref_t *tc, unsigned cls, uint32_t held)
+{
+    if (tc->told[cls] == held) return;
+    _hak_central_tell(cls, (int64_t)held - tc->told[cls]);
+    tc->told[cls] = (uint16_t)held;
+}
+
 /* The spilled list of cls goes back to the central pool. */
 static void spill_give(hak_tc_ref_t *tc, unsigned cls)
 {
@@ -156,10 +165,7 @@ static void bin_flush(hak_tc_ref_t *tc, unsigned cls, uint32_t keep)
          * or a thread that exits with an empty list leaves its last batch
          * counted as cached for good (bytes_cached too high, bytes_in_use
          * too low, by up to a batch per class per thread that ever ran). */
-        if (tc->told[cls] != count) {
-            _hak_central_tell(cls, (int64_t)count - tc->told[cls]);
-            tc->told[cls] = (uint16_t)count;
-        }
+        tell(tc, cls, count);
         return;
     }
     void *rest;
@@ -299,10 +305,7 @@ void _hak_tc_overflow(unsigned cls)
     tc->spill_n[cls] = (uint16_t)bin_count(tc, cls);
     tc->head[cls] = HAK_TC_END;
     tc->room[cls] = (int32_t)tc_cap(tc, cls);
-    if (tc->told[cls] != tc->spill_n[cls]) {
-        _hak_central_tell(cls, (int64_t)tc->spill_n[cls] - tc->told[cls]);
-        tc->told[cls] = tc->spill_n[cls];
-    }
+    tell(tc, cls, tc->spill_n[cls]);
 }
 
 void _hak_list_corrupt(const void *p) { _hak_block_corrupt("malloc", p); }
