@@ -60,15 +60,13 @@ def get_include() -> str:
 _bound_to_process, _loaded_library = _core.bind(api_library_path())
 _C_API = _core._C_API  # the capsule "hakmem._C_API" (hakmem_capi.h)
 
-from ._native import ffi, lib  # noqa: E402
+if TYPE_CHECKING:  # for type checkers, the lazy attributes below are plain imports
+    from . import _bindings, bench, stress  # noqa: F401
+    from ._lib import ffi, lib  # noqa: F401
+    from .heap import Heap  # noqa: F401
 
-if lib.hakpy_bind() != 0:
-    raise ImportError(ffi.string(lib.hakpy_bind_error()).decode("utf-8", "replace"))
-
-from . import _bindings  # noqa: E402
-
-#: The version of the hakmem library the package is bound to (hak_version()).
-__version__: str = ffi.string(lib.hak_version()).decode("ascii")
+    #: The version of the hakmem library the package is bound to (hak_version()).
+    __version__: str
 
 Block = _core.Block
 malloc = _core.malloc
@@ -112,30 +110,45 @@ def stats() -> Dict[str, Union[int, bool]]:
     mapped; SuperSlabs, spans, large blocks; and, when the process started
     with ``HAKMEM_STATS=1`` or ``HAKMEM_FREE_ROUTE_TRACE=1``
     (``stats_enabled``), calls per tier and the route every free took."""
+    from . import _bindings
+
     return _bindings.hak_stats_get()
 
 
 def collect() -> int:
     """``hak_collect()``: give cached memory back to the OS now; the bytes released."""
+    from . import _bindings
+
     return _bindings.hak_collect()
 
 
-from .heap import Heap  # noqa: E402
 from . import pymem  # noqa: E402
 
-if TYPE_CHECKING:  # for type checkers, bench and stress are plain submodules
-    from . import bench, stress  # noqa: F401
+# cffi (hakmem.ffi, hakmem.lib and what uses them: Heap, __version__) costs a
+# few milliseconds at import, the benchmark harness (bench, stress: argparse,
+# subprocess, dataclasses...) tens: each is imported on first use, so that
+# ``import hakmem.pymem`` before install(), the first thing a program runs,
+# costs no more than the hooks need.
+_LAZY_MODULES = {"bench": ".bench", "stress": ".stress", "ffi": "._lib", "lib": "._lib",
+                 "Heap": ".heap"}
 
 
 def __getattr__(name: str) -> object:
-    # bench and stress load the benchmark harness (argparse, subprocess,
-    # dataclasses, statistics...): imported on first use, so that
-    # ``import hakmem`` before pymem.install() stays cheap (tens of ms).
-    if name in ("bench", "stress"):
+    if name == "__version__":
+        from ._lib import ffi, lib
+
+        version = ffi.string(lib.hak_version()).decode("ascii")
+        globals()["__version__"] = version
+        return version
+    if name in _LAZY_MODULES:
         import importlib
 
-        return importlib.import_module("." + name, __name__)
+        module = importlib.import_module(_LAZY_MODULES[name], __name__)
+        value = module if name in ("bench", "stress") else getattr(module, name)
+        globals()[name] = value
+        return value
     raise AttributeError("module %r has no attribute %r" % (__name__, name))
+
 
 __all__ = [
     "Block", "Heap", "aligned_alloc", "api_library_path", "bench", "bound_to_process", "calloc",

@@ -12,7 +12,7 @@ if TYPE_CHECKING:  # typing costs milliseconds at import; annotations are string
 
     _T = TypeVar("_T")
 
-from ._native import ffi, lib
+from ._lib import ffi, lib
 
 STATS_FIELDS = tuple(name for name, _ in ffi.typeof("struct hak_stats").fields)
 ROUTES = ("tiny_fast", "mid_fast", "slab_lookup", "remote", "large", "null")

@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # typing costs milliseconds at import; annotations are string
     from typing import Any, Dict, Iterator, List, Union
 
 from . import _core
-from ._native import ffi, lib
+from ._lib import ffi, lib
 
 Block = _core.Block
 
