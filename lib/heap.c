@@ -220,7 +220,7 @@ static _Atomic uint64_t parked_classes; /* bit c: a span of class c may be parke
 #define SLOW_START_BLOCKS 4u
 
 /* The calling thread's way w (tcache.h holds the ways). */
-static const void **way_at(unsigned w) { return (const void **)&_hak_tc.heap_ways[w & (HAK_HEAP_WAYS - 1)]; }
+static const void **way_at(unsigned w) { return (const void **)&hak_tc_addr()->heap_ways[w & (HAK_HEAP_WAYS - 1)]; }
 /* Its address tells the calling thread (hak_heap_visit's visitor). */
 static __thread char visit_token HAK_TLS;
 

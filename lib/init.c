@@ -115,16 +115,17 @@ void _hak_thread_init(void)
      * its freed TLS. Such a thread can only leave its cached blocks behind
      * (at most twice each class's cap: its list and its spill). Last: may allocate (glibc's second-level key array), which
      * now works. */
-    pthread_setspecific(tc_key, &_hak_tc);
+    pthread_setspecific(tc_key, (void *)hak_tc_id());
 }
 
 static void thread_exit(void *arg)
 {
-    if (arg != &_hak_tc) return;
+    if (arg != hak_tc_id()) return;
     _hak_tc_retire();
     /* After the retire: the thread is dying, so heap calls made by later
      * destructors attach no cache again. */
     _hak_heap_thread_exit();
+    _hak_tc_release();
 }
 
 /* ---- fork ---------------------------------------------------------------- */

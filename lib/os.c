@@ -193,6 +193,15 @@ long _hak_os_pid(void) { return (long)getpid(); }
 
 long _hak_os_tid(void) { return (long)syscall(SYS_gettid); }
 
+bool _hak_os_thread_gone(long tid)
+{
+    int saved = errno;
+    /* Signal 0 only checks that the thread exists. */
+    bool gone = syscall(SYS_tgkill, (long)getpid(), tid, 0) != 0 && errno == ESRCH;
+    errno = saved;
+    return gone;
+}
+
 static void (*segv_fn)(void *addr);
 static struct sigaction segv_before;
 

@@ -55,6 +55,9 @@ HAK_HIDDEN uint64_t _hak_os_now_ms(void);
 HAK_HIDDEN bool _hak_os_random(void *buf, size_t n);
 /* The calling thread's id (gettid). */
 HAK_HIDDEN long _hak_os_tid(void);
+/* True once thread tid of this process has exited (the kernel no longer
+ * knows it); errno is kept. */
+HAK_HIDDEN bool _hak_os_thread_gone(long tid);
 /* Calls fn with the faulting address on the next SIGSEGV, then puts back
  * the disposition that was there before (the program's handler or the
  * default) and returns, so that the fault repeats under it: the program's

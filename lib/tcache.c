@@ -30,10 +30,147 @@ const uint64_t _hak_tc_end[2] HAK_ALIGNED(16) = {0, 0};
 
 const uint64_t _hak_tc_heap_none[2] HAK_ALIGNED(16) = {0, UINT32_MAX};
 
-__thread hak_tcache_t _hak_tc HAK_TLS = {
-    .head = {[0 ... HAK_CLASS_IDS - 1] = HAK_TC_END},
-    .heap_ways = {[0 ... HAK_TC_HEAP_WAYS - 1] = _hak_tc_heap_none},
-};
+/* What a new thread's cache holds: empty lists, room 0, state NEW. */
+#define TC_IMAGE                                                   \
+    {                                                              \
+        .head = {[0 ... HAK_CLASS_IDS - 1] = HAK_TC_END},          \
+        .heap_ways = {[0 ... HAK_TC_HEAP_WAYS - 1] = _hak_tc_heap_none}, \
+    }
+
+#if !HAK_TC_INDIRECT
+__thread hak_tcache_t _hak_tc HAK_TLS = TC_IMAGE;
+
+void _hak_tc_release(void) {}
+#else
+/* The dlopen-safe build's caches (tcache.h): carved from mappings of
+ * POOL_CHUNK bytes, never unmapped, and reused. A cache is owned from its
+ * thread's first call. When the thread's key destructor has run, the cache
+ * joins the queue of retired ones, but stays its thread's: later
+ * destructors may still call hakmem through it, as a dying thread (caps 0,
+ * so its lists stay empty). A new thread takes a retired cache once the
+ * kernel no longer knows its thread, which then runs no more code (a
+ * thread id the kernel has given again only keeps it queued longer); the
+ * oldest are asked first, and at most POOL_PROBES a time, so that threads
+ * still in their destructors do not make each new thread wait. */
+__thread hak_tcache_t *_hak_tcp;
+static const hak_tcache_t tc_image = TC_IMAGE;
+#define POOL_CHUNK 65536u
+#define POOL_PROBES 8u
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static hak_tcache_t *pool_all;              /* every cache carved (for fork) */
+static hak_tcache_t *retired, *retired_last; /* oldest first */
+static char *pool_cur, *pool_end;
+
+/* ThreadSanitizer cannot take the kernel's word that a thread is gone as
+ * ordering its last writes before our reads (it knows pthread_join, not
+ * thread exit), so under it a retired cache is never taken back, except
+ * after a fork. */
+#if defined(__SANITIZE_THREAD__)
+#define POOL_REUSE_RETIRED 0
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define POOL_REUSE_RETIRED 0
+#endif
+#endif
+#ifndef POOL_REUSE_RETIRED
+#define POOL_REUSE_RETIRED 1
+#endif
+
+static hak_tcache_t *pool_carve(void)
+{
+    size_t size = (sizeof(hak_tcache_t) + 63) & ~(size_t)63;
+    if (pool_cur == NULL || (size_t)(pool_end - pool_cur) < size) {
+        char *chunk = _hak_os_map(POOL_CHUNK);
+        if (chunk == NULL) return NULL;
+        _hak_stat_add(&_hak_g_stats.mapped, POOL_CHUNK);
+        pool_cur = chunk;
+        pool_end = chunk + POOL_CHUNK;
+    }
+    hak_tcache_t *tc = (hak_tcache_t *)(void *)pool_cur;
+    pool_cur += size;
+    tc->pool_all_next = pool_all;
+    pool_all = tc;
+    return tc;
+}
+
+static void retired_push(hak_tcache_t *tc)
+{
+    if (tc->pool_queued) return;
+    tc->pool_queued = 1;
+    tc->pool_next = NULL;
+    if (retired_last != NULL) retired_last->pool_next = tc;
+    else retired = tc;
+    retired_last = tc;
+}
+
+/* A retired cache whose thread is gone, off the queue; or NULL. */
+static hak_tcache_t *retired_take(void)
+{
+    hak_tcache_t *prev = NULL;
+    unsigned probes = 0;
+    for (hak_tcache_t *q = retired; q != NULL && probes < POOL_PROBES; prev = q, q = q->pool_next) {
+        if (q->owner_tid != 0) {
+            probes++;
+            if (!POOL_REUSE_RETIRED || !_hak_os_thread_gone(q->owner_tid)) continue;
+            /* The thread's last writes to the cache came before its exit,
+             * which came before the kernel's answer: none of our reads of
+             * the cache may move above that answer. */
+            atomic_thread_fence(memory_order_acquire);
+        }
+        if (prev != NULL) prev->pool_next = q->pool_next;
+        else retired = q->pool_next;
+        if (retired_last == q) retired_last = prev;
+        q->pool_queued = 0;
+        return q;
+    }
+    return NULL;
+}
+
+hak_tcache_t *_hak_tc_attach(void)
+{
+    long tid = _hak_os_tid();
+    pthread_mutex_lock(&pool_lock);
+    hak_tcache_t *tc = retired_take();
+    if (tc == NULL) tc = pool_carve();
+    if (tc == NULL) {
+        pthread_mutex_unlock(&pool_lock);
+        _hak_fatal("cannot map memory for a thread's cache");
+    }
+    hak_tcache_t *all_next = tc->pool_all_next;
+    *tc = tc_image;
+    tc->pool_all_next = all_next;
+    tc->owner_tid = tid;
+    pthread_mutex_unlock(&pool_lock);
+    _hak_tcp = tc;
+    return tc;
+}
+
+void _hak_tc_release(void)
+{
+    hak_tcache_t *tc = _hak_tcp;
+    if (tc == NULL) return;
+    pthread_mutex_lock(&pool_lock);
+    retired_push(tc);
+    pthread_mutex_unlock(&pool_lock);
+}
+
+/* In a fork's child only the forking thread lives on: every other cache is
+ * free at once (owner 0: no thread to ask about; the blocks on them are
+ * lost, as in the initial-exec build). */
+static void pool_after_fork_child(void)
+{
+    pthread_mutex_init(&pool_lock, NULL);
+    hak_tcache_t *self = _hak_tcp;
+    retired = retired_last = NULL;
+    for (hak_tcache_t *q = pool_all; q != NULL; q = q->pool_all_next) {
+        q->pool_queued = 0;
+        if (q == self) continue;
+        q->owner_tid = 0;
+        retired_push(q);
+    }
+    if (self != NULL) self->owner_tid = _hak_os_tid();
+}
+#endif
 
 static uint32_t class_cap[HAK_NCLASS];
 #define REFILL_BYTES 16384u
@@ -59,7 +196,7 @@ uint32_t _hak_tc_sample_every;
 static uint32_t sample_interval(hak_tc_ref_t *tc)
 {
     uint64_t x = tc->sample_seed;
-    if (x == 0) x = (uint64_t)(uintptr_t)&_hak_tc * 0x9E3779B97F4A7C15ull | 1;
+    if (x == 0) x = (uint64_t)(uintptr_t)hak_tc_id() * 0x9E3779B97F4A7C15ull | 1;
     x ^= x << 13;
     x ^= x >> 7;
     x ^= x << 17;
@@ -223,6 +360,9 @@ void _hak_tc_after_fork_child(void)
     for (unsigned g = 0; g < ngroups; g++) group_threads[g] = 0;
     hak_tc_ref_t *tc = hak_tc_self();
     if (tc->state == HAK_TC_ACTIVE) group_threads[tc->group] = 1;
+#if HAK_TC_INDIRECT
+    pool_after_fork_child();
+#endif
 }
 
 void *_hak_tc_refill(unsigned cls)
@@ -263,7 +403,7 @@ void *_hak_tc_refill(unsigned cls)
     void *head;
     /* A thread not set up (or dying) has no group. */
     hak_span_t **slot = tc->state == HAK_TC_ACTIVE && hak_class_is_tiny(cls) ? &group_span[tc->group][cls] : NULL;
-    unsigned n = _hak_central_take(cls, want, &head, HAK_TC_END, &_hak_tc, slot, tc->told[cls]);
+    unsigned n = _hak_central_take(cls, want, &head, HAK_TC_END, hak_tc_id(), slot, tc->told[cls]);
     /* A list refilled from the pool is no spill taken back any more. */
     tc->respilled &= ~((uint64_t)1 << cls);
     tc->told[cls] = (uint16_t)n;

@@ -78,6 +78,13 @@ typedef struct hak_tcache {
     /* Refills, counted for the large tier's idle check (alloc.c). */
     uint32_t refills;
     uint64_t sample_seed;
+    /* The dlopen-safe build's caches live outside TLS (below, tcache.c):
+     * the kernel id of the thread that owns this one (0: none), whether it
+     * is on the queue of retired caches, the next there, and the next of
+     * all caches. */
+    long owner_tid;
+    uint32_t pool_queued;
+    struct hak_tcache *pool_next, *pool_all_next;
 } hak_tcache_t;
 _Static_assert(HAK_FIRST_MID <= 32, "one bit per Tiny class");
 _Static_assert(HAK_NCLASS <= 64, "one respilled bit per class");
@@ -90,17 +97,19 @@ enum hak_tc_state { HAK_TC_NEW = 0, HAK_TC_ACTIVE, HAK_TC_DYING };
 #define HAK_TLS
 #endif
 
-HAK_HIDDEN extern __thread hak_tcache_t _hak_tc HAK_TLS;
 HAK_HIDDEN extern const uint64_t _hak_tc_end[2];
 #define HAK_TC_END ((void *)_hak_tc_end)
+
+#if defined(HAK_TLS_INITIAL_EXEC)
+#define HAK_TC_INDIRECT 0
+HAK_HIDDEN extern __thread hak_tcache_t _hak_tc HAK_TLS;
 
 /* The calling thread's cache. In the initial-exec build on x86-64 it is
  * reached through %fs with the offset from the GOT: one load, where
  * &_hak_tc costs that load plus a load of the thread pointer and an add.
  * Every access to head and room goes through this one pointer type, so the
  * compiler never sees the same bytes under two address spaces. */
-#if defined(HAK_TLS_INITIAL_EXEC) && defined(__x86_64__) && defined(__SEG_FS) && \
-    !defined(__STRICT_ANSI__) && !defined(__clang__)
+#if defined(__x86_64__) && defined(__SEG_FS) && !defined(__STRICT_ANSI__) && !defined(__clang__)
 #define HAK_TC_SEG 1
 typedef __seg_fs hak_tcache_t hak_tc_ref_t;
 HAK_INLINE hak_tc_ref_t *hak_tc_self(void)
@@ -113,6 +122,35 @@ HAK_INLINE hak_tc_ref_t *hak_tc_self(void)
 #define HAK_TC_SEG 0
 typedef hak_tcache_t hak_tc_ref_t;
 HAK_INLINE hak_tc_ref_t *hak_tc_self(void) { return &_hak_tc; }
+#endif
+/* The cache's address, the same for the thread's whole life; as a plain
+ * pointer (the heap ways, which heap.c reaches through their addresses). */
+HAK_INLINE const void *hak_tc_id(void) { return &_hak_tc; }
+HAK_INLINE hak_tcache_t *hak_tc_addr(void) { return &_hak_tc; }
+
+#else
+/* The dlopen-safe build (libhakmem_api). A library loaded by dlopen gets
+ * its TLS in glibc's static surplus only if it fits there (512 bytes by
+ * default); the cache (3 KiB) does not, and every access would then go
+ * through __tls_get_addr's descriptor (_dl_tlsdesc_dynamic: 6% of
+ * `bench_cpython.py strings` under hakmem.pymem.install()). So this
+ * build's TLS is one pointer, which fits and costs one %fs load through
+ * its descriptor, to a cache from a pool (tcache.c). A thread's first call
+ * finds it NULL and attaches a cache, initialised as a new thread's TLS
+ * would be: everything after that is as in the initial-exec build. */
+#define HAK_TC_INDIRECT 1
+#define HAK_TC_SEG 0
+typedef hak_tcache_t hak_tc_ref_t;
+HAK_HIDDEN extern __thread hak_tcache_t *_hak_tcp;
+HAK_HIDDEN HAK_COLD hak_tcache_t *_hak_tc_attach(void);
+HAK_INLINE hak_tc_ref_t *hak_tc_self(void)
+{
+    hak_tcache_t *tc = _hak_tcp;
+    if (HAK_UNLIKELY(tc == NULL)) tc = _hak_tc_attach();
+    return tc;
+}
+HAK_INLINE const void *hak_tc_id(void) { return hak_tc_self(); }
+HAK_INLINE hak_tcache_t *hak_tc_addr(void) { return hak_tc_self(); }
 #endif
 
 HAK_HIDDEN HAK_NORETURN HAK_COLD void _hak_list_corrupt(const void *p);
@@ -180,5 +218,9 @@ HAK_HIDDEN void _hak_tc_flush_all(void);
  * the central pool (the caller's own share of the stats' cached count). */
 HAK_HIDDEN int64_t _hak_tc_untold(unsigned cls);
 HAK_HIDDEN void _hak_tc_after_fork_child(void);
+/* The thread is gone from hakmem's point of view (its key destructor ran,
+ * after _hak_tc_retire): in the dlopen-safe build its cache goes back to
+ * the pool once the kernel no longer knows the thread. */
+HAK_HIDDEN void _hak_tc_release(void);
 
 #endif

@@ -14,6 +14,11 @@
  *   churn     10,000 short-lived threads in waves of 8, each leaving half of
  *             its blocks for the main thread to free: the memory cached by
  *             exited threads must be reclaimed (RSS bounded).
+ *   dtor      2,000 threads in waves of 8 whose own key destructor, run
+ *             after hakmem's has retired the thread's cache, allocates,
+ *             frees what an earlier thread's destructor left, and leaves a
+ *             block for the next: a dying thread's calls must work, and its
+ *             blocks must reach the others intact.
  *
  * Usage: test_threads [--size=PCT] [SECTION...]
  *            every section (or those named), default size (a few s); PCT
@@ -29,8 +34,12 @@
  *            load has stopped and hak_collect() has run. Any pattern
  *            mismatch, lost block or failed check fails the run.
  *
- * Built against the hak_* API (tests/real/hak_prefixed.h maps the standard
- * names) with -fsanitize=thread by tests/real/test_sanitizers.sh: there
+ * test_threads_api is this test built against libhakmem_api, the dlopen-safe
+ * build, through the hak_* API (tests/real/hak_prefixed.h maps the standard
+ * names): its thread caches are not in TLS but in a pool, reused once their
+ * threads have exited, so churn also checks that the pool stays small.
+ *
+ * Built against the hak_* API with -fsanitize=thread by tests/real/test_sanitizers.sh: there
  * resident memory is ThreadSanitizer's, so it is not checked, and a forked
  * child starts no thread (ThreadSanitizer does not support that).
  * Exit status: 0 pass, 1 fail, 99 usage (automake).
@@ -65,6 +74,9 @@
 #endif
 #ifndef UNDER_TSAN
 #define UNDER_TSAN 0
+#endif
+#ifndef TEST_API_LIB
+#define TEST_API_LIB 0
 #endif
 
 static int g_threads = 4; /* stress threads */
@@ -632,6 +644,8 @@ static void churn_short_lived_threads(void)
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 256 * 1024);
     size_t base = tu_rss_bytes(), max = base;
+    hak_stats_t s0;
+    hak_stats_get(&s0, sizeof s0);
     long bad = 0, create_failed = 0;
     int done = 0;
     for (; done < total; done += CHURN_WAVE) {
@@ -675,6 +689,18 @@ static void churn_short_lived_threads(void)
         EXPECT(max < base + TU_MIB(100),
                "RSS grew by %.1f MiB (limit 100 MiB) over %d short-lived threads",
                (double)(max - base) * mib, done);
+#if TEST_API_LIB
+    /* The caches of exited threads are reused: the pool holds about as
+     * many as there were threads at once (8 here, and those still exiting
+     * when the next wave starts), in 64 KiB mappings counted as mapped.
+     * One cache per thread ever would be 10,000 of 3 KiB. */
+    hak_stats_t s1;
+    hak_stats_get(&s1, sizeof s1);
+    printf("     bytes_mapped grew by %lld\n", (long long)(s1.bytes_mapped - s0.bytes_mapped));
+    EXPECT(s1.bytes_mapped <= s0.bytes_mapped + 4 * 65536,
+           "bytes_mapped grew by %llu over %d short-lived threads: thread caches not reused",
+           (unsigned long long)(s1.bytes_mapped - s0.bytes_mapped), done);
+#endif
 }
 
 /* ======================================================================
@@ -745,17 +771,100 @@ struct section {
     void (*fn)(void);
 };
 
+/* ======================================================================
+ * dtor: hakmem called from a thread's key destructors, after its own
+ * ====================================================================== */
+
+#define DTOR_BLOCKS 16
+static pthread_key_t dtor_key;
+static _Atomic long dtor_bad, dtor_runs;
+/* The blocks the last destructor left, for the next to check and free. */
+static void *dtor_left[DTOR_BLOCKS];
+static size_t dtor_left_n[DTOR_BLOCKS];
+static pthread_mutex_t dtor_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void dtor_run(void *arg)
+{
+    uintptr_t id = (uintptr_t)arg;
+    void *mine[DTOR_BLOCKS];
+    size_t n[DTOR_BLOCKS];
+    for (int i = 0; i < DTOR_BLOCKS; i++) {
+        n[i] = 16 + (size_t)((id * 7 + (uintptr_t)i * 131) % 3000);
+        mine[i] = malloc(n[i]);
+        if (mine[i] == NULL) {
+            atomic_fetch_add(&dtor_bad, 1);
+            continue;
+        }
+        fill_pattern(mine[i], n[i]);
+    }
+    pthread_mutex_lock(&dtor_lock);
+    for (int i = 0; i < DTOR_BLOCKS; i++) {
+        if (dtor_left[i] != NULL) {
+            if (!check_pattern(dtor_left[i], dtor_left_n[i])) atomic_fetch_add(&dtor_bad, 1);
+            free(dtor_left[i]);
+        }
+        dtor_left[i] = mine[i];
+        dtor_left_n[i] = n[i];
+    }
+    pthread_mutex_unlock(&dtor_lock);
+    atomic_fetch_add(&dtor_runs, 1);
+}
+
+static void *dtor_thread(void *arg)
+{
+    /* Something of the thread's own in the cache first, so that hakmem's
+     * destructor has a live cache to retire. */
+    void *p = malloc(100);
+    free(p);
+    pthread_setspecific(dtor_key, arg);
+    return NULL;
+}
+
+static void dtor_after_retire(void)
+{
+    /* Created after hakmem's key (made when the library started), so its
+     * destructor runs after hakmem's in each round. */
+    if (pthread_key_create(&dtor_key, dtor_run) != 0) {
+        EXPECT(0, "pthread_key_create failed");
+        return;
+    }
+    int total = ((int)scaled(2000, 8) + 7) / 8 * 8; /* whole waves */
+    int started = 0;
+    for (int done = 0; done < total; done += 8) {
+        pthread_t t[8];
+        int ok[8];
+        for (int i = 0; i < 8; i++) {
+            ok[i] = pthread_create(&t[i], NULL, dtor_thread, (void *)(uintptr_t)(done + i + 1)) == 0;
+            started += ok[i];
+        }
+        for (int i = 0; i < 8; i++)
+            if (ok[i]) pthread_join(t[i], NULL);
+    }
+    for (int i = 0; i < DTOR_BLOCKS; i++) {
+        if (dtor_left[i] == NULL) continue;
+        if (!check_pattern(dtor_left[i], dtor_left_n[i])) atomic_fetch_add(&dtor_bad, 1);
+        free(dtor_left[i]);
+        dtor_left[i] = NULL;
+    }
+    pthread_key_delete(dtor_key);
+    printf("     %d threads, %ld destructors ran\n", started, (long)atomic_load(&dtor_runs));
+    EXPECT_EQ(started, total);
+    EXPECT_EQ(atomic_load(&dtor_runs), started);
+    EXPECT_EQ(atomic_load(&dtor_bad), 0);
+}
+
 static const struct section sections[] = {
     {"stress", stress},
     {"prodcons", prodcons},
     {"fork", fork_while_threads_allocate},
     {"churn", churn_short_lived_threads},
+    {"dtor", dtor_after_retire},
 };
 #define NSECTIONS (int)(sizeof sections / sizeof sections[0])
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: test_threads [--size=PCT] [stress|prodcons|fork|churn]...\n"
+    fprintf(stderr, "usage: test_threads [--size=PCT] [stress|prodcons|fork|churn|dtor]...\n"
                     "       test_threads soak SECONDS [THREADS]\n");
     return 99;
 }
