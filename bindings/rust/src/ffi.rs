@@ -24,6 +24,7 @@ extern "C" {
         new_size: usize,
     ) -> *mut c_void;
     pub fn hak_owns(ptr: *const c_void) -> c_int;
+    pub fn hak_free_if_owned(ptr: *mut c_void) -> c_int;
     pub fn hak_collect() -> usize;
     pub fn hak_stats_get(out: *mut c_void, size: usize) -> c_int;
 

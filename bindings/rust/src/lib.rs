@@ -114,6 +114,42 @@ pub fn owns(ptr: *const u8) -> bool {
     unsafe { ffi::hak_owns(ptr.cast()) != 0 }
 }
 
+/// Frees `ptr` if hakmem handed it out, in one call; returns whether it did.
+///
+/// For code that receives pointers from two allocators (C libraries that
+/// used the system `malloc`, and hakmem) and must free each with its own:
+/// `false` means the pointer is not hakmem's and the caller still owns it.
+/// Null returns `false`. Faster than [`owns`] followed by a free.
+///
+/// # Safety
+///
+/// If `ptr` lies in hakmem's memory it must be the start of a live block that
+/// hakmem handed out (from the global allocator or `hak_malloc`, not from a
+/// [`Heap`]), not used again afterwards; a pointer into a block, or a block
+/// freed already, aborts the process with a message, as `free` does.
+///
+/// ```
+/// use std::alloc::{GlobalAlloc, Layout, System};
+///
+/// #[global_allocator]
+/// static GLOBAL: hakmem::Hakmem = hakmem::Hakmem;
+///
+/// fn main() {
+///     let layout = Layout::from_size_align(64, 16).unwrap();
+///     let mine = unsafe { GLOBAL.alloc(layout) };
+///     let theirs = unsafe { System.alloc(layout) };
+///     assert!(unsafe { hakmem::free_if_owned(mine) });
+///     assert!(!unsafe { hakmem::free_if_owned(theirs) });
+///     unsafe { System.dealloc(theirs, layout) };
+/// }
+/// ```
+#[inline]
+pub unsafe fn free_if_owned(ptr: *mut u8) -> bool {
+    // SAFETY: the caller's contract above; hak_free_if_owned reads nothing
+    // outside hakmem's own ranges.
+    unsafe { ffi::hak_free_if_owned(ptr.cast()) != 0 }
+}
+
 /// Returns the memory hakmem keeps cached to the operating system now, and
 /// the number of bytes released.
 ///

@@ -331,6 +331,42 @@ fn owns_tells_hakmem_memory_from_the_rest() {
 }
 
 #[test]
+fn free_if_owned_frees_hakmem_blocks_only() {
+    // A block of each tier: small, medium, large.
+    for size in [24usize, 5000, 3 << 20] {
+        let layout = Layout::from_size_align(size, 16).unwrap();
+        let p = unsafe { Hakmem.alloc(layout) };
+        assert!(!p.is_null());
+        fill(p, size.min(4096), 3);
+        assert!(
+            unsafe { hakmem::free_if_owned(p) },
+            "hakmem block of {size} bytes not freed"
+        );
+        if size < 1 << 20 {
+            // Freed onto this thread's list, so the next block of its class
+            // is this one (other tests' threads have lists of their own).
+            let again = unsafe { Hakmem.alloc(layout) };
+            assert_eq!(again, p, "block of {size} bytes not freed");
+            unsafe { Hakmem.dealloc(again, layout) };
+        } else {
+            // A large block's start is hakmem's only while it lives.
+            assert!(
+                !hakmem::owns(p),
+                "large block still live after free_if_owned"
+            );
+        }
+        // The system allocator's block is left alone, and still usable.
+        let q = unsafe { System.alloc(layout) };
+        assert!(!q.is_null());
+        fill(q, size.min(4096), 4);
+        assert!(!unsafe { hakmem::free_if_owned(q) });
+        check(q, size.min(4096), 4);
+        unsafe { System.dealloc(q, layout) };
+    }
+    assert!(!unsafe { hakmem::free_if_owned(std::ptr::null_mut()) });
+}
+
+#[test]
 fn oversized_requests_return_null() {
     let layout = Layout::from_size_align(isize::MAX as usize - 4095, 4096).unwrap();
     assert!(unsafe { Hakmem.alloc(layout) }.is_null());
