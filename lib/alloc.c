@@ -78,8 +78,12 @@ static HAK_NOINLINE void free_to_heap_slow(void *p, const char *what)
 /* Only tail calls: no stack frame on the way to the push. */
 HAK_INLINE void free_to_heap(void *p, const char *what, size_t id)
 {
+#if HAK_DEBUG
+    /* What the thread stack's push does for the default heap's blocks. */
+    _hak_debug_mark_free(p, what);
+    _hak_debug_freed(p);
+#endif
     hak_tc_ref_t *tc = hak_tc_self();
-    tc->room[id] = 0;
     uint32_t slot = _hak_heap_unit_slot[((uintptr_t)p - _hak_arena_base) >> HAK_UNIT_SHIFT];
     hak_heap_tc_t *c = (hak_heap_tc_t *)(uintptr_t)tc->heap_ways[slot & (HAK_HEAP_WAYS - 1)];
     if (HAK_LIKELY(hak_heap_tc_slot(c) == slot)) {
@@ -100,10 +104,11 @@ static HAK_NOINLINE void free_overflow_default(void *p, const char *what, unsign
          * which its allocator owns and refills from, and this thread's
          * mallocs get a span of their own. */
         _hak_thread_init();
+        _hak_tc_overflow(cls, p, what);
         _hak_tc_flush_class(cls);
         return;
     }
-    _hak_tc_overflow(cls);
+    _hak_tc_overflow(cls, p, what);
 }
 
 void _hak_free_overflow(void *p, const char *what, size_t c)

@@ -1,17 +1,18 @@
 /* alloc.h: the malloc and free fast paths, and the helpers that the public
  * entry points share (hakmem.c: hak_*, wrap.c: the standard names).
  *
- *   malloc(n <= 1 KiB)   class = table[(n+15)/16]; head marked free? pop it
- *                        otherwise -> _hak_malloc_slow (empty: refill a batch)
- *   free(p)              in the arena and 16-aligned? (one sub, rotate, cmp)
+ *   malloc(n <= 1 KiB)   class = table[(n+15)/16]; top of its stack marked
+ *                        free? take it; otherwise -> _hak_malloc_slow
+ *                        (empty: refill a batch)
+ *   free(p)              in the arena, a block's start? (sub, cmp; multiply)
  *                        class = SuperSlab header byte of p's unit
- *                        push; room < 0 -> _hak_free_overflow
+ *                        room on the stack? push; else -> _hak_free_overflow
  *                        otherwise -> _hak_free_slow (NULL, large, foreign)
  * No lock, no atomic, no lookup table on either, and no initialisation
- * check: a new thread's lists are empty with room 0 (tcache.h), so its first
- * malloc and its first free both fall into a slow path here, which sets the
- * process and the thread up (init.c). A new thread's first free (room 0) is
- * always of another thread's block: that one goes back at once.
+ * check: a new thread has no stacks (tcache.h), so its first malloc and
+ * its first free both fall into a slow path here, which sets the process
+ * and the thread up (init.c). A new thread's first free is always of
+ * another thread's block: that one goes back at once.
  */
 #ifndef HAK_ALLOC_H
 #define HAK_ALLOC_H
@@ -61,7 +62,7 @@ HAK_HIDDEN void _hak_debug_unrequest(void *p, const char *what);
 HAK_HIDDEN void *_hak_malloc_slow(size_t n);
 /* what: the entry point, for messages ("free", "hak_free", ...). */
 HAK_HIDDEN void _hak_free_slow(void *p, const char *what);
-/* p: the block whose push took room[c] below zero (c: its unit's id). */
+/* p: the block that found the stack of c (its unit's id) full. */
 HAK_HIDDEN void _hak_free_overflow(void *p, const char *what, size_t c);
 /* Aborts if p is free already (on a thread list or its span's free list);
  * otherwise pushes it as hak_tc_push would. */
@@ -76,35 +77,44 @@ HAK_HIDDEN void *_hak_class_alloc(unsigned cls);
 HAK_INLINE void hak_tc_push_unchecked(hak_tc_ref_t *tc, size_t c, void *p, uint64_t key,
                                       const char *what)
 {
+#if HAK_TC_SEG && !HAK_DEBUG && __GNUC__ >= 11
+    /* Spelled out: gcc computes the index's address once with an lea and
+     * then addresses both arrays through it. */
+    void **t;
+    __asm__ goto("mov %%fs:%c[top](%[tc],%[c],8), %[t]\n\t"
+                 "cmp %%fs:%c[lim](%[tc],%[c],8), %[t]\n\t"
+                 "je %l[full]"
+                 : [t] "=&r"(t)
+                 : [tc] "r"(tc), [c] "r"(c), [top] "i"(offsetof(hak_tcache_t, top)),
+                   [lim] "i"(offsetof(hak_tcache_t, lim))
+                 : "cc", "memory"
+                 : full);
+    hak_block_mark_k(p, key);
+    *t = p;
+    tc->top[c] = t + 1;
+    return;
+full:
+    _hak_free_overflow(p, what, c);
+#else
+    void **t = tc->top[c];
+    if (HAK_UNLIKELY(t == tc->lim[c])) {
+        _hak_free_overflow(p, what, c);
+        return;
+    }
 #if HAK_DEBUG
     _hak_debug_mark_free(p, what);
 #endif
-    /* The mark first: then the key's register is free for the link. */
     hak_block_mark_k(p, key);
-    hak_block_set_next_k(p, tc->head[c], key);
-    tc->head[c] = p;
+    *t = p;
+    tc->top[c] = t + 1;
 #if HAK_DEBUG
     _hak_debug_freed(p);
 #endif
-#if HAK_TC_SEG
-    /* gcc does not fold the room's offset into a flag-setting decrement
-     * through %fs (it spends an add on the index): spelled out. */
-    __asm__ goto("subl $1, %%fs:%c2(%0,%1,4)\n\tjs %l[overflow]"
-                 : : "r"(tc), "r"(c), "i"(offsetof(hak_tcache_t, room))
-                 : "cc", "memory" : overflow);
-    return;
-overflow:
-    _hak_free_overflow(p, what, c);
-#else
-    if (HAK_UNLIKELY(--tc->room[c] < 0)) _hak_free_overflow(p, what, c);
 #endif
 }
 
 /* Push: a block that already carries the free mark may be a double free
- * (block.h); _hak_free_suspect decides and pushes, out of line, as a tail
- * call so that the fast path needs no stack frame. The slow paths take p
- * alone and find its class again, which leaves the fast path's registers
- * free. */
+ * (block.h); _hak_free_suspect decides and pushes, out of line. */
 HAK_INLINE void hak_tc_push(hak_tc_ref_t *tc, size_t c, void *p, const char *what)
 {
     uint64_t key = _hak_key;
@@ -115,32 +125,33 @@ HAK_INLINE void hak_tc_push(hak_tc_ref_t *tc, size_t c, void *p, const char *wha
     hak_tc_push_unchecked(tc, c, p, key, what);
 }
 
-/* The head of an empty list fails the link test like a corrupted one: the
- * slow path tells them apart (hak_tc_pop). */
+/* An empty stack's top slot is the end block, which fails the mark test
+ * like a corrupted block: the slow path tells them apart (hak_tc_pop). */
 HAK_INLINE void *hak_tc_malloc_raw(size_t n)
 {
     if (HAK_LIKELY(n <= HAK_TINY_MAX - HAK_DEBUG_EXTRA)) {
         hak_tc_ref_t *tc = hak_tc_self();
         unsigned c = hak_class_tiny(n + HAK_DEBUG_EXTRA);
-        void *p = tc->head[c];
 #if HAK_TC_SEG && __GNUC__ >= 11
-        /* hak_block_link and hak_link_bad, spelled out: left to itself gcc
-         * decodes into the return register and spends a move on p, and
-         * loads the mask into a register instead of testing memory. */
-        uintptr_t next;
-        __asm__ goto("mov (%[p]), %[next]\n\t"
-                     "xor %[p], %[next]\n\t"
-                     "xor %[key], %[next]\n\t"
-                     "test %[next], %[bad]\n\t"
+        /* Spelled out so that the block lands in the return register and
+         * the mark is compared in memory: left to itself gcc loads the
+         * block elsewhere and spends a move. */
+        void **t;
+        void *p;
+        __asm__ goto("mov %%fs:%c[top](%[tc],%[c],8), %[t]\n\t"
+                     "mov -8(%[t]), %[p]\n\t"
+                     "cmp %[key], 8(%[p])\n\t"
                      "jne %l[slow]"
-                     : [next] "=&r"(next)
-                     : [p] "a"(p), [key] "m"(_hak_key), [bad] "m"(_hak_link_bad)
+                     : [t] "=&r"(t), [p] "=&a"(p)
+                     : [tc] "r"(tc), [c] "r"((size_t)c), [top] "i"(offsetof(hak_tcache_t, top)),
+                       [key] "r"((uint32_t)_hak_key)
                      : "cc", "memory"
                      : slow);
-        return hak_tc_take(tc, c, p, next);
+        return hak_tc_take(tc, c, t, p);
 #else
-        uintptr_t next = hak_block_link(p);
-        if (HAK_LIKELY(!hak_link_bad(next))) return hak_tc_take(tc, c, p, next);
+        void **t = tc->top[c];
+        void *p = t[-1];
+        if (HAK_LIKELY(hak_block_marked(p))) return hak_tc_take(tc, c, t, p);
 #endif
     }
 #if HAK_TC_SEG && __GNUC__ >= 11
@@ -207,9 +218,9 @@ HAK_INLINE void hak_tc_free(void *p) { hak_tc_free_as(p, "free"); }
 HAK_INLINE void *hak_tc_class_malloc(unsigned c)
 {
     hak_tc_ref_t *tc = hak_tc_self();
-    void *p = tc->head[c];
-    uintptr_t next = hak_block_link(p);
-    if (HAK_LIKELY(!hak_link_bad(next))) return hak_tc_take(tc, c, p, next);
+    void **t = tc->top[c];
+    void *p = t[-1];
+    if (HAK_LIKELY(hak_block_marked(p))) return hak_tc_take(tc, c, t, p);
     return _hak_class_alloc(c);
 }
 
@@ -220,10 +231,10 @@ HAK_INLINE void *hak_aligned_fast(size_t size, size_t align)
 {
     unsigned c = hak_class_aligned_fast(size, align);
     hak_tc_ref_t *tc = hak_tc_self();
-    void *p = tc->head[c]; /* class 0's list is always empty */
-    uintptr_t next = hak_block_link(p);
-    if (HAK_UNLIKELY(hak_link_bad(next))) return NULL;
-    p = hak_tc_take(tc, c, p, next);
+    void **t = tc->top[c]; /* class 0's stack is always empty */
+    void *p = t[-1];
+    if (HAK_UNLIKELY(!hak_block_marked(p))) return NULL;
+    p = hak_tc_take(tc, c, t, p);
     HAK_VG_ALLOC(p, size, 0);
     HAK_DEBUG_ALLOC(p, size);
     return p;

@@ -1,11 +1,15 @@
 /* block.h: the layout of a free block, known only here.
  *
- *   bytes 0..7    the link to the next free block (a thread list, or a
- *                 first-class heap's span list), encoded: next ^ key ^ the
- *                 block's own address; a block given back to a default-heap
- *                 span is a bit there (central.c), and its link is stale
+ *   bytes 0..7    the link to the next free block on a list (a
+ *                 first-class heap's lists, a central inbox), encoded:
+ *                 next ^ key ^ the block's own address. A default-heap
+ *                 block on a thread's stack (tcache.h) or in its span's
+ *                 bits (central.c) is an address there or a bit, and these
+ *                 bytes are stale: nothing reads them
  *   bytes 8..11   the free mark while the block is free: the key's low 32
- *                 bits; 0 once handed out
+ *                 bits; 0 once handed out. malloc checks it on the block it
+ *                 takes (a write after free, or a double free whose mark a
+ *                 write wiped in between, stops there)
  *
  * The key (_hak_key) is drawn from the kernel's random source at start
  * (init.c), so a writer who has read this file still cannot forge either.
@@ -27,8 +31,9 @@
 #include "platform.h"
 
 /* Bits 63 and 0 set (so the low 32 bits, the mark, are never 0). The value
- * before start-up is fixed but no block exists then: an empty list's end
- * block decodes to a bad link under any such key, so the first malloc falls
+ * before start-up is fixed but no block exists then: the end block (zeros)
+ * under every empty stack never carries the mark, and an empty heap list's
+ * end decodes to a bad link, under any such key, so the first malloc falls
  * into the slow path. */
 HAK_HIDDEN extern uint64_t _hak_key;
 /* Draws the key (once, at start-up, before any block exists). */

@@ -310,13 +310,6 @@ static hak_span_t *span_disown(struct hak_central *k, hak_span_t *s)
 
 /* Appends b to the batch first..last (its link is set when the next one
  * comes, or to the list's end). */
-static void chain(void **first, void **last, void *b)
-{
-    if (*last != NULL) hak_block_set_next(*last, b);
-    else *first = b;
-    *last = b;
-}
-
 /* The number of the block at offset off of its span, off / size, from one
  * multiply that also tells whether off is a multiple of size (*multiple):
  * the class's magic is ceil(2^64 / size), the low half of off * magic is
@@ -353,23 +346,22 @@ static hak_span_t *give_check(unsigned cls, void *b, uint64_t *number)
     return s;
 }
 
-/* Gives back blocks linked from head, n of them, or (n == 0) up to a NULL
- * link, under k's lock; returns how many. Spans it leaves empty beyond the
- * retain budget are chained on *dead, to be released once the lock is
- * dropped.
+/* Gives back blocks under k's lock, from an array (arr: n of them) or from
+ * a list (arr NULL: linked from head, up to a NULL link); returns how many.
+ * Spans it leaves empty beyond the retain budget are chained on *dead, to
+ * be released once the lock is dropped.
  * Blocks come in runs of one span (a thread frees what it or another thread
  * allocated in a row, and batches keep that order): the first block of a
  * run gets every check of give_check, and the run's span is looked up once;
  * each further block only has to fall in [start, bump) of that span, on its
- * class's grid, and carry the free mark, before its link is read. Each
- * block sets its bit in the span's free_bits; a bit set already is a double
- * free. Nothing is written into the blocks. */
-static unsigned give_locked(struct hak_central *k, unsigned cls, void *head, unsigned n,
-                            hak_span_t **dead)
+ * class's grid, and carry the free mark. Each block sets its bit in the
+ * span's free_bits; a bit set already is a double free. Nothing is written
+ * into the blocks. */
+HAK_INLINE unsigned give_locked_any(struct hak_central *k, unsigned cls, void *const *arr, void *head,
+                                    unsigned n, hak_span_t **dead)
 {
-    /* Blocks left to take, counting down: the n-th one's link is not read. */
-    unsigned left = n != 0 ? n : UINT_MAX, given = 0;
-    void *b = head;
+    unsigned given = 0, at = 0;
+    void *b = arr != NULL ? (n != 0 ? arr[0] : NULL) : head;
     while (b != NULL) {
         uint64_t i;
         hak_span_t *s = give_check(cls, b, &i);
@@ -378,7 +370,9 @@ static unsigned give_locked(struct hak_central *k, unsigned cls, void *head, uns
         uint64_t low = s->scan;
         uint32_t got = 0;
         for (;;) {
-            void *next = --left != 0 ? hak_block_next(b, "free") : NULL;
+            void *next;
+            if (arr != NULL) next = ++at < n ? arr[at] : NULL;
+            else next = hak_block_next(b, "free");
             uint64_t bit = (uint64_t)1 << (i & 63);
             if (HAK_UNLIKELY(bits[i >> 6] & bit)) _hak_fatal_ptr("free", "double free", b);
             bits[i >> 6] |= bit;
@@ -420,9 +414,20 @@ static unsigned give_locked(struct hak_central *k, unsigned cls, void *head, uns
             }
         }
     }
-    HAK_ASSERT(n == 0 || given == n);
+    HAK_ASSERT(arr == NULL || given == n);
     k->used -= given;
     return given;
+}
+
+static unsigned give_locked(struct hak_central *k, unsigned cls, void *const *arr, unsigned n,
+                            hak_span_t **dead)
+{
+    return give_locked_any(k, cls, arr, NULL, n, dead);
+}
+
+static unsigned give_locked_list(struct hak_central *k, unsigned cls, void *head, hak_span_t **dead)
+{
+    return give_locked_any(k, cls, NULL, head, 0, dead);
 }
 
 /* The inbox's blocks back on their spans (lock held). */
@@ -430,7 +435,7 @@ static void inbox_drain(struct hak_central *k, unsigned cls, hak_span_t **dead)
 {
     if (atomic_load_explicit(&k->inbox, RELAXED) == NULL) return;
     void *head = atomic_exchange_explicit(&k->inbox, NULL, memory_order_acquire);
-    give_locked(k, cls, head, 0, dead);
+    give_locked_list(k, cls, head, dead);
 }
 
 static void release_dead(hak_span_t *dead)
@@ -493,46 +498,49 @@ HAK_INLINE void central_unlock(struct hak_central *k, unsigned cls)
     if (HAK_UNLIKELY(atomic_load_explicit(&trim_due, RELAXED))) retain_trim();
 }
 
-/* n blocks from head onto k's inbox, without the lock: the n-th is linked
- * to what the inbox held, and the whole list replaces it in one exchange. */
-static void inbox_push(struct hak_central *k, void *head, unsigned n)
+/* n blocks onto k's inbox, without the lock: linked in a list whose last
+ * block is linked to what the inbox held, and the whole list replaces it in
+ * one exchange. */
+static void inbox_push(struct hak_central *k, void *const *blocks, unsigned n)
 {
-    void *tail = head;
-    for (unsigned i = 1; i < n; i++) tail = hak_block_next(tail, "free");
+    uint64_t key = _hak_key;
+    for (unsigned i = 0; i + 1 < n; i++) hak_block_set_next_k(blocks[i], blocks[i + 1], key);
     void *old = atomic_load_explicit(&k->inbox, RELAXED);
     do {
-        hak_block_set_next(tail, old);
-    } while (!atomic_compare_exchange_weak_explicit(&k->inbox, &old, head, memory_order_release, RELAXED));
+        hak_block_set_next(blocks[n - 1], old);
+    } while (!atomic_compare_exchange_weak_explicit(&k->inbox, &old, blocks[0], memory_order_release, RELAXED));
 }
 
-void _hak_central_give(unsigned cls, void *head, unsigned n, int64_t cached_delta)
+void _hak_central_give(unsigned cls, void *const *blocks, unsigned n, int64_t cached_delta)
 {
     struct hak_central *k = &central[cls];
     hak_span_t *dead = NULL;
-    HAK_ASSERT(head != NULL && n > 0);
+    HAK_ASSERT(blocks != NULL && n > 0);
     atomic_fetch_add_explicit(&k->cached, cached_delta, RELAXED);
     _hak_stat_add(&_hak_g_stats.flushes, 1);
     if (pthread_mutex_trylock(&k->lock) != 0) {
         /* The lock is taken (a producer refilling from the blocks this
          * consumer frees): rather than sleep on it, leave the blocks to its
          * holder, and try once more in case it has just left. */
-        inbox_push(k, head, n);
+        inbox_push(k, blocks, n);
         if (pthread_mutex_trylock(&k->lock) != 0) return;
         inbox_drain(k, cls, &dead);
     } else {
         inbox_drain(k, cls, &dead);
-        give_locked(k, cls, head, n, &dead);
+        give_locked(k, cls, blocks, n, &dead);
     }
     central_unlock(k, cls);
     release_dead(dead);
 }
 
-unsigned _hak_central_take(unsigned cls, unsigned want, void **head, void *end,
-                           const void *tc, hak_span_t **slot, int64_t told)
+unsigned _hak_central_take(unsigned cls, unsigned want, void **out, const void *tc,
+                           hak_span_t **slot, int64_t told)
 {
     struct hak_central *k = &central[cls];
     const uintptr_t size = _hak_cls_size[cls];
-    void *first = NULL, *last = NULL;
+    /* Filled from its end: out[want - 1] is the first block, the one the
+     * thread's stack hands out first. */
+    void **o = out + want;
     unsigned n = 0;
     hak_span_t *dead = NULL;
     pthread_mutex_lock(&k->lock);
@@ -572,7 +580,7 @@ unsigned _hak_central_take(unsigned cls, unsigned want, void **head, void *end,
                     void *b = (void *)(start + (w * 64 + (uint64_t)__builtin_ctzll(word)) * size);
                     word &= word - 1;
                     if (HAK_UNLIKELY(!hak_block_marked(b))) _hak_block_corrupt("malloc", b);
-                    chain(&first, &last, b);
+                    *--o = b;
                     got++;
                 }
                 bits[w] = word;
@@ -585,8 +593,8 @@ unsigned _hak_central_take(unsigned cls, unsigned want, void **head, void *end,
             void *b = (void *)s->bump;
             s->bump += size;
             HAK_VG_REUSE(b, 16); /* the link and the mark (vg.h) */
-            hak_block_mark(b); /* every block on a list carries the mark */
-            chain(&first, &last, b);
+            hak_block_mark(b); /* every cached block carries the mark */
+            *--o = b;
             got++;
         }
         s->used += got;
@@ -599,12 +607,16 @@ unsigned _hak_central_take(unsigned cls, unsigned want, void **head, void *end,
         }
     }
     if (slot != NULL) *slot = s;
-    if (last != NULL) hak_block_set_next(last, end);
+    if (n < want) {
+        memmove(out, out + (want - n), n * sizeof *out);
+#if HAK_VG_ACTIVE
+        memset(out + n, 0, (want - n) * sizeof *out); /* see hak_tc_take */
+#endif
+    }
     k->used += n;
     atomic_fetch_add_explicit(&k->cached, (int64_t)n - told, RELAXED);
     central_unlock(k, cls);
     release_dead(dead);
-    *head = first;
     _hak_stat_add(&_hak_g_stats.refills, 1);
     return n;
 }

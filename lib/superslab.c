@@ -390,15 +390,14 @@ static void debug_settle(void)
     for (int i = 0; i < 4096; i++) __asm__ __volatile__("" ::: "memory");
 }
 
-/* q, a block of p's span that a free left with its free tail (so not one
- * being carved, whose link is written after its mark), is not live: then
- * it is on a list, with its mark and a link that decodes. */
+/* q, a block of p's span that a free left with its free tail, is not live:
+ * then it carries the free mark (its first 8 bytes hold nothing: a thread
+ * keeps its free blocks' addresses in its stacks, a span in its bits). */
 static bool debug_free_head_bad(const void *q, size_t size)
 {
     if (debug_live(q) || !debug_has_tail(q) || _hak_debug_tail_state(q, size) != 2) return false;
-    const volatile uint64_t *w = (const volatile uint64_t *)q;
-    uint64_t link = w[0] ^ _hak_key ^ (uintptr_t)q;
-    return (uint32_t)w[1] != (uint32_t)_hak_key || hak_link_bad((uintptr_t)link);
+    const volatile uint32_t *w = (const volatile uint32_t *)q;
+    return w[2] != (uint32_t)_hak_key;
 }
 
 static bool debug_tail_bad(const void *a, size_t size)
@@ -425,7 +424,7 @@ static void debug_check_free(void *p, const char *what)
     if (!padded && q + size <= s->end && q < bump && debug_free_head_bad((void *)q, size)) {
         debug_settle();
         if (debug_free_head_bad((void *)q, size))
-            _hak_fatal_ptr(what, "overflow into the next block (its free-list link or mark overwritten)", p);
+            _hak_fatal_ptr(what, "overflow into the next block (its free mark overwritten)", p);
     }
     /* An underflow lands in the previous block's end: its padding or its
      * free tail. */

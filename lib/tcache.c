@@ -1,19 +1,23 @@
 /* tcache.c: the thread cache's out-of-line operations (tcache.h).
  *
  * Call tree:
- *   _hak_tc_refill(cls)      the spill, whole, if there is one; else batch
- *                            size (slow start, byte limit), the group's span
- *                            for Tiny classes; _hak_central_take
- *   _hak_tc_overflow(cls)    a consumer's class: the whole list back; a spill
- *                            taken back: the older half (bin_flush ->
- *                            _hak_central_give); else the spill before goes
- *                            back and the whole list becomes the spill
- *   _hak_tc_activate         caps on, join the least busy span group
- *   _hak_tc_retire           every list back; leave the group; caps 0
- * Every refill, flush and spill tells the central pool how many blocks the
- * thread holds now, list and spill (the told counts), so the stats can count
- * every thread's cache, not only the caller's: exact as of each thread's
- * last refill, flush or spill.
+ *   _hak_tc_refill(cls)      batch size (slow start, byte limit), the group's
+ *                            span for Tiny classes; _hak_central_take
+ *                            writes the addresses straight onto the stack
+ *   _hak_tc_overflow(cls, p) a consumer's class: the whole stack back; else
+ *                            the older half (bin_flush -> _hak_central_give,
+ *                            which reads the addresses off the stack); p
+ *                            pushed
+ *   _hak_tc_activate         stacks from the pool, join the least busy
+ *                            span group
+ *   _hak_tc_retire           every stack back; leave the group; no stacks
+ * Each class's stack holds twice the class's cap: a flush keeps the cap
+ * (the newest blocks), so a thread that frees and allocates a cap's worth
+ * and a little more in turn moves no batch at all.
+ * Every refill and flush tells the central pool how many blocks the thread
+ * holds now (the told counts), so the stats can count every thread's
+ * cache, not only the caller's: exact as of each thread's last refill or
+ * flush.
  * Nothing here runs unless a fast path missed (alloc.h), and nothing here
  * sets the process up: init.c does that before a thread's first refill.
  */
@@ -24,16 +28,22 @@
 #include "os.h"
 
 #include <pthread.h>
+#include <string.h>
 
-/* Never carries the free mark (block.h): the end of every thread list. */
+/* Never carries the free mark (block.h): the block under every stack. */
 const uint64_t _hak_tc_end[2] HAK_ALIGNED(16) = {0, 0};
 
 const uint64_t _hak_tc_heap_none[2] HAK_ALIGNED(16) = {0, UINT32_MAX};
 
-/* What a new thread's cache holds: empty lists, room 0, state NEW. */
+/* Never written: a stack there is full (and empty) to every fast path. */
+void *_hak_tc_nostack[2] = {(void *)_hak_tc_end, (void *)_hak_tc_end};
+
+/* What a new thread's cache holds: no stacks (empty and full), state NEW. */
 #define TC_IMAGE                                                   \
     {                                                              \
-        .head = {[0 ... HAK_CLASS_IDS - 1] = HAK_TC_END},          \
+        .top = {[0 ... HAK_CLASS_IDS - 1] = _hak_tc_nostack + 1},  \
+        .bot = {[0 ... HAK_CLASS_IDS - 1] = _hak_tc_nostack + 1},  \
+        .lim = {[0 ... HAK_CLASS_IDS - 1] = _hak_tc_nostack + 1},  \
         .heap_ways = {[0 ... HAK_TC_HEAP_WAYS - 1] = _hak_tc_heap_none}, \
     }
 
@@ -236,17 +246,17 @@ static uint32_t tc_cap(const hak_tc_ref_t *tc, unsigned cls)
 
 static uint32_t bin_count(const hak_tc_ref_t *tc, unsigned cls)
 {
-    return (uint32_t)((int64_t)tc_cap(tc, cls) - tc->room[cls]);
+    return (uint32_t)(tc->top[cls] - tc->bot[cls]);
 }
 
 int64_t _hak_tc_untold(unsigned cls)
 {
     hak_tc_ref_t *tc = hak_tc_self();
-    return (int64_t)bin_count(tc, cls) + tc->spill_n[cls] - (int64_t)tc->told[cls];
+    return (int64_t)bin_count(tc, cls) - (int64_t)tc->told[cls];
 }
 
-/* The thread holds `held` blocks of cls (list and spill): the pool is told
- * if that is not what it was told last. */
+/* The thread holds `held` blocks of cls: the pool is told if that is not
+ * what it was told last. */
 static void tell(hak_tc_ref_t *tc, unsigned cls, uint32_t held)
 {
     if (tc->told[cls] == held) return;
@@ -254,26 +264,71 @@ static void tell(hak_tc_ref_t *tc, unsigned cls, uint32_t held)
     tc->told[cls] = (uint16_t)held;
 }
 
-/* The spilled list of cls goes back to the central pool. */
-static void spill_give(hak_tc_ref_t *tc, unsigned cls)
+/* Each class's stack holds twice its cap: the cap the flush keeps, and as
+ * many again before the next flush. */
+static size_t stack_slots(void)
 {
-    uint32_t n = tc->spill_n[cls];
-    if (n == 0) return;
-    void *head = tc->spill[cls];
-    tc->spill[cls] = NULL;
-    tc->spill_n[cls] = 0;
-    uint32_t held = bin_count(tc, cls);
-    int64_t delta = (int64_t)held - tc->told[cls];
-    tc->told[cls] = (uint16_t)held;
-    _hak_central_give(cls, head, n, delta);
+    size_t n = 0;
+    for (unsigned c = 1; c < HAK_NCLASS; c++) n += 1 + 2 * (size_t)class_cap[c];
+    return n;
+}
+
+/* A Tiny class's stack stops at the cap until the thread first refills the
+ * class (tcache.c: a thread that frees a class it never allocates, a
+ * consumer, gives its whole stack back at the cap, as it would its list). */
+static void stacks_set(hak_tc_ref_t *tc, void **s)
+{
+    for (unsigned c = 1; c < HAK_NCLASS; c++) {
+        *s++ = HAK_TC_END; /* what malloc finds on an empty stack */
+        tc->bot[c] = tc->top[c] = s;
+        tc->lim[c] = s + (hak_class_is_tiny(c) ? 1 : 2) * (size_t)class_cap[c];
+        s += 2 * (size_t)class_cap[c];
+    }
+}
+
+/* Stacks of exited threads, for the next ones (a program that starts and
+ * ends threads all day maps none after the first, and the slots its
+ * threads use stay resident): linked through their first slot. A thread's
+ * stacks take 70 KiB of slots with the default caps (a page or two of it
+ * resident for most threads), counted as mapped. */
+static void **stack_free;
+static pthread_mutex_t stack_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void **stack_get(size_t bytes)
+{
+    pthread_mutex_lock(&stack_lock);
+    void **s = stack_free;
+    if (s != NULL) stack_free = (void **)s[0];
+    pthread_mutex_unlock(&stack_lock);
+    if (s != NULL) return s;
+    s = _hak_os_map(bytes);
+    if (s != NULL) _hak_stat_add(&_hak_g_stats.mapped, bytes);
+    return s;
+}
+
+static void stack_put(void **s)
+{
+    pthread_mutex_lock(&stack_lock);
+    s[0] = (void *)stack_free;
+    stack_free = s;
+    pthread_mutex_unlock(&stack_lock);
+}
+
+static void stacks_none(hak_tc_ref_t *tc)
+{
+    for (unsigned c = 1; c < HAK_NCLASS; c++) tc->bot[c] = tc->top[c] = tc->lim[c] = _hak_tc_nostack + 1;
 }
 
 void _hak_tc_activate(void)
 {
     hak_tc_ref_t *tc = hak_tc_self();
     HAK_ASSERT(tc->state == HAK_TC_NEW);
-    /* Blocks may already sit on the lists (frees before set-up): keep them. */
-    for (unsigned c = 1; c < HAK_NCLASS; c++) tc->room[c] += (int32_t)class_cap[c];
+    size_t bytes = hak_align_up(stack_slots() * sizeof(void *), _hak_os_page_size());
+    void **s = stack_get(bytes);
+    if (s != NULL) {
+        tc->stack = s;
+        stacks_set(tc, s);
+    }
     for (unsigned id = 0; id < HAK_CLASS_IDS; id++) {
         tc->free_magic[id] = _hak_cls_free_test[id][0];
         tc->free_limit[id] = _hak_cls_free_test[id][1];
@@ -291,35 +346,22 @@ void _hak_tc_activate(void)
 
 static void bin_flush(hak_tc_ref_t *tc, unsigned cls, uint32_t keep)
 {
-    if (keep == 0) {
-        spill_give(tc, cls);
-        tc->respilled &= ~((uint64_t)1 << cls);
-    }
     uint32_t count = bin_count(tc, cls);
     if (count <= keep) {
-        /* Nothing to give back, but the list may hold fewer blocks than
-         * the pool was told (a refill's batch, handed out since): say so,
-         * or a thread that exits with an empty list leaves its last batch
-         * counted as cached for good (bytes_cached too high, bytes_in_use
-         * too low, by up to a batch per class per thread that ever ran). */
         tell(tc, cls, count);
         return;
     }
-    void *rest;
-    if (keep == 0) {
-        rest = tc->head[cls];
-        tc->head[cls] = HAK_TC_END;
-    } else {
-        /* Keep the most recently freed blocks (the head): they are warm. */
-        void *cut = tc->head[cls];
-        for (uint32_t i = 1; i < keep; i++) cut = hak_block_next(cut, "free");
-        rest = hak_block_next(cut, "free");
-        hak_block_set_next(cut, HAK_TC_END);
-    }
-    tc->room[cls] = (int32_t)tc_cap(tc, cls) - (int32_t)keep;
+    /* The oldest blocks go (the bottom of the stack); the newest stay. */
+    void **bot = tc->bot[cls];
+    uint32_t n = count - keep;
     int64_t delta = (int64_t)keep - tc->told[cls];
     tc->told[cls] = (uint16_t)keep;
-    _hak_central_give(cls, rest, count - keep, delta);
+    _hak_central_give(cls, bot, n, delta);
+    memmove(bot, bot + n, (size_t)keep * sizeof(void *));
+    tc->top[cls] = bot + keep;
+#if HAK_VG_ACTIVE
+    memset(bot + keep, 0, (size_t)n * sizeof(void *)); /* see hak_tc_take */
+#endif
 }
 
 static void tc_return_all(hak_tc_ref_t *tc)
@@ -346,8 +388,10 @@ void _hak_tc_retire(void)
     pthread_mutex_lock(&group_lock);
     group_threads[tc->group]--;
     pthread_mutex_unlock(&group_lock);
-    /* Dying: caps 0, so whatever later destructors free goes straight back. */
-    for (unsigned c = 1; c < HAK_NCLASS; c++) tc->room[c] -= (int32_t)class_cap[c];
+    /* Dying: no stacks, so whatever later destructors free goes straight back. */
+    stacks_none(tc);
+    if (tc->stack != NULL) stack_put(tc->stack);
+    tc->stack = NULL;
     tc->state = HAK_TC_DYING;
 }
 
@@ -357,6 +401,7 @@ void _hak_tc_after_fork_child(void)
      * blocks stay counted as cached, bounded by twice the caps: list and
      * spill), and so are they in their groups, which keep their spans. */
     pthread_mutex_init(&group_lock, NULL);
+    pthread_mutex_init(&stack_lock, NULL);
     for (unsigned g = 0; g < ngroups; g++) group_threads[g] = 0;
     hak_tc_ref_t *tc = hak_tc_self();
     if (tc->state == HAK_TC_ACTIVE) group_threads[tc->group] = 1;
@@ -369,17 +414,6 @@ void *_hak_tc_refill(unsigned cls)
 {
     hak_tc_ref_t *tc = hak_tc_self();
     uint32_t cap = tc_cap(tc, cls);
-    if (tc->spill_n[cls] != 0) {
-        /* The list that overflowed last comes back whole: no lock, no walk
-         * (told already counts it). Never while sampling: see overflow. */
-        uint32_t n = tc->spill_n[cls];
-        tc->head[cls] = tc->spill[cls];
-        tc->room[cls] = (int32_t)cap - (int32_t)n;
-        tc->spill[cls] = NULL;
-        tc->spill_n[cls] = 0;
-        tc->respilled |= (uint64_t)1 << cls;
-        return hak_tc_pop(tc, cls);
-    }
     unsigned want = cap == 0 ? 1 : (cap + 1) / 2;
     /* At most REFILL_BYTES a batch. Fresh blocks are touched as they are
      * carved, and each span group carves its own span of every class, so a
@@ -400,22 +434,36 @@ void *_hak_tc_refill(unsigned cls)
     if (HAK_UNLIKELY(_hak_tc_sample_every) && want > tc->sample_left)
         want = tc->sample_left > 0 ? tc->sample_left : 1;
     if (start < 0x8000) tc->batch[cls] = (uint16_t)(start * 2);
-    void *head;
     /* A thread not set up (or dying) has no group. */
     hak_span_t **slot = tc->state == HAK_TC_ACTIVE && hak_class_is_tiny(cls) ? &group_span[tc->group][cls] : NULL;
-    unsigned n = _hak_central_take(cls, want, &head, HAK_TC_END, hak_tc_id(), slot, tc->told[cls]);
-    /* A list refilled from the pool is no spill taken back any more. */
-    tc->respilled &= ~((uint64_t)1 << cls);
+    if (tc->bot[cls] == tc->lim[cls]) {
+        /* No stack (not set up, dying): one block, the caller's. */
+        void *one[1];
+        unsigned n = _hak_central_take(cls, 1, one, hak_tc_id(), slot, tc->told[cls]);
+        if (n == 0) return NULL;
+        _hak_central_tell(cls, -1);
+        tc->told[cls] = 0;
+#if HAK_DEBUG
+        _hak_debug_mark_live(one[0], "malloc");
+#endif
+        hak_block_unmark(one[0]);
+        return one[0];
+    }
+    /* Straight onto the stack, the first block on top. */
+    void **bot = tc->bot[cls];
+    unsigned n = _hak_central_take(cls, want, bot, hak_tc_id(), slot, tc->told[cls]);
     tc->told[cls] = (uint16_t)n;
     if (n == 0) return NULL;
     if (HAK_UNLIKELY(_hak_tc_sample_every)) tc->sample_left -= n < tc->sample_left ? n : tc->sample_left;
-    tc->head[cls] = head;
-    tc->room[cls] = (int32_t)cap - (int32_t)n;
-    if (hak_class_is_tiny(cls)) tc->allocates |= 1u << cls;
+    if (hak_class_is_tiny(cls) && !(tc->allocates >> cls & 1)) {
+        tc->allocates |= 1u << cls;
+        tc->lim[cls] = bot + 2 * (size_t)cap;
+    }
+    tc->top[cls] = bot + n;
     return hak_tc_pop(tc, cls);
 }
 
-void _hak_tc_overflow(unsigned cls)
+void _hak_tc_overflow(unsigned cls, void *p, const char *what)
 {
     hak_tc_ref_t *tc = hak_tc_self();
     /* A thread that has never refilled a Tiny class does not allocate it
@@ -424,28 +472,24 @@ void _hak_tc_overflow(unsigned cls)
      * less memory, was measured: prodcons 16-1024 peak RSS -130 KiB for 18%
      * less throughput.) */
     bool keeps = !hak_class_is_tiny(cls) || (tc->allocates >> cls & 1);
-    /* A list that is a spill taken back overflows as before (the older
-     * half back): spilling it again would hand it back whole at the next
-     * malloc, full, and a program that frees and allocates in turn at the
-     * cap would then pay a slow path on every call. */
-    uint64_t again = tc->respilled & ((uint64_t)1 << cls);
-    tc->respilled &= ~((uint64_t)1 << cls);
-    /* Sampling counts the blocks each refill takes, so that the sampled
-     * malloc finds its list empty: a spill would come back uncounted. */
-    if (!keeps || again || tc->state != HAK_TC_ACTIVE || _hak_tc_sample_every) {
-        bin_flush(tc, cls, keeps ? tc_cap(tc, cls) / 2 : 0);
+#if HAK_DEBUG
+    _hak_debug_mark_free(p, what);
+#else
+    (void)what;
+#endif
+    hak_block_mark(p);
+#if HAK_DEBUG
+    _hak_debug_freed(p);
+#endif
+    if (tc->bot[cls] == tc->lim[cls]) {
+        /* No stack (dying, or not set up): p goes back at once. */
+        _hak_central_give(cls, &p, 1, 0);
         return;
     }
-    /* The whole list becomes the spill, the spill before it goes back: no
-     * walk to cut the list, and the next refill takes no batch from the
-     * pool (a thread that frees and allocates 300 blocks of a 256 cap in
-     * turn moves one batch a round, where it moved a flush and a refill). */
-    spill_give(tc, cls);
-    tc->spill[cls] = tc->head[cls];
-    tc->spill_n[cls] = (uint16_t)bin_count(tc, cls);
-    tc->head[cls] = HAK_TC_END;
-    tc->room[cls] = (int32_t)tc_cap(tc, cls);
-    tell(tc, cls, tc->spill_n[cls]);
+    bin_flush(tc, cls, keeps ? tc_cap(tc, cls) : 0);
+    void **t = tc->top[cls];
+    *t = p;
+    tc->top[cls] = t + 1;
 }
 
 void _hak_list_corrupt(const void *p) { _hak_block_corrupt("malloc", p); }
@@ -460,11 +504,7 @@ bool _hak_block_is_free(const void *p)
     unsigned cls = hak_class_at(p);
     /* A first-class heap's block: heap.c knows its lists (these are scratch). */
     if (hak_class_is_heap(cls)) return false;
-    uint32_t limit = bin_count(tc, cls) + 1;
-    for (void *q = tc->head[cls]; q != HAK_TC_END && limit-- > 0; q = hak_block_next(q, "free"))
-        if (q == p) return true;
-    limit = tc->spill_n[cls];
-    for (void *q = tc->spill[cls]; limit-- > 0; q = hak_block_next(q, "free"))
-        if (q == p) return true;
+    for (void **t = tc->bot[cls]; t != tc->top[cls]; t++)
+        if (*t == p) return true;
     return cls != 0 && _hak_central_holds(cls, p);
 }

@@ -1,14 +1,15 @@
-/* tcache.h: the thread cache: one list of free blocks per size class, in
- * thread-local storage, and its out-of-line operations (tcache.c).
+/* tcache.h: the thread cache: one stack of free blocks' addresses per size
+ * class, reached from thread-local storage, and its out-of-line operations
+ * (tcache.c).
  *
  * The malloc and free fast paths that use it are in alloc.h; this layer
  * knows nothing of process start-up (init.c sets the process up before a
  * thread's first refill and activates each thread's cache).
  *
  * A block freed by another thread than its allocator simply joins the
- * freeing thread's list; lists that overflow return a batch to the class's
- * shared pool (central.c), where the allocating thread finds it again in the
- * span its group owns, so memory stays bounded.
+ * freeing thread's stack; stacks that fill up return their older half to
+ * the class's shared pool (central.c), where the allocating thread finds it
+ * again in the span its group owns, so memory stays bounded.
  */
 #ifndef HAK_TCACHE_H
 #define HAK_TCACHE_H
@@ -18,17 +19,21 @@
 #include "sizeclass.h"
 #include "superslab.h"
 #include "vg.h"
-/* Per class: the head of the thread's list and its room, where room = cap -
- * blocks on the list, cap being the class's cap for a live thread and 0 for
- * class 0, a thread not yet set up, and a dying thread. Counting down to
- * below zero makes the free path's test one decrement. Heads and rooms are
- * separate arrays so that both are indexed by the class with a scaled
- * address (no multiply or shift on the fast paths). An empty list points at
- * _hak_tc_end, a block whose link never decodes (block.h): malloc's test of
- * the link then also tells an empty list, and needs no NULL test. The TLS
- * image holds those pointers, so a new thread starts with empty lists and
- * room 0, and that is what makes an initialisation check needless: its first
- * malloc finds the end block and its first free overflows a room of 0, and
+/* Per class, a stack of the addresses of free blocks, in memory the thread
+ * takes at set-up (tcache.c): bot <= top <= lim, malloc takes top[-1], free
+ * stores at top. Why addresses, not a list linked through the blocks:
+ * malloc reads no link out of a block (a chain of loads, each waiting for
+ * the block's cache line: half of a malloc+free pair's time, and most of a
+ * flush's, which walked cold blocks), and nothing a write after free puts
+ * in a block can steer malloc. The slot under every stack holds the
+ * address of _hak_tc_end, a block that never carries the free mark:
+ * malloc's test of the mark (block.h) then also tells an empty stack, with
+ * no compare against bot. Arrays of one field each, indexed by the class
+ * with a scaled address (no multiply or shift on the fast paths). A thread
+ * without stacks (not set up, dying, class 0, a heap's id) has every
+ * pointer at _hak_tc_nostack + 1: empty for malloc, full for free. The TLS
+ * image holds those, so a new thread needs no initialisation check: its
+ * first malloc finds the end block and its first free a full stack, and
  * both slow paths set the thread up. */
 #define HAK_TC_HEAP_WAYS 8
 /* What every heap way of a new thread points at: read as a heap cache
@@ -36,12 +41,12 @@
 HAK_HIDDEN extern const uint64_t _hak_tc_heap_none[2];
 
 typedef struct hak_tcache {
-    /* Indexed by a unit's id (sizeclass.h): the heap ids' rooms are always
-     * 0, so a heap block's free overflows at once into the slow path, which
-     * hands it to its heap (alloc.c); their heads are scratch, written by
-     * that push and never read as lists. */
-    void *head[HAK_CLASS_IDS];
-    int32_t room[HAK_CLASS_IDS];
+    /* Indexed by a unit's id (sizeclass.h): a heap id's stack is always
+     * full, so a heap block's free goes at once to the slow path, which
+     * hands it to its heap (alloc.c). */
+    void **top[HAK_CLASS_IDS];
+    void **bot[HAK_CLASS_IDS];
+    void **lim[HAK_CLASS_IDS];
     /* _hak_cls_free_test (sizeclass.h), copied at set-up: the free fast
      * path reads it through the thread pointer it already holds, with the
      * index it already has, as operands of the multiply and the compare (no
@@ -69,12 +74,8 @@ typedef struct hak_tcache {
     /* Guarded sampling (guard.h): mallocs to go before the next sampled
      * one, and the generator of the intervals. */
     uint32_t sample_left;
-    /* A whole list that overflowed, kept for the next refill of its class
-     * (tcache.c): its length, 0 when none. */
-    void *spill[HAK_NCLASS];
-    uint16_t spill_n[HAK_NCLASS];
-    /* Bit c: class c's list is a spill taken back, not yet overflowed. */
-    uint64_t respilled;
+    /* The stacks' storage (NULL: none), from tcache.c's pool. */
+    void **stack;
     /* Refills, counted for the large tier's idle check (alloc.c). */
     uint32_t refills;
     uint64_t sample_seed;
@@ -87,7 +88,6 @@ typedef struct hak_tcache {
     struct hak_tcache *pool_next, *pool_all_next;
 } hak_tcache_t;
 _Static_assert(HAK_FIRST_MID <= 32, "one bit per Tiny class");
-_Static_assert(HAK_NCLASS <= 64, "one respilled bit per class");
 
 enum hak_tc_state { HAK_TC_NEW = 0, HAK_TC_ACTIVE, HAK_TC_DYING };
 
@@ -99,6 +99,9 @@ enum hak_tc_state { HAK_TC_NEW = 0, HAK_TC_ACTIVE, HAK_TC_DYING };
 
 HAK_HIDDEN extern const uint64_t _hak_tc_end[2];
 #define HAK_TC_END ((void *)_hak_tc_end)
+/* Where every stack of a thread without stacks points (its slot 0 holds
+ * the end block): empty and full. */
+HAK_HIDDEN extern void *_hak_tc_nostack[2];
 
 #if defined(HAK_TLS_INITIAL_EXEC)
 #define HAK_TC_INDIRECT 0
@@ -155,35 +158,35 @@ HAK_INLINE hak_tcache_t *hak_tc_addr(void) { return hak_tc_self(); }
 
 HAK_HIDDEN HAK_NORETURN HAK_COLD void _hak_list_corrupt(const void *p);
 
-/* Takes the head block p, whose link decoded to next without a fault:
- * unmark it, room++. */
-HAK_INLINE void *hak_tc_take(hak_tc_ref_t *tc, unsigned c, void *p, uintptr_t next)
+/* Takes p, the marked block below t. */
+HAK_INLINE void *hak_tc_take(hak_tc_ref_t *tc, unsigned c, void **t, void *p)
 {
-    tc->head[c] = (void *)next;
+    tc->top[c] = t - 1;
+#if HAK_VG_ACTIVE
+    /* A live block's address left in a slot would make valgrind call a
+     * leaked block reachable. */
+    t[-1] = NULL;
+#endif
 #if HAK_DEBUG
-    /* Live before unmarked: a neighbour's check (superslab.c) that finds
-     * the block not live then finds its mark too. */
     _hak_debug_mark_live(p, "malloc");
 #endif
     hak_block_unmark(p);
-    tc->room[c]++;
     return p;
 }
 
-/* Pop for the slow paths: NULL when the list is empty. A link that does
- * not decode (block.h) was overwritten after its block was freed (a write
- * after free, an overflow from the block before it): stop before
- * following it. The end block's link decodes as bad too, so the fast
- * paths' single test also tells an empty list; this tells them apart. */
+/* Pop for the slow paths: NULL when the stack is empty (the slot under
+ * every stack holds the end block, which never carries the mark). A block
+ * without the mark was written over after its free (or overflowed into),
+ * or freed twice with its mark wiped in between: stop. */
 HAK_INLINE void *hak_tc_pop(hak_tc_ref_t *tc, unsigned c)
 {
-    void *p = tc->head[c];
-    uintptr_t next = hak_block_link(p);
-    if (HAK_UNLIKELY(hak_link_bad(next))) {
+    void **t = tc->top[c];
+    void *p = t[-1];
+    if (HAK_UNLIKELY(!hak_block_marked(p))) {
         if (p == HAK_TC_END) return NULL;
         _hak_list_corrupt(p);
     }
-    return hak_tc_take(tc, c, p, next);
+    return hak_tc_take(tc, c, t, p);
 }
 
 /* ---- tcache.c ------------------------------------------------------------ */
@@ -199,23 +202,24 @@ HAK_HIDDEN bool _hak_tc_sample_now(bool mid);
 /* Makes a new thread's cache live (caps, a span group); the process must
  * be set up. */
 HAK_HIDDEN void _hak_tc_activate(void);
-/* The thread is exiting: every list back to the central pool, its group
- * left, caps 0 so that later frees go straight back. */
+/* The thread is exiting: every stack back to the central pool, its group
+ * left, its stacks gone so that later frees go straight back. */
 HAK_HIDDEN void _hak_tc_retire(void);
-/* A block of class cls off a refilled list, or NULL (arena full). */
+/* A block of class cls off a refilled stack, or NULL (arena full). */
 HAK_HIDDEN void *_hak_tc_refill(unsigned cls);
-/* The list of cls overflowed (room < 0): a batch goes back. */
-HAK_HIDDEN void _hak_tc_overflow(unsigned cls);
-/* The whole list of cls goes back. */
+/* p (marked) did not fit on the full stack of cls: a batch goes back and p
+ * is pushed; a thread without a stack gives p back at once. */
+HAK_HIDDEN void _hak_tc_overflow(unsigned cls, void *p, const char *what);
+/* The whole stack of cls goes back. */
 HAK_HIDDEN void _hak_tc_flush_class(unsigned cls);
-/* p (a block of the arena) is free: on this thread's list or its span's. */
+/* p (a block of the arena) is free: on this thread's stack or its span's. */
 HAK_HIDDEN bool _hak_block_is_free(const void *p);
 /* (false for a first-class heap's block: alloc.h's hak_block_is_free_any
  * asks its heap.) */
 /* Returns every block the calling thread caches, and the groups' spans. */
 HAK_HIDDEN void _hak_tc_flush_all(void);
-/* Blocks of class cls on the calling thread's list beyond what it last told
- * the central pool (the caller's own share of the stats' cached count). */
+/* Blocks of class cls on the calling thread's stack beyond what it last
+ * told the central pool (the caller's own share of the stats' cached count). */
 HAK_HIDDEN int64_t _hak_tc_untold(unsigned cls);
 HAK_HIDDEN void _hak_tc_after_fork_child(void);
 /* The thread is gone from hakmem's point of view (its key destructor ran,

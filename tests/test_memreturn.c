@@ -198,12 +198,12 @@ static void first_refill_is_small(void)
            (unsigned long long)cached);
 }
 
-/* bytes_cached counts the lists of every live thread, not only the
- * caller's: a thread frees 300 blocks of 256 bytes into its own list and
+/* bytes_cached counts the stacks of every live thread, not only the
+ * caller's: a thread frees 600 blocks of 256 bytes into its own stack and
  * waits; the main thread sees them cached, and no longer once it exits.
- * Another thread's list is counted as of its last refill, flush or spill:
- * here the spill when the list passed its cap (256 blocks of this class),
- * which counted all 257. */
+ * Another thread's stack is counted as of its last refill or flush: here
+ * the flush when the stack passed twice its cap (512 blocks of this
+ * class), which kept 256. */
 static pthread_mutex_t hold_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t hold_cond = PTHREAD_COND_INITIALIZER;
 static int hold_stage;
@@ -211,9 +211,11 @@ static int hold_stage;
 static void *cache_and_wait(void *arg)
 {
     (void)arg;
-    static void *p[300];
-    for (int i = 0; i < 300; i++) p[i] = malloc(TU_FILLS(256));
-    for (int i = 0; i < 300; i++) free(p[i]);
+    /* 600: past what the stack of 256 B holds (512), so that a flush
+     * tells the pool what the thread keeps (256). */
+    static void *p[600];
+    for (int i = 0; i < 600; i++) p[i] = malloc(TU_FILLS(256));
+    for (int i = 0; i < 600; i++) free(p[i]);
     pthread_mutex_lock(&hold_lock);
     hold_stage = 1;
     pthread_cond_broadcast(&hold_cond);
@@ -239,7 +241,7 @@ static void cached_counts_every_thread(void)
     pthread_mutex_unlock(&hold_lock);
     pthread_join(t, NULL);
     EXPECT_EQ(hak_stats_get(&s2, sizeof s2), 0);
-    printf("     bytes_cached: %llu before, %llu with another thread's 300 x 256 B, %llu after it exited\n",
+    printf("     bytes_cached: %llu before, %llu with another thread's 600 x 256 B, %llu after it exited\n",
            (unsigned long long)s0.bytes_cached, (unsigned long long)s1.bytes_cached,
            (unsigned long long)s2.bytes_cached);
     EXPECT(s1.bytes_cached >= s0.bytes_cached + 128 * 256,
@@ -281,10 +283,10 @@ static void exited_thread_with_empty_list_counts_right(void)
     for (int i = 0; i < 4; i++) free(v[i]);
 }
 
-/* A list that overflows is kept whole (the spill) and comes back whole at
- * the next refill: a thread that frees 300 blocks of 64 bytes and then
- * allocates 300 again takes nothing from the central pool the second time,
- * and gives nothing back the first. */
+/* A thread's stack of a class holds twice the class's cap, so a thread that
+ * frees 300 blocks of 64 bytes (cap 256) and then allocates 300 again takes
+ * nothing from the central pool the second time, and gives nothing back
+ * the first. */
 struct swing {
     uint64_t refills_free, flushes_free, refills_again;
 };
@@ -307,10 +309,10 @@ static void *swing_300(void *arg)
     return NULL;
 }
 
-/* A spill taken back and used up, then a refill from the pool: that list
- * is no spill any more, and its next overflow spills again (a stale mark
- * once made it give half back instead). */
-static void *spill_then_pool(void *arg)
+/* 300 blocks cached, 500 allocated (200 of them from the pool), then 500
+ * freed: they fit the stack (512), so nothing goes back. (With the lists
+ * and spills of before, a stale mark once made this give half back.) */
+static void *cached_then_pool(void *arg)
 {
     uint64_t *flushes = arg;
     static void *p[500];
@@ -325,7 +327,7 @@ static void *spill_then_pool(void *arg)
     return NULL;
 }
 
-static void overflowed_list_comes_back_whole(void)
+static void frees_past_the_cap_stay_cached(void)
 {
     struct swing r;
     pthread_t t;
@@ -339,9 +341,9 @@ static void overflowed_list_comes_back_whole(void)
     EXPECT(r.refills_again == 0, "300 mallocs after 300 frees took %llu batches from the pool",
            (unsigned long long)r.refills_again);
     uint64_t flushes;
-    pthread_create(&t, NULL, spill_then_pool, &flushes);
+    pthread_create(&t, NULL, cached_then_pool, &flushes);
     pthread_join(t, NULL);
-    EXPECT(flushes == 0, "500 frees after a spill was used up and the pool refilled gave %llu batches back",
+    EXPECT(flushes == 0, "500 frees after a refill from the pool gave %llu batches back",
            (unsigned long long)flushes);
 }
 
@@ -431,7 +433,7 @@ int main(void)
     TU_RUN(first_refill_is_small);
     TU_RUN(cached_counts_every_thread);
     TU_RUN(exited_thread_with_empty_list_counts_right);
-    TU_RUN(overflowed_list_comes_back_whole);
+    TU_RUN(frees_past_the_cap_stay_cached);
     TU_RUN(churn_earns_retention);
     TU_RUN(earned_retention_decays);
     return tu_finish("test_memreturn");
