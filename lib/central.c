@@ -326,8 +326,11 @@ HAK_INLINE uint64_t block_number(unsigned cls, uint64_t off, bool *multiple)
 }
 
 /* The checks a flush makes on every block: cheap enough for release builds,
- * they turn a bad free that reached a thread list into a clear abort.
- * Returns b's span, and in *number the block's number in it. */
+ * they turn a bad free that reached a thread's stack into a clear abort.
+ * They read the span's header, never the block (the oldest half of a stack
+ * is cold: the flush reads its addresses only; a write after free over the
+ * mark is caught when a refill takes the block). Returns b's span, and in
+ * *number the block's number in it. */
 static hak_span_t *give_check(unsigned cls, void *b, uint64_t *number)
 {
     if (!hak_in_arena(b) || ((uintptr_t)b & 15) != 0 || hak_class_at(b) != cls)
@@ -342,7 +345,6 @@ static hak_span_t *give_check(unsigned cls, void *b, uint64_t *number)
     bool multiple;
     *number = block_number(cls, off, &multiple);
     if (!multiple) _hak_fatal_ptr("free", "invalid pointer", b);
-    if (!hak_block_marked(b)) _hak_block_corrupt("free", b);
     return s;
 }
 
@@ -354,9 +356,9 @@ static hak_span_t *give_check(unsigned cls, void *b, uint64_t *number)
  * allocated in a row, and batches keep that order): the first block of a
  * run gets every check of give_check, and the run's span is looked up once;
  * each further block only has to fall in [start, bump) of that span, on its
- * class's grid, and carry the free mark. Each block sets its bit in the
- * span's free_bits; a bit set already is a double free. Nothing is written
- * into the blocks. */
+ * class's grid. Each block sets its bit in the span's free_bits; a bit set
+ * already is a double free. Nothing is read from or written into the
+ * blocks of an array. */
 HAK_INLINE unsigned give_locked_any(struct hak_central *k, unsigned cls, void *const *arr, void *head,
                                     unsigned n, hak_span_t **dead)
 {
@@ -384,7 +386,6 @@ HAK_INLINE unsigned give_locked_any(struct hak_central *k, unsigned cls, void *c
             bool multiple;
             i = block_number(cls, (uintptr_t)b - start, &multiple);
             if (!multiple) _hak_fatal_ptr("free", "invalid pointer", b);
-            if (!hak_block_marked(b)) _hak_block_corrupt("free", b);
         }
         given += got;
         s->scan = low;
