@@ -125,7 +125,6 @@ static void thread_exit(void *arg)
     /* After the retire: the thread is dying, so heap calls made by later
      * destructors attach no cache again. */
     _hak_heap_thread_exit();
-    _hak_tc_release();
 }
 
 /* ---- fork ---------------------------------------------------------------- */

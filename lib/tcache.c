@@ -49,8 +49,6 @@ void *_hak_tc_nostack[2] = {(void *)_hak_tc_end, (void *)_hak_tc_end};
 
 #if !HAK_TC_INDIRECT
 __thread hak_tcache_t _hak_tc HAK_TLS = TC_IMAGE;
-
-void _hak_tc_release(void) {}
 #else
 /* The dlopen-safe build's caches (tcache.h): carved from mappings of
  * POOL_CHUNK bytes, never unmapped, and reused. A cache is owned from its
@@ -64,6 +62,14 @@ void _hak_tc_release(void) {}
  * still in their destructors do not make each new thread wait. */
 __thread hak_tcache_t *_hak_tcp;
 static const hak_tcache_t tc_image = TC_IMAGE;
+/* Its destructor queues the thread's cache as retired. A key of the pool's
+ * own, set at attach: a thread whose only calls are hak_stats_get or
+ * hak_collect attaches a cache but is never set up (no init.c key), and its
+ * cache must come back too. Destructors run in any order: the queue only
+ * says "reuse once the thread is gone". */
+static pthread_key_t pool_key;
+static pthread_once_t pool_key_once = PTHREAD_ONCE_INIT;
+static bool pool_key_ok;
 #define POOL_CHUNK 65536u
 #define POOL_PROBES 8u
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -136,6 +142,10 @@ static hak_tcache_t *retired_take(void)
     return NULL;
 }
 
+static void pool_release(void *arg);
+
+static void pool_key_make(void) { pool_key_ok = pthread_key_create(&pool_key, pool_release) == 0; }
+
 hak_tcache_t *_hak_tc_attach(void)
 {
     long tid = _hak_os_tid();
@@ -152,13 +162,15 @@ hak_tcache_t *_hak_tc_attach(void)
     tc->owner_tid = tid;
     pthread_mutex_unlock(&pool_lock);
     _hak_tcp = tc;
+    /* (Without a key the cache is never reused: one lost per thread.) */
+    pthread_once(&pool_key_once, pool_key_make);
+    if (pool_key_ok) pthread_setspecific(pool_key, tc);
     return tc;
 }
 
-void _hak_tc_release(void)
+static void pool_release(void *arg)
 {
-    hak_tcache_t *tc = _hak_tcp;
-    if (tc == NULL) return;
+    hak_tcache_t *tc = arg;
     pthread_mutex_lock(&pool_lock);
     retired_push(tc);
     pthread_mutex_unlock(&pool_lock);

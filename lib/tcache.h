@@ -222,9 +222,6 @@ HAK_HIDDEN void _hak_tc_flush_all(void);
  * told the central pool (the caller's own share of the stats' cached count). */
 HAK_HIDDEN int64_t _hak_tc_untold(unsigned cls);
 HAK_HIDDEN void _hak_tc_after_fork_child(void);
-/* The thread is gone from hakmem's point of view (its key destructor ran,
- * after _hak_tc_retire): in the dlopen-safe build its cache goes back to
- * the pool once the kernel no longer knows the thread. */
-HAK_HIDDEN void _hak_tc_release(void);
+
 
 #endif
