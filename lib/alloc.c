@@ -65,10 +65,10 @@ void *_hak_malloc_slow(size_t n)
 
 /* ---- free slow paths ----------------------------------------------------- */
 
-/* A heap's block (unit id HAK_HEAP_CLS + class) that the free fast path
- * pushed on the thread's list for that id, which has no room: taken off
- * again, and pushed on the calling thread's cache of its heap if that is
- * attached (heap.h), else handed to the heap's slow path. */
+/* A heap's block (unit id HAK_HEAP_CLS + class), for which the free fast
+ * path found the thread's stack full (a heap id's always is): pushed on
+ * the calling thread's cache of its heap if that is attached (heap.h),
+ * else handed to the heap's slow path. */
 static HAK_NOINLINE void free_to_heap_slow(void *p, const char *what)
 {
     if (hak_tc_self()->state == HAK_TC_NEW) _hak_thread_init();
@@ -153,7 +153,7 @@ static void route_count(enum hak_route r, const void *p)
  * here), a new thread's free (its tests are all 0 until set-up), or every
  * free, with HAKMEM_STATS or the route trace on: the fast window is then
  * closed on purpose so that each is counted, with the route it takes (the
- * thread's list: tiny_fast or mid_fast). Otherwise a block that the fast
+ * thread's stack: tiny_fast or mid_fast). Otherwise a block that the fast
  * path should have taken (a one-unit span's, freed by a set-up thread with
  * the window open) is counted as slab_lookup, so that a fast path that
  * stops running shows. */

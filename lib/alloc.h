@@ -64,7 +64,7 @@ HAK_HIDDEN void *_hak_malloc_slow(size_t n);
 HAK_HIDDEN void _hak_free_slow(void *p, const char *what);
 /* p: the block that found the stack of c (its unit's id) full. */
 HAK_HIDDEN void _hak_free_overflow(void *p, const char *what, size_t c);
-/* Aborts if p is free already (on a thread list or its span's free list);
+/* Aborts if p is free already (on the thread's stack or its span's bits);
  * otherwise pushes it as hak_tc_push would. */
 HAK_HIDDEN void _hak_free_suspect(void *p, const char *what);
 /* A block of class cls for the aligned and mid paths (slow path). */
@@ -185,7 +185,7 @@ HAK_INLINE bool hak_window_hit(const void *p, uintptr_t base, uintptr_t size16)
 /* what names the entry point in messages; a constant, it costs only the
  * slow paths' branches an address load. */
 /* The fast path alone: true if p was a block's start in the open window
- * and went on the thread's list (or to a slow path of the push); false,
+ * and went on the thread's stack (or to a slow path of the push); false,
  * with nothing read but the class table, for everything else. */
 HAK_INLINE bool hak_tc_free_fast(void *p, const char *what)
 {
@@ -194,7 +194,7 @@ HAK_INLINE bool hak_tc_free_fast(void *p, const char *what)
         size_t c = _hak_unit_cls[off >> HAK_UNIT_SHIFT];
         hak_tc_ref_t *tc = hak_tc_self();
         /* A block's start, or the slow path: an interior pointer (any
-         * offset) never reaches a list, so it is never handed out over a
+         * offset) never reaches a stack, so it is never handed out over a
          * live block. The test's pass implies 16-alignment. */
         if (HAK_LIKELY(hak_unit_block_start(tc->free_magic[c], tc->free_limit[c], (uintptr_t)p))) {
             hak_tc_push(tc, c, p, what);
@@ -224,8 +224,8 @@ HAK_INLINE void *hak_tc_class_malloc(unsigned c)
     return _hak_class_alloc(c);
 }
 
-/* An aligned request that a class serves, from the thread's list: NULL when
- * it takes more (no class, or an empty list), and then the caller goes on
+/* An aligned request that a class serves, from the thread's stack: NULL when
+ * it takes more (no class, or an empty stack), and then the caller goes on
  * to _hak_alloc_aligned; errno is not touched. */
 HAK_INLINE void *hak_aligned_fast(size_t size, size_t align)
 {
@@ -239,7 +239,7 @@ HAK_INLINE void *hak_aligned_fast(size_t size, size_t align)
     HAK_DEBUG_ALLOC(p, size);
     return p;
 }
-/* p, a block's start in the arena, is free: on the default heap's lists or,
+/* p, a block's start in the arena, is free: on the default heap's stacks or,
  * for a first-class heap's block, on its heap's (heap.c). */
 HAK_INLINE bool hak_block_is_free_any(const void *p)
 {

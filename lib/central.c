@@ -8,7 +8,7 @@
  * waves does not pay a purge and page faults each time, and one that frees
  * most of its memory gets all but that budget back at once; hak_collect()
  * purges the rest. used counts blocks that left
- * the span for a thread list; a span whose used drops to 0 is empty, and only
+ * the span for a thread's stack; a span whose used drops to 0 is empty, and only
  * then can it be released, so no thread can still hold one of its blocks.
  *
  * Owned spans (Tiny classes only): threads refill from one span per class
@@ -66,7 +66,7 @@ struct hak_central {
     hak_span_t *partial;
     hak_span_t *empty;
     uint64_t used;
-    /* Of used, the blocks on thread lists as their threads last said
+    /* Of used, the blocks on thread stacks as their threads last said
      * (atomic: a flush into the inbox counts without the lock). */
     _Atomic int64_t cached;
     /* Blocks of flushes that found the lock taken, in one list ended by a

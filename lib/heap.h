@@ -17,7 +17,7 @@
  * Thread caches. Each thread has HAK_HEAP_WAYS caches, chosen by the low bits
  * of the slot (direct-mapped); a cache holds one free list per class for the
  * heap it is attached to, refilled from and flushed to the heap's spans in
- * batches under the heap's lock, as the default heap's thread lists do with
+ * batches under the heap's lock, as the default heap's thread stacks do with
  * central.c. A cache is keyed by the whole handle: its thread's fast paths
  * compare it with the handle they are given, and a destroyed heap's handle
  * matches no cache, because destroy detaches every cache attached to it
@@ -161,7 +161,7 @@ HAK_INLINE void hak_heap_tc_push_id(hak_heap_tc_t *c, size_t id, void *p)
 /* ---- heap.c ---------------------------------------------------------------- */
 
 /* At start-up: caches hold up to tcache_bytes per class, as the default
- * heap's thread lists do. */
+ * heap's thread stacks do. */
 HAK_HIDDEN void _hak_heap_init(uint64_t tcache_bytes);
 /* A new heap's handle, or 0 with errno = ENOMEM. */
 HAK_HIDDEN uintptr_t _hak_heap_new(void);

@@ -19,7 +19,7 @@ struct class_snapshot {
     uint64_t used, cached, frees;
 };
 
-/* cached: every thread's list as its thread last told the central pool,
+/* cached: every thread's stacks as its thread last told the central pool,
  * the calling thread's exactly. */
 static void snapshot_class(unsigned c, struct class_snapshot *s)
 {

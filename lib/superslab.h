@@ -62,7 +62,7 @@ typedef struct hak_span {
     struct hak_span *next, *prev; /* its class's partial or empty list */
     const void *last_tc;  /* thread cache that last took blocks (route trace) */
     uint32_t nfree;       /* free blocks given back: on the list (heap.c) or set bits (central.c) */
-    uint32_t used;        /* blocks handed out: in thread lists or in use */
+    uint32_t used;        /* blocks handed out: in thread stacks or in use */
     uint8_t cls, units, state;
     /* 0: the default heap's span; else the slot of the first-class heap
      * that owns it (heap.h), whose lists then hold it instead of central's.

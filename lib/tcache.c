@@ -54,8 +54,8 @@ __thread hak_tcache_t _hak_tc HAK_TLS = TC_IMAGE;
  * POOL_CHUNK bytes, never unmapped, and reused. A cache is owned from its
  * thread's first call. When the thread's key destructor has run, the cache
  * joins the queue of retired ones, but stays its thread's: later
- * destructors may still call hakmem through it, as a dying thread (caps 0,
- * so its lists stay empty). A new thread takes a retired cache once the
+ * destructors may still call hakmem through it, as a dying thread (no
+ * stacks: what it frees goes straight back). A new thread takes a retired cache once the
  * kernel no longer knows its thread, which then runs no more code (a
  * thread id the kernel has given again only keeps it queued longer); the
  * oldest are asked first, and at most POOL_PROBES a time, so that threads
@@ -250,7 +250,7 @@ void _hak_tc_init(uint64_t tcache_bytes, uint32_t sample_every)
     ngroups = ncpu >= GROUPS_MAX / 4 ? GROUPS_MAX : 4 * ncpu;
 }
 
-/* The cap that room[cls] counts down from. */
+/* The class's cap for this thread (0 unless it is set up and alive). */
 static uint32_t tc_cap(const hak_tc_ref_t *tc, unsigned cls)
 {
     return tc->state == HAK_TC_ACTIVE ? class_cap[cls] : 0;
@@ -286,8 +286,8 @@ static size_t stack_slots(void)
 }
 
 /* A Tiny class's stack stops at the cap until the thread first refills the
- * class (tcache.c: a thread that frees a class it never allocates, a
- * consumer, gives its whole stack back at the cap, as it would its list). */
+ * class: a thread that frees a class it never allocates (a consumer, see
+ * _hak_tc_overflow) gives its whole stack back at the cap. */
 static void stacks_set(hak_tc_ref_t *tc, void **s)
 {
     for (unsigned c = 1; c < HAK_NCLASS; c++) {
@@ -360,6 +360,11 @@ static void bin_flush(hak_tc_ref_t *tc, unsigned cls, uint32_t keep)
 {
     uint32_t count = bin_count(tc, cls);
     if (count <= keep) {
+        /* Nothing to give back, but the stack may hold fewer blocks than
+         * the pool was told (a refill's batch, handed out since): say so,
+         * or a thread that exits with an empty stack leaves its last batch
+         * counted as cached for good (bytes_cached too high, bytes_in_use
+         * too low, by up to a batch per class per thread that ever ran). */
         tell(tc, cls, count);
         return;
     }
@@ -410,8 +415,9 @@ void _hak_tc_retire(void)
 void _hak_tc_after_fork_child(void)
 {
     /* Only the forking thread lives on; the others' caches are lost (their
-     * blocks stay counted as cached, bounded by twice the caps: list and
-     * spill), and so are they in their groups, which keep their spans. */
+     * blocks stay counted as cached, bounded by twice the caps: a full
+     * stack each, and their stacks' storage with them), and so are they in
+     * their groups, which keep their spans. */
     pthread_mutex_init(&group_lock, NULL);
     pthread_mutex_init(&stack_lock, NULL);
     for (unsigned g = 0; g < ngroups; g++) group_threads[g] = 0;
@@ -514,7 +520,7 @@ bool _hak_block_is_free(const void *p)
     if (!hak_block_marked(p)) return false;
     hak_tc_ref_t *tc = hak_tc_self();
     unsigned cls = hak_class_at(p);
-    /* A first-class heap's block: heap.c knows its lists (these are scratch). */
+    /* A first-class heap's block: heap.c knows its lists. */
     if (hak_class_is_heap(cls)) return false;
     for (void **t = tc->bot[cls]; t != tc->top[cls]; t++)
         if (*t == p) return true;

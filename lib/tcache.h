@@ -55,7 +55,7 @@ typedef struct hak_tcache {
      * thread's frees take the slow path. */
     uint32_t free_magic[HAK_CLASS_IDS], free_limit[HAK_CLASS_IDS];
     /* The thread's caches of first-class heaps (heap.h owns them; opaque
-     * here), beside the lists so that one reach of the thread's state
+     * here), beside the stacks so that one reach of the thread's state
      * serves a heap block's free. An unused way points at
      * _hak_tc_heap_none, a cache attached to no heap. */
     const void *heap_ways[HAK_TC_HEAP_WAYS];
@@ -68,7 +68,7 @@ typedef struct hak_tcache {
     uint32_t allocates;
     /* The most blocks the next refill of each class takes (0: not yet). */
     uint16_t batch[HAK_NCLASS];
-    /* Blocks on each list as last told to the central pool (the stats'
+    /* Blocks on each stack as last told to the central pool (the stats'
      * count of every thread's cache, tcache.c). */
     uint16_t told[HAK_NCLASS];
     /* Guarded sampling (guard.h): mallocs to go before the next sampled
