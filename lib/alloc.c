@@ -166,7 +166,7 @@ static void free_arena_slow(void *p, const char *what)
             route_count(HAK_ROUTE_HEAP, p);
         } else {
             route_count(hak_class_is_tiny(cls) ? HAK_ROUTE_TINY_FAST : HAK_ROUTE_MID_FAST, p);
-            if (hak_span_of(p)->last_tc != hak_tc_id()) route_count(HAK_ROUTE_REMOTE, p);
+            if (hak_span_of(p)->last_tc != hak_tc_addr()) route_count(HAK_ROUTE_REMOTE, p);
             _hak_stat_add(&_hak_g_stats.class_frees[cls], 1);
         }
     } else if (_hak_cls_free_test[cls][0] != 0 && _hak_fast_size != 0 &&

@@ -115,12 +115,12 @@ void _hak_thread_init(void)
      * its freed TLS. Such a thread can only leave its cached blocks behind
      * (at most twice each class's cap: a full stack). Last: may allocate (glibc's second-level key array), which
      * now works. */
-    pthread_setspecific(tc_key, (void *)hak_tc_id());
+    pthread_setspecific(tc_key, hak_tc_addr());
 }
 
 static void thread_exit(void *arg)
 {
-    if (arg != hak_tc_id()) return;
+    if (arg != hak_tc_addr()) return;
     _hak_tc_retire();
     /* After the retire: the thread is dying, so heap calls made by later
      * destructors attach no cache again. */

@@ -218,7 +218,7 @@ uint32_t _hak_tc_sample_every;
 static uint32_t sample_interval(hak_tc_ref_t *tc)
 {
     uint64_t x = tc->sample_seed;
-    if (x == 0) x = (uint64_t)(uintptr_t)hak_tc_id() * 0x9E3779B97F4A7C15ull | 1;
+    if (x == 0) x = (uint64_t)(uintptr_t)hak_tc_addr() * 0x9E3779B97F4A7C15ull | 1;
     x ^= x << 13;
     x ^= x >> 7;
     x ^= x << 17;
@@ -457,7 +457,7 @@ void *_hak_tc_refill(unsigned cls)
     if (tc->bot[cls] == tc->lim[cls]) {
         /* No stack (not set up, dying): one block, the caller's. */
         void *one[1];
-        unsigned n = _hak_central_take(cls, 1, one, hak_tc_id(), slot, tc->told[cls]);
+        unsigned n = _hak_central_take(cls, 1, one, hak_tc_addr(), slot, tc->told[cls]);
         if (n == 0) return NULL;
         _hak_central_tell(cls, -1);
         tc->told[cls] = 0;
@@ -469,7 +469,7 @@ void *_hak_tc_refill(unsigned cls)
     }
     /* Straight onto the stack, the first block on top. */
     void **bot = tc->bot[cls];
-    unsigned n = _hak_central_take(cls, want, bot, hak_tc_id(), slot, tc->told[cls]);
+    unsigned n = _hak_central_take(cls, want, bot, hak_tc_addr(), slot, tc->told[cls]);
     tc->told[cls] = (uint16_t)n;
     if (n == 0) return NULL;
     if (HAK_UNLIKELY(_hak_tc_sample_every)) tc->sample_left -= n < tc->sample_left ? n : tc->sample_left;

@@ -110,7 +110,7 @@ HAK_HIDDEN extern __thread hak_tcache_t _hak_tc HAK_TLS;
 /* The calling thread's cache. In the initial-exec build on x86-64 it is
  * reached through %fs with the offset from the GOT: one load, where
  * &_hak_tc costs that load plus a load of the thread pointer and an add.
- * Every access to head and room goes through this one pointer type, so the
+ * Every access to the stacks' pointers goes through this one pointer type, so the
  * compiler never sees the same bytes under two address spaces. */
 #if defined(__x86_64__) && defined(__SEG_FS) && !defined(__STRICT_ANSI__) && !defined(__clang__)
 #define HAK_TC_SEG 1
@@ -126,9 +126,9 @@ HAK_INLINE hak_tc_ref_t *hak_tc_self(void)
 typedef hak_tcache_t hak_tc_ref_t;
 HAK_INLINE hak_tc_ref_t *hak_tc_self(void) { return &_hak_tc; }
 #endif
-/* The cache's address, the same for the thread's whole life; as a plain
- * pointer (the heap ways, which heap.c reaches through their addresses). */
-HAK_INLINE const void *hak_tc_id(void) { return &_hak_tc; }
+/* The cache's address as a plain pointer, the same for the thread's whole
+ * life: its identity (the route trace, the exit key), and the heap ways,
+ * which heap.c reaches through their addresses. */
 HAK_INLINE hak_tcache_t *hak_tc_addr(void) { return &_hak_tc; }
 
 #else
@@ -152,7 +152,6 @@ HAK_INLINE hak_tc_ref_t *hak_tc_self(void)
     if (HAK_UNLIKELY(tc == NULL)) tc = _hak_tc_attach();
     return tc;
 }
-HAK_INLINE const void *hak_tc_id(void) { return hak_tc_self(); }
 HAK_INLINE hak_tcache_t *hak_tc_addr(void) { return hak_tc_self(); }
 #endif
 
