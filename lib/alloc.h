@@ -140,11 +140,11 @@ HAK_INLINE void *hak_tc_malloc_raw(size_t n)
         void *p;
         __asm__ goto("mov %%fs:%c[top](%[tc],%[c],8), %[t]\n\t"
                      "mov -8(%[t]), %[p]\n\t"
-                     "cmp %[key], 8(%[p])\n\t"
+                     "cmp %[key], %c[moff](%[p])\n\t"
                      "jne %l[slow]"
                      : [t] "=&r"(t), [p] "=&a"(p)
                      : [tc] "r"(tc), [c] "r"((size_t)c), [top] "i"(offsetof(hak_tcache_t, top)),
-                       [key] "r"((uint32_t)_hak_key)
+                       [key] "r"((uint32_t)_hak_key), [moff] "i"(HAK_MARK_OFF)
                      : "cc", "memory"
                      : slow);
         return hak_tc_take(tc, c, t, p);

@@ -1,15 +1,22 @@
 /* block.h: the layout of a free block, known only here.
  *
- *   bytes 0..7    the link to the next free block on a list (a
+ *   bytes 0..3    the free mark while the block is free: the key's low 32
+ *                 bits; 0 once handed out. malloc checks it on the block it
+ *                 takes (a write after free, or a double free whose mark a
+ *                 write wiped in between, stops there). First, because the
+ *                 first bytes are what bugs write most: a use after free
+ *                 of an object's first field (a reference count, a next
+ *                 pointer), and the byte an off-by-one write puts past the
+ *                 block before (a string's terminator)
+ *   bytes 4..11   the link to the next free block on a list (a
  *                 first-class heap's lists, a central inbox), encoded:
  *                 next ^ key ^ the block's own address. A default-heap
  *                 block on a thread's stack (tcache.h) or in its span's
  *                 bits (central.c) is an address there or a bit, and these
- *                 bytes are stale: nothing reads them
- *   bytes 8..11   the free mark while the block is free: the key's low 32
- *                 bits; 0 once handed out. malloc checks it on the block it
- *                 takes (a write after free, or a double free whose mark a
- *                 write wiped in between, stops there)
+ *                 bytes are stale: nothing reads them. Unaligned (copied
+ *                 with memcpy, one move on the machines we build for), so
+ *                 that bytes 12..15 stay free for the debug build's free
+ *                 tail of a 16-byte block (its last 4 bytes)
  *
  * The key (_hak_key) is drawn from the kernel's random source at start
  * (init.c), so a writer who has read this file still cannot forge either.
@@ -30,6 +37,8 @@
 
 #include "platform.h"
 
+#include <string.h>
+
 /* Bits 63 and 0 set (so the low 32 bits, the mark, are never 0). The value
  * before start-up is fixed but no block exists then: the end block (zeros)
  * under every empty stack never carries the mark, and an empty heap list's
@@ -40,12 +49,18 @@ HAK_HIDDEN extern uint64_t _hak_key;
 HAK_HIDDEN void _hak_block_key_init(void);
 
 typedef uint32_t __attribute__((may_alias)) hak_u32_alias_t;
-typedef uint64_t __attribute__((may_alias)) hak_u64_alias_t;
+
+/* Where the mark and the link lie in a free block (bytes; the fast paths'
+ * assembly in alloc.h uses HAK_MARK_OFF too). */
+#define HAK_MARK_OFF 0
+#define HAK_LINK_OFF 4
 
 /* The decoded link of free block b (check it with hak_link_bad). */
 HAK_INLINE uintptr_t hak_block_link(const void *b)
 {
-    return (uintptr_t)(*(const hak_u64_alias_t *)b ^ _hak_key ^ (uintptr_t)b);
+    uint64_t w;
+    memcpy(&w, (const char *)b + HAK_LINK_OFF, sizeof w);
+    return (uintptr_t)(w ^ _hak_key ^ (uintptr_t)b);
 }
 /* Bits no link hakmem wrote has (user space is below 2^48 on x86-64 with
  * 4-level page tables and on aarch64). */
@@ -57,17 +72,21 @@ HAK_HIDDEN extern const uint64_t _hak_link_bad;
  * block may alias _hak_key for the compiler, which would read it again. */
 HAK_INLINE void hak_block_set_next_k(void *b, const void *next, uint64_t key)
 {
-    *(hak_u64_alias_t *)b = (uint64_t)(uintptr_t)next ^ key ^ (uintptr_t)b;
+    uint64_t w = (uint64_t)(uintptr_t)next ^ key ^ (uintptr_t)b;
+    memcpy((char *)b + HAK_LINK_OFF, &w, sizeof w);
 }
 HAK_INLINE bool hak_block_marked_k(const void *b, uint64_t key)
 {
-    return ((const hak_u32_alias_t *)b)[2] == (uint32_t)key;
+    return *(const hak_u32_alias_t *)((const char *)b + HAK_MARK_OFF) == (uint32_t)key;
 }
-HAK_INLINE void hak_block_mark_k(void *b, uint64_t key) { ((hak_u32_alias_t *)b)[2] = (uint32_t)key; }
+HAK_INLINE void hak_block_mark_k(void *b, uint64_t key)
+{
+    *(hak_u32_alias_t *)((char *)b + HAK_MARK_OFF) = (uint32_t)key;
+}
 HAK_INLINE void hak_block_set_next(void *b, const void *next) { hak_block_set_next_k(b, next, _hak_key); }
 HAK_INLINE bool hak_block_marked(const void *b) { return hak_block_marked_k(b, _hak_key); }
 HAK_INLINE void hak_block_mark(void *b) { hak_block_mark_k(b, _hak_key); }
-HAK_INLINE void hak_block_unmark(void *b) { ((hak_u32_alias_t *)b)[2] = 0; }
+HAK_INLINE void hak_block_unmark(void *b) { *(hak_u32_alias_t *)((char *)b + HAK_MARK_OFF) = 0; }
 
 /* The slow paths' reading of a link: aborts naming `what` if it was not
  * written by hakmem. */

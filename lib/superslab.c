@@ -391,13 +391,12 @@ static void debug_settle(void)
 }
 
 /* q, a block of p's span that a free left with its free tail, is not live:
- * then it carries the free mark (its first 8 bytes hold nothing: a thread
- * keeps its free blocks' addresses in its stacks, a span in its bits). */
+ * then it carries the free mark (block.h). */
 static bool debug_free_head_bad(const void *q, size_t size)
 {
     if (debug_live(q) || !debug_has_tail(q) || _hak_debug_tail_state(q, size) != 2) return false;
-    const volatile uint32_t *w = (const volatile uint32_t *)q;
-    return w[2] != (uint32_t)_hak_key;
+    const volatile uint32_t *w = (const volatile uint32_t *)((const char *)q + HAK_MARK_OFF);
+    return *w != (uint32_t)_hak_key;
 }
 
 static bool debug_tail_bad(const void *a, size_t size)

@@ -207,10 +207,10 @@ static void free_glibc_pointer(void)
     free(p);
 }
 
-/* One byte past a block, into the free block after it. Nothing hakmem
- * reads lies there (a thread keeps the addresses of its free blocks in its
- * stacks; the mark is at bytes 8..11): the next mallocs go on, the free
- * block comes back, and no block is handed out twice (exit 3 otherwise). */
+/* One byte past a block, into the free block after it: the byte lands on
+ * the free block's mark (lib/block.h: bytes 0..3), which the next malloc of
+ * the class checks on the block it takes: "free list corrupted". Never a
+ * block handed out twice (exit 3). */
 static void overflow_one_byte(void)
 {
     for (int tries = 0; tries < 100; tries++) {
@@ -556,7 +556,8 @@ static const struct misuse cases[] = {
      "invalid pointer", "invalid pointer", "invalid pointer (guarded pool)"},
     {"free-glibc-pointer", free_glibc_pointer,
      "invalid pointer", "invalid pointer", GUARD_AS_RELEASE},
-    {"overflow-one-byte-into-free-block", overflow_one_byte, NULL, NULL, GUARD_AS_RELEASE},
+    {"overflow-one-byte-into-free-block", overflow_one_byte,
+     "free list corrupted", "free list corrupted", GUARD_AS_RELEASE},
     {"write-after-free", write_after_free,
      "free list corrupted", "free list corrupted", SEGV "guarded allocation: use after free"},
     {"realloc-freed-pointer", realloc_freed,
@@ -683,25 +684,27 @@ static void run_case(const struct misuse *c)
 
 /* ---- forged links: a writer who has read the source ----------------------
  *
- * A use after free writes an address of its choosing (a buffer here) over
- * a freed block's link, with every constant a reader of the source could
- * use: the raw address, the old public free mark (0xd1f5e3a7) beside it and
- * at the target, and the address encoded with the key's value before
- * start-up (lib/block.c). The next mallocs of that size must never return
- * the target. No link of a free block is read any more (a thread keeps its
- * free blocks' addresses in its stacks): the raw address alone changes
- * nothing, and the mallocs go on; the two forgeries that also write the
- * mark (bytes 8..11) wipe the key's, which the pop sees: "free list
- * corrupted". A large block keeps nothing in band, so its mallocs go on.
- * Exit status 3: the target was handed out.
+ * A use after free writes an address of its choosing (a buffer here) into
+ * a freed block, with every constant a reader of the source could use: the
+ * raw address over the first word (where a list's link lay before, and
+ * where a freed object's first field is), the same with the old public
+ * free mark (0xd1f5e3a7) after it and at the target, the address encoded
+ * with the key's value before start-up (lib/block.c), and the raw address
+ * written only where the link now lies (bytes 4..11, the mark left
+ * intact). The next mallocs of that size must never return the target.
+ * The first three write over the mark (bytes 0..3), which the pop sees:
+ * "free list corrupted". No link of a default-heap free block is read (a
+ * thread keeps its free blocks' addresses in its stacks), so the last
+ * changes nothing and the mallocs go on. A large block keeps nothing in
+ * band, so its mallocs go on. Exit status 3: the target was handed out.
  * The flushed cases forge a block that hak_collect has given back to its
  * slab (a live neighbour keeps the slab from emptying), where it is a bit,
  * not a list entry: its link is never read, so a forged link alone changes
  * nothing, and the mallocs, enough to take every free block of the class
- * back, go on; a forged mark is seen by the refill that takes the block. */
+ * back, go on; a wiped mark is seen by the refill that takes the block. */
 static _Alignas(64) unsigned char forge_target[8192];
 
-enum forge { FORGE_RAW, FORGE_OLD_MARK, FORGE_START_KEY };
+enum forge { FORGE_RAW, FORGE_OLD_MARK, FORGE_START_KEY, FORGE_LINK_ONLY };
 
 static void forge_and_allocate(size_t n, enum forge how, int flushed)
 {
@@ -720,8 +723,12 @@ static void forge_and_allocate(size_t n, enum forge how, int flushed)
     }
     uint64_t link = t;
     if (how == FORGE_START_KEY) link = t ^ start_key ^ (uintptr_t)freed;
-    memcpy(freed, &link, 8);
-    if (how != FORGE_RAW) {
+    if (how == FORGE_LINK_ONLY) {
+        memcpy(freed + 4, &link, 8);
+    } else {
+        memcpy(freed, &link, 8);
+    }
+    if (how == FORGE_OLD_MARK || how == FORGE_START_KEY) {
         uint32_t mark = how == FORGE_START_KEY ? (uint32_t)start_key : 0xd1f5e3a7u;
         memcpy(freed + 8, &mark, 4);
     }
@@ -783,15 +790,16 @@ static void forged_links(void)
         size_t n;
         int must_abort;
     } sizes[] = {{"tiny", 64, 1}, {"mid", 4096, 1}, {"large", 1 << 20, 0}};
-    static const char *const how_name[] = {"raw", "old-mark", "start-key"};
+    static const char *const how_name[] = {"raw", "old-mark", "start-key", "link-only"};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
-        for (int how = FORGE_RAW; how <= FORGE_START_KEY; how++) {
+        for (int how = FORGE_RAW; how <= FORGE_LINK_ONLY; how++) {
             char name[64];
             snprintf(name, sizeof name, "forged-link-%s-%s", sizes[i].name, how_name[how]);
-            forge_case(name, sizes[i].n, (enum forge)how, 0, sizes[i].must_abort && how != FORGE_RAW);
+            forge_case(name, sizes[i].n, (enum forge)how, 0,
+                       sizes[i].must_abort && how != FORGE_LINK_ONLY);
             if (!sizes[i].must_abort) continue; /* large: nothing to flush */
             snprintf(name, sizeof name, "forged-link-flushed-%s-%s", sizes[i].name, how_name[how]);
-            forge_case(name, sizes[i].n, (enum forge)how, 1, how != FORGE_RAW);
+            forge_case(name, sizes[i].n, (enum forge)how, 1, how != FORGE_LINK_ONLY);
         }
 }
 
