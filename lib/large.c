@@ -899,8 +899,17 @@ static void region_give(uintptr_t start, size_t len, uint64_t now)
 
 /* ---- direct mappings ----------------------------------------------------- */
 
+/* Direct mappings that hold a block. While there are none, a pointer
+ * outside the region is no large block of ours, and an ownership query
+ * answers without the registry's lock: hakmem.pymem asks on every free of
+ * a block CPython's own allocator handed out before install(). Counted up
+ * before a block joins the registry and down after it left, so it is never
+ * 0 while a direct block is registered. */
+static _Atomic uint64_t direct_live;
+
 static void direct_unmap(uintptr_t base, size_t maplen)
 {
+    atomic_fetch_sub_explicit(&direct_live, 1, memory_order_relaxed);
     _hak_os_unmap((void *)base, maplen);
     _hak_stat_commit(-(int64_t)maplen);
     _hak_stat_sub(&_hak_g_stats.mapped, maplen);
@@ -928,6 +937,7 @@ static bool direct_map(size_t size, size_t align, size_t slack, uintptr_t *base,
     }
     _hak_stat_commit((int64_t)*maplen);
     _hak_stat_add(&_hak_g_stats.mapped, *maplen);
+    atomic_fetch_add_explicit(&direct_live, 1, memory_order_relaxed);
     return true;
 }
 
@@ -1094,6 +1104,8 @@ void *_hak_large_alloc(size_t size, size_t align, bool zero)
 
 bool _hak_large_owns(const void *p)
 {
+    if (!in_region((uintptr_t)p) && atomic_load_explicit(&direct_live, memory_order_relaxed) == 0)
+        return false;
     hak_large_hdr_t h;
     return reg_lookup(p, false, &h) != 0;
 }

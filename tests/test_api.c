@@ -730,6 +730,32 @@ static void owns_only_live_hakmem_blocks(void)
         EXPECT(hak_owns(m + 65536) == 0, "hak_owns(mmap'ed + 64 KiB)");
         munmap(m, len);
     }
+    /* Blocks above the large region's cap (64 MiB by default) or aligned
+     * above a page are mappings of their own ("direct"). While none is live,
+     * a pointer outside the region is refused without a registry lookup;
+     * while one is, the lookup answers. Both ways, for blocks and for a
+     * foreign mapping. */
+    char *f = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT(f != MAP_FAILED, "mmap");
+    if (f != MAP_FAILED) EXPECT(hak_owns(f) == 0, "hak_owns(mmap'ed %p), no direct block live", (void *)f);
+    void *direct[2] = {malloc((size_t)80 << 20), aligned_alloc((size_t)2 << 20, (size_t)3 << 20)};
+    for (int i = 0; i < 2; i++) {
+        EXPECT_NOT_NULL(direct[i]);
+        if (direct[i]) EXPECT(hak_owns(direct[i]) == 1, "hak_owns(direct block %d) = 0", i);
+    }
+    if (f != MAP_FAILED) {
+        EXPECT(hak_owns(f) == 0, "hak_owns(mmap'ed %p), direct blocks live", (void *)f);
+        EXPECT(hak_free_if_owned(f) == 0, "hak_free_if_owned(mmap'ed %p) freed it", (void *)f);
+    }
+    for (int i = 0; i < 2; i++) {
+        void *gone = tu_launder(direct[i]);
+        EXPECT(hak_free_if_owned(direct[i]) == 1, "hak_free_if_owned(direct block %d) = 0", i);
+        EXPECT(hak_owns(gone) == 0, "hak_owns(freed direct block %d) = 1", i);
+    }
+    if (f != MAP_FAILED) {
+        EXPECT(hak_free_if_owned(f) == 0, "hak_free_if_owned(mmap'ed %p) freed it", (void *)f);
+        munmap(f, len);
+    }
     /* Any value is safe to ask about: garbage near live blocks and anywhere. */
     char *live = malloc(100);
     uint64_t x = 0x9e3779b97f4a7c15ull;
