@@ -60,7 +60,7 @@ __thread hak_tcache_t _hak_tc HAK_TLS = TC_IMAGE;
  * thread id the kernel has given again only keeps it queued longer); the
  * oldest are asked first, and at most POOL_PROBES a time, so that threads
  * still in their destructors do not make each new thread wait. */
-__thread hak_tcache_t *_hak_tcp;
+__thread hak_tcache_t *_hak_tcp HAK_TCP_TLS;
 static const hak_tcache_t tc_image = TC_IMAGE;
 /* Its destructor queues the thread's cache as retired. A key of the pool's
  * own, set at attach: a thread whose only calls are hak_stats_get or

@@ -133,18 +133,30 @@ HAK_INLINE hak_tcache_t *hak_tc_addr(void) { return &_hak_tc; }
 
 #else
 /* The dlopen-safe build (libhakmem_api). A library loaded by dlopen gets
- * its TLS in glibc's static surplus only if it fits there (512 bytes by
- * default); the cache (3 KiB) does not, and every access would then go
- * through __tls_get_addr's descriptor (_dl_tlsdesc_dynamic: 6% of
- * `bench_cpython.py strings` under hakmem.pymem.install()). So this
- * build's TLS is one pointer, which fits and costs one %fs load through
- * its descriptor, to a cache from a pool (tcache.c). A thread's first call
- * finds it NULL and attaches a cache, initialised as a new thread's TLS
- * would be: everything after that is as in the initial-exec build. */
+ * static TLS (reached with one load from %fs) only from glibc's static
+ * surplus, about 1.5 KiB shared by every such library (glibc 2.36); the
+ * cache (3 KiB) would not fit, and every access through a TLS descriptor
+ * to dynamic TLS went through _dl_tlsdesc_dynamic (6% of `bench_cpython.py
+ * strings` under hakmem.pymem.install()). So this build's TLS is one
+ * pointer to a cache from a pool (tcache.c). A thread's first call finds
+ * it NULL and attaches a cache, initialised as a new thread's TLS would
+ * be: everything after that is as in the initial-exec build.
+ * The pointer itself is initial-exec: 8 bytes of the surplus. Reached
+ * through its descriptor instead, every fast path paid the descriptor's
+ * call and a stack frame for it, and hakmem.pymem.install() ran 2.9%
+ * slower (bench_cpython.py, 8 workloads, geomean). Should the surplus be
+ * full, dlopen refuses the library ("cannot allocate memory in static TLS
+ * block"); HAK_TCP_DYNAMIC builds the variant with a descriptor, which the
+ * Python package loads then (libhakmem_api_dyn.so). */
 #define HAK_TC_INDIRECT 1
 #define HAK_TC_SEG 0
 typedef hak_tcache_t hak_tc_ref_t;
-HAK_HIDDEN extern __thread hak_tcache_t *_hak_tcp;
+#if defined(HAK_TCP_DYNAMIC)
+#define HAK_TCP_TLS
+#else
+#define HAK_TCP_TLS __attribute__((tls_model("initial-exec")))
+#endif
+HAK_HIDDEN extern __thread hak_tcache_t *_hak_tcp HAK_TCP_TLS;
 HAK_HIDDEN HAK_COLD hak_tcache_t *_hak_tc_attach(void);
 HAK_INLINE hak_tc_ref_t *hak_tc_self(void)
 {

@@ -5,9 +5,11 @@ benchmark programs of bench/, the C sources vendored into an sdist) and by
 src/bindings/build.py (include paths).
 
 The core is compiled straight from lib/*.c with the flags configure.ac gives
-it, twice: libhakmem.so (the process allocator, with wrap.c, initial-exec TLS,
-for LD_PRELOAD) and libhakmem_api.so (hak_* only, dynamic TLS, safe to
-dlopen: the library the package loads). The benchmark programs the suite
+it, three times: libhakmem.so (the process allocator, with wrap.c,
+initial-exec TLS, for LD_PRELOAD), libhakmem_api.so (hak_* only, safe to
+dlopen: the library the package loads; one initial-exec TLS pointer) and
+libhakmem_api_dyn.so (the same with that pointer in dynamic TLS: what the
+package loads when glibc's static TLS surplus has no room left for it). The benchmark programs the suite
 of src/hakmem/_harness.py names (the programs of `make bench`) go into the
 package's bin/ with bench_cpython.py, so `python -m hakmem bench` runs the
 same suite. The C sources come from, in order: $HAKMEM_SOURCE_DIR, csrc/
@@ -179,6 +181,8 @@ class NativeBuild:
             # TLS descriptors make dynamic TLS nearly as cheap as static TLS
             # (x86-64: gnu2; aarch64 uses descriptors by default).
             "libhakmem_api.so": common + self.optional("-mtls-dialect=gnu2"),
+            "libhakmem_api_dyn.so": common + self.optional("-mtls-dialect=gnu2")
+            + ["-DHAK_TCP_DYNAMIC=1"],
         }
         sources = sorted(glob.glob(os.path.join(lib_src, "*.c")))
         jobs, objects = [], {}

@@ -250,3 +250,71 @@ def test_a_hakmem_loaded_privately_first_is_the_one_used(tmp_path):
         print("ok")
     """ % (str(out), str(other / "libhakmem_api.so")))
     assert p.stdout.strip() == "ok"
+
+
+# ---- glibc's static TLS surplus full ----------------------------------------
+
+HOG = """__attribute__((tls_model("initial-exec"))) __thread %s;
+void *hog_addr(void) { return (void *)&hog; }
+"""
+
+
+def test_package_loads_its_own_initial_exec_library():
+    """With room in glibc's static TLS surplus (any ordinary process), the
+    package loads libhakmem_api.so, whose TLS pointer is initial-exec."""
+    p = run_python("""
+        import hakmem, os
+        assert not hakmem.bound_to_process()
+        assert os.path.samefile(hakmem.library_path(), hakmem.api_library_path())
+        print("ok")
+    """)
+    assert p.stdout.strip() == "ok"
+
+
+def test_full_static_tls_loads_the_dynamic_tls_library(tmp_path):
+    """Libraries loaded before hakmem took the whole static TLS surplus, so
+    that dlopen refuses libhakmem_api.so ("cannot allocate memory in static
+    TLS block"): the package must load libhakmem_api_dyn.so instead, and
+    allocate, free and serve CPython through it as usual."""
+    if shutil.which(cc()[0]) is None:
+        pytest.skip("no C compiler")
+    # Libraries of initial-exec TLS in falling sizes, loaded greedily: what
+    # they leave is less than a pointer, which the probe (8 bytes, aligned
+    # like hakmem's pointer) proves before hakmem is imported.
+    sizes = [4096, 2048, 1024, 512, 256, 128, 64, 32, 16, 8, 8, 4, 2, 1, 1, 1]
+    hogs = []
+    for i, n in enumerate(sizes + [None]):
+        src = tmp_path / ("hog%d.c" % i)
+        src.write_text(HOG % ("void *hog" if n is None else "char hog[%d]" % n))
+        out = tmp_path / ("libhog%d.so" % i)
+        subprocess.run(cc() + ["-shared", "-fPIC", str(src), "-o", str(out)], check=True)
+        hogs.append(str(out))
+    probe = hogs.pop()
+    p = run_python("""
+        import ctypes, os
+        for path in %r:
+            try:
+                ctypes.CDLL(path)
+            except OSError as e:
+                assert "static TLS" in str(e), e
+        try:
+            ctypes.CDLL(%r)
+            raise SystemExit("static TLS still has room for a pointer: the test proves nothing")
+        except OSError as e:
+            assert "static TLS" in str(e), e
+        import hakmem
+        assert os.path.basename(hakmem.library_path()) == "libhakmem_api_dyn.so", hakmem.library_path()
+        assert not hakmem.bound_to_process()
+        with hakmem.malloc(64) as b:
+            memoryview(b)[:2] = b"ok"
+            assert bytes(b)[:2] == b"ok"
+            assert hakmem.owns(b.address)
+        import hakmem.pymem as pm
+        pm.install()
+        kept = [str(i) * 3 for i in range(20000)]
+        assert pm.info()["obj"]["new_blocks"] > 0
+        del kept
+        pm.uninstall()
+        print("ok")
+    """ % (hogs, probe))
+    assert p.stdout.strip() == "ok"

@@ -136,9 +136,25 @@ static PyObject *core_bind(PyObject *module, PyObject *arg)
          * it never interposes on anything else in the process. */
         h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
         if (h == NULL) {
-            PyErr_Format(PyExc_ImportError, "cannot load hakmem's library %s: %s", path, dlerror());
-            Py_DECREF(bytes);
-            return NULL;
+            /* Most likely glibc's static TLS surplus is full (other
+             * libraries loaded late took it): the same library with its
+             * TLS pointer in dynamic TLS, beside it, loads anyway. */
+            char first[512], dyn[4096];
+            snprintf(first, sizeof first, "%s", dlerror());
+            size_t len = strlen(path);
+            if (len > 3 && strcmp(path + len - 3, ".so") == 0 && len + 5 < sizeof dyn) {
+                snprintf(dyn, sizeof dyn, "%.*s_dyn.so", (int)(len - 3), path);
+                h = dlopen(dyn, RTLD_NOW | RTLD_LOCAL);
+                if (h == NULL)
+                    PyErr_Format(PyExc_ImportError, "cannot load hakmem's library %s: %s; nor %s: %s",
+                                 path, first, dyn, dlerror());
+            } else {
+                PyErr_Format(PyExc_ImportError, "cannot load hakmem's library %s: %s", path, first);
+            }
+            if (h == NULL) {
+                Py_DECREF(bytes);
+                return NULL;
+            }
         }
     }
     hakmem_capi_t t = {0};

@@ -16,7 +16,10 @@ comparisons), :mod:`hakmem.pymem` (CPython's allocator through hakmem).
 One hakmem per process: when hakmem is already loaded (preloaded as the
 process allocator, linked, or loaded privately by an extension), the package
 binds to that instance; otherwise it loads its own ``libhakmem_api.so``, the
-build that is safe to load into any process. Two instances would each refuse
+build that is safe to load into a running process (or, when glibc's static
+TLS surplus has no room left for its one initial-exec pointer,
+``libhakmem_api_dyn.so``, the same with that pointer in dynamic TLS, about 3%
+slower under :mod:`hakmem.pymem`). Two instances would each refuse
 the other's pointers; :func:`library_path` names the file the package calls,
 so ``ctypes.CDLL(hakmem.library_path())`` reaches the same instance.
 """
@@ -48,7 +51,8 @@ def preload_library_path() -> str:
 def api_library_path() -> str:
     """The package's ``libhakmem_api.so``: ``hak_*`` only, safe to dlopen or to
     link an extension to. The package loads it unless a hakmem was already in
-    the process."""
+    the process (or ``libhakmem_api_dyn.so`` beside it, when glibc refuses this
+    one for want of static TLS: :func:`library_path` tells which)."""
     return _os.path.join(get_library_dir(), "libhakmem_api.so")
 
 
