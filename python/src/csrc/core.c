@@ -140,14 +140,17 @@ static PyObject *core_bind(PyObject *module, PyObject *arg)
              * libraries loaded late took it): the same library with its
              * TLS pointer in dynamic TLS, beside it, loads anyway. */
             char first[512], dyn[4096];
-            snprintf(first, sizeof first, "%s", dlerror());
+            const char *err = dlerror();
+            snprintf(first, sizeof first, "%s", err != NULL ? err : "unknown error");
             size_t len = strlen(path);
             if (len > 3 && strcmp(path + len - 3, ".so") == 0 && len + 5 < sizeof dyn) {
                 snprintf(dyn, sizeof dyn, "%.*s_dyn.so", (int)(len - 3), path);
                 h = dlopen(dyn, RTLD_NOW | RTLD_LOCAL);
-                if (h == NULL)
+                if (h == NULL) {
+                    err = dlerror();
                     PyErr_Format(PyExc_ImportError, "cannot load hakmem's library %s: %s; nor %s: %s",
-                                 path, first, dyn, dlerror());
+                                 path, first, dyn, err != NULL ? err : "unknown error");
+                }
             } else {
                 PyErr_Format(PyExc_ImportError, "cannot load hakmem's library %s: %s", path, first);
             }
