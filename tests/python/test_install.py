@@ -154,7 +154,7 @@ def test_wheel_contents_metadata_and_tag(built):
         meta = z.read(next(n for n in infos if n.endswith(".dist-info/METADATA"))).decode()
         tags = z.read(next(n for n in infos if n.endswith(".dist-info/WHEEL"))).decode()
     for need in ("hakmem/lib/libhakmem.so", "hakmem/lib/libhakmem_api.so",
-                 "hakmem/include/hakmem.h", "hakmem/include/hakmem_capi.h",
+                 "hakmem/lib/libhakmem_api_dyn.so", "hakmem/include/hakmem.h", "hakmem/include/hakmem_capi.h",
                  "hakmem/bin/hakmem-stress", "hakmem/bin/bench_pair", "hakmem/bin/bench_cpython",
                  "hakmem/bin/bench_cpython.py", "hakmem/py.typed", "hakmem/_core.pyi",
                  "hakmem/_harness.py", "hakmem/lib/libhakmem_trace.so", "hakmem/bin/hakmem-replay"):
@@ -166,7 +166,6 @@ def test_wheel_contents_metadata_and_tag(built):
     assert any(n.endswith(".dist-info/licenses/LICENSE") or n.endswith(".dist-info/LICENSE")
                for n in infos)
     assert "License: MIT" in meta or "License-Expression: MIT" in meta
-    assert "Classifier: License :: OSI Approved :: MIT License" in meta
     try:
         import auditwheel  # noqa: F401
     except ImportError:
