@@ -24,12 +24,14 @@
  * writes decodes to a 16-byte aligned user-space address, so bits 0..3 and
  * 48..63 are zero (HAK_LINK_BAD). A raw pointer written over a link decodes
  * with the key's bit 63 and bit 0 set, which are always set; a byte
- * written over a link's low end (an overflow from the block before) moves
- * it off the 16-byte grid 15 times in 16; a link read at another address
- * than its own (a corrupted link that points into another free block)
- * decodes off by the distance, because the address is part of the code. The mark lets free() see a double free at once: a block freed twice
+ * written over a link's low end moves it off the 16-byte grid 15 times in
+ * 16; a link read at another address than its own (a corrupted link that
+ * points into another free block) decodes off by the distance, because the
+ * address is part of the code. An overflow from the block before lands on
+ * the mark, which every block taken from a list or a stack must carry.
+ * The mark lets free() see a double free at once: a block freed twice
  * carries it already, and is then looked up to confirm (a live block whose
- * bytes 8..11 happen to equal the key's low half is pushed as usual).
+ * bytes 0..3 happen to equal the key's low half is pushed as usual).
  * Every block is at least 16 bytes, so both fit.
  */
 #ifndef HAK_BLOCK_H

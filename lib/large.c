@@ -909,7 +909,9 @@ static _Atomic uint64_t direct_live;
 
 static void direct_unmap(uintptr_t base, size_t maplen)
 {
-    atomic_fetch_sub_explicit(&direct_live, 1, memory_order_relaxed);
+    uint64_t was = atomic_fetch_sub_explicit(&direct_live, 1, memory_order_relaxed);
+    HAK_ASSERT(was > 0); /* else the count missed a mapping, and the shortcut would lie */
+    (void)was;
     _hak_os_unmap((void *)base, maplen);
     _hak_stat_commit(-(int64_t)maplen);
     _hak_stat_sub(&_hak_g_stats.mapped, maplen);

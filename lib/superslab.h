@@ -51,7 +51,7 @@ enum hak_span_state { HAK_SPAN_FULL, HAK_SPAN_PARTIAL, HAK_SPAN_EMPTY, HAK_SPAN_
 typedef struct hak_span {
     union {
         /* A first-class heap's span (heap.c): its free blocks, linked
-         * through their first word. */
+         * through their link field (block.h). */
         void *free;
         /* The default heap's (central.c), whose free blocks are bits of
          * the SuperSlab's free_bits: the first of its words that may hold

@@ -141,7 +141,9 @@ HAK_INLINE hak_tcache_t *hak_tc_addr(void) { return &_hak_tc; }
  * pointer to a cache from a pool (tcache.c). A thread's first call finds
  * it NULL and attaches a cache, initialised as a new thread's TLS would
  * be: everything after that is as in the initial-exec build.
- * The pointer itself is initial-exec: 8 bytes of the surplus. Reached
+ * The pointer itself is initial-exec: with it the library's whole TLS
+ * block (it, and heap.c's one-byte visit token) takes 16 bytes of the
+ * surplus. Reached
  * through its descriptor instead, every fast path paid the descriptor's
  * call and a stack frame for it, and hakmem.pymem.install() ran 2.9%
  * slower (bench_cpython.py, 8 workloads, geomean). Should the surplus be

@@ -393,6 +393,32 @@ static void exact_fit_into_free_next(void)
     free(a);
 }
 
+/* A program that asked for the usable size (which drops the debug build's
+ * padding canary) writes one byte past the block, onto its free
+ * neighbour's first byte (the mark), then frees the block: the debug build
+ * checks a free neighbour's mark there; the release build reads nothing at
+ * a free (its next malloc of the class would stop, as above). */
+static void overflow_past_usable_then_free(void)
+{
+    char *a, *b;
+    adjacent(64, STRIDE_64, &a, &b);
+    (void)malloc_usable_size(a);
+    free(b);
+    ((char *)tu_launder(a))[b - a] = 'x';
+    free(a);
+}
+
+/* The same without the overflow: the debug build's check of the free
+ * neighbour must find its mark intact, and the program goes on. */
+static void free_beside_free_next(void)
+{
+    char *a, *b;
+    adjacent(64, STRIDE_64, &a, &b);
+    (void)malloc_usable_size(a);
+    free(b);
+    free(a);
+}
+
 /* Through the padding into a live neighbour's first bytes. */
 static void overflow_into_live_next(void)
 {
@@ -612,6 +638,9 @@ static const struct misuse cases[] = {
      "hak_heap_dealloc(): write past the requested size", GUARD_AS_RELEASE},
     {"exact-fit-overflow-into-free-next", exact_fit_into_free_next, NULL,
      "free(): write past the requested size", GUARD_AS_RELEASE},
+    {"overflow-past-usable-into-free-next-then-free", overflow_past_usable_then_free, NULL,
+     "free(): overflow into the next block (its free mark overwritten)", GUARD_AS_RELEASE},
+    {"free-beside-free-next", free_beside_free_next, NULL, NULL, GUARD_AS_RELEASE},
     {"overflow-through-padding-into-live-next", overflow_into_live_next, NULL,
      "free(): write past the requested size", GUARD_AS_RELEASE},
     {"exact-fit-overflow-into-live-next", exact_fit_into_live_next, NULL,
@@ -685,23 +714,28 @@ static void run_case(const struct misuse *c)
 /* ---- forged links: a writer who has read the source ----------------------
  *
  * A use after free writes an address of its choosing (a buffer here) into
- * a freed block, with every constant a reader of the source could use: the
- * raw address over the first word (where a list's link lay before, and
- * where a freed object's first field is), the same with the old public
- * free mark (0xd1f5e3a7) after it and at the target, the address encoded
- * with the key's value before start-up (lib/block.c), and the raw address
- * written only where the link now lies (bytes 4..11, the mark left
- * intact). The next mallocs of that size must never return the target.
- * The first three write over the mark (bytes 0..3), which the pop sees:
- * "free list corrupted". No link of a default-heap free block is read (a
- * thread keeps its free blocks' addresses in its stacks), so the last
- * changes nothing and the mallocs go on. A large block keeps nothing in
- * band, so its mallocs go on. Exit status 3: the target was handed out.
+ * a freed block, with every constant a reader of the source could use. The
+ * forgeries follow lib/block.h's layout (mark at bytes 0..3, link at 4..11):
+ *   raw        the raw address over the first word (where a freed object's
+ *              first field is), which wipes the mark;
+ *   old-mark   the old public free mark (0xd1f5e3a7) at bytes 0..3 and the
+ *              raw address as the link;
+ *   start-key  the mark and the link as the key's value before start-up
+ *              (lib/block.c) would make them: passes only if the key stayed
+ *              public;
+ *   link-only  the raw address where the link lies, the mark left intact.
+ * The target is marked the same way. The next mallocs of that size must
+ * never return the target. The first three leave a mark that is not the
+ * key's, which the pop sees: "free list corrupted". No link of a
+ * default-heap free block is read (a thread keeps its free blocks'
+ * addresses in its stacks), so link-only changes nothing and the mallocs go
+ * on. A large block keeps nothing in band, so its mallocs go on. Exit
+ * status 3: the target was handed out.
  * The flushed cases forge a block that hak_collect has given back to its
  * slab (a live neighbour keeps the slab from emptying), where it is a bit,
  * not a list entry: its link is never read, so a forged link alone changes
  * nothing, and the mallocs, enough to take every free block of the class
- * back, go on; a wiped mark is seen by the refill that takes the block. */
+ * back, go on; a wrong mark is seen by the refill that takes the block. */
 static _Alignas(64) unsigned char forge_target[8192];
 
 enum forge { FORGE_RAW, FORGE_OLD_MARK, FORGE_START_KEY, FORGE_LINK_ONLY };
@@ -717,20 +751,23 @@ static void forge_and_allocate(size_t n, enum forge how, int flushed)
     unsigned char *freed = tu_launder(p);
     uintptr_t t = (uintptr_t)forge_target;
     const uint64_t start_key = 0x8000000000000001ull; /* lib/block.c's value before start-up */
-    for (size_t off = 0; off + 16 <= sizeof forge_target; off += 16) {
-        uint32_t mark = how == FORGE_START_KEY ? (uint32_t)start_key : 0xd1f5e3a7u;
-        memcpy(forge_target + off + 8, &mark, 4);
-    }
+    const uint32_t mark = how == FORGE_START_KEY ? (uint32_t)start_key : 0xd1f5e3a7u;
+    for (size_t off = 0; off + 16 <= sizeof forge_target; off += 16)
+        memcpy(forge_target + off, &mark, 4);
     uint64_t link = t;
     if (how == FORGE_START_KEY) link = t ^ start_key ^ (uintptr_t)freed;
-    if (how == FORGE_LINK_ONLY) {
-        memcpy(freed + 4, &link, 8);
-    } else {
+    switch (how) {
+    case FORGE_RAW:
         memcpy(freed, &link, 8);
-    }
-    if (how == FORGE_OLD_MARK || how == FORGE_START_KEY) {
-        uint32_t mark = how == FORGE_START_KEY ? (uint32_t)start_key : 0xd1f5e3a7u;
-        memcpy(freed + 8, &mark, 4);
+        break;
+    case FORGE_OLD_MARK:
+    case FORGE_START_KEY:
+        memcpy(freed, &mark, 4);
+        memcpy(freed + 4, &link, 8);
+        break;
+    case FORGE_LINK_ONLY:
+        memcpy(freed + 4, &link, 8);
+        break;
     }
     for (int i = 0; i < (flushed ? 4096 : 64); i++) {
         unsigned char *q = malloc(n);

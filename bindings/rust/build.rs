@@ -128,8 +128,14 @@ fn main() {
             .map(|s| s.to_string()),
     );
     // Position-independent: Rust executables are PIE by default, and the
-    // archive may also be linked into a shared object.
-    flags.extend(["-fPIC", "-pthread"].iter().map(|s| s.to_string()));
+    // archive may also be linked into a shared object. HAK_TCP_DYNAMIC keeps
+    // the thread-cache pointer out of initial-exec TLS (lib/tcache.h), which a
+    // shared object dlopened late may find no room for (see OPTIONAL_CFLAGS).
+    flags.extend(
+        ["-fPIC", "-pthread", "-DHAK_TCP_DYNAMIC=1"]
+            .iter()
+            .map(|s| s.to_string()),
+    );
     if env::var("HAKMEM_WERROR").map(|v| v == "1").unwrap_or(false) {
         flags.push("-Werror".into());
     }

@@ -274,14 +274,16 @@ def test_package_loads_its_own_initial_exec_library():
 def test_full_static_tls_loads_the_dynamic_tls_library(tmp_path):
     """Libraries loaded before hakmem took the whole static TLS surplus, so
     that dlopen refuses libhakmem_api.so ("cannot allocate memory in static
-    TLS block"): the package must load libhakmem_api_dyn.so instead, and
-    allocate, free and serve CPython through it as usual."""
+    TLS block"): the package must say so once (a RuntimeWarning), load
+    libhakmem_api_dyn.so instead, and allocate, free and serve CPython
+    through it as usual."""
     if shutil.which(cc()[0]) is None:
         pytest.skip("no C compiler")
-    # Libraries of initial-exec TLS in falling sizes, loaded greedily: what
-    # they leave is less than a pointer, which the probe (8 bytes, aligned
-    # like hakmem's pointer) proves before hakmem is imported.
-    sizes = [4096, 2048, 1024, 512, 256, 128, 64, 32, 16, 8, 8, 4, 2, 1, 1, 1]
+    # Libraries of initial-exec TLS in falling sizes (64 KiB down to a byte),
+    # loaded greedily: what they leave of any surplus below 128 KiB is less
+    # than a pointer, which the probe (8 bytes, aligned like hakmem's
+    # pointer) proves before hakmem is imported.
+    sizes = [1 << k for k in range(16, -1, -1)] + [8, 4, 2, 1, 1, 1]
     hogs = []
     for i, n in enumerate(sizes + [None]):
         src = tmp_path / ("hog%d.c" % i)
@@ -302,7 +304,12 @@ def test_full_static_tls_loads_the_dynamic_tls_library(tmp_path):
             raise SystemExit("static TLS still has room for a pointer: the test proves nothing")
         except OSError as e:
             assert "static TLS" in str(e), e
-        import hakmem
+        import warnings
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            import hakmem
+        told = [str(w.message) for w in said if issubclass(w.category, RuntimeWarning)]
+        assert len(told) == 1 and "static TLS" in told[0] and "libhakmem_api_dyn.so" in told[0], told
         assert os.path.basename(hakmem.library_path()) == "libhakmem_api_dyn.so", hakmem.library_path()
         assert not hakmem.bound_to_process()
         with hakmem.malloc(64) as b:

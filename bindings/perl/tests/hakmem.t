@@ -1,4 +1,4 @@
-# The SWIG Perl binding (module Hakmem) over the build tree's libhakmem_api.
+# The SWIG Perl binding (module Hakmem) over the build tree's libhakmem_api_dyn.
 # Run by `make check` with PERL5LIB and LD_LIBRARY_PATH set to the build tree.
 use strict;
 use warnings;

@@ -1,4 +1,4 @@
-"""The SWIG Python binding (module hakmem_swig) over the build tree's libhakmem_api.
+"""The SWIG Python binding (module hakmem_swig) over the build tree's libhakmem_api_dyn.
 
 Run by `make check` with PYTHONPATH and LD_LIBRARY_PATH set to the build tree
 (bindings/Makefile.am); unittest's exit status is automake's.

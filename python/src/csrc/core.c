@@ -129,6 +129,9 @@ static PyObject *core_bind(PyObject *module, PyObject *arg)
     /* One instance per process: the global one (preloaded or linked), else
      * one already loaded privately, else the package's own. */
     void *h = RTLD_DEFAULT;
+    /* The file loaded, for the messages below. */
+    const char *loaded = path;
+    char dyn[4096];
     int process = dlsym(RTLD_DEFAULT, "hak_version") != NULL;
     if (!process && (h = find_local_hakmem()) != NULL) process = 1;
     if (!process) {
@@ -139,7 +142,7 @@ static PyObject *core_bind(PyObject *module, PyObject *arg)
             /* Most likely glibc's static TLS surplus is full (other
              * libraries loaded late took it): the same library with its
              * TLS pointer in dynamic TLS, beside it, loads anyway. */
-            char first[512], dyn[4096];
+            char first[512];
             const char *err = dlerror();
             snprintf(first, sizeof first, "%s", err != NULL ? err : "unknown error");
             size_t len = strlen(path);
@@ -158,6 +161,15 @@ static PyObject *core_bind(PyObject *module, PyObject *arg)
                 Py_DECREF(bytes);
                 return NULL;
             }
+            loaded = dyn;
+            /* Said once: the process runs hakmem, a little slower. */
+            if (PyErr_WarnFormat(PyExc_RuntimeWarning, 1,
+                                 "hakmem: %s refused (%s); loaded %s instead, which keeps its "
+                                 "thread cache pointer in dynamic TLS (about 3%% slower under "
+                                 "hakmem.pymem)", path, first, dyn) < 0) {
+                Py_DECREF(bytes);
+                return NULL;
+            }
         }
     }
     hakmem_capi_t t = {0};
@@ -165,7 +177,7 @@ static PyObject *core_bind(PyObject *module, PyObject *arg)
         void *f = dlsym(h, table_syms[i].name);
         if (f == NULL) {
             PyErr_Format(PyExc_ImportError, "%s lacks %s: not a hakmem %s library",
-                         process ? "the hakmem loaded in this process" : path,
+                         process ? "the hakmem loaded in this process" : loaded,
                          table_syms[i].name, HAKMEM_VERSION_STRING);
             Py_DECREF(bytes);
             return NULL;
@@ -177,7 +189,7 @@ static PyObject *core_bind(PyObject *module, PyObject *arg)
     if (t.abi_version != HAKMEM_ABI_VERSION) {
         PyErr_Format(PyExc_ImportError,
                      "%s is hakmem %s with ABI %d; this package needs ABI %d%s",
-                     process ? "the hakmem loaded in this process" : path, t.version(),
+                     process ? "the hakmem loaded in this process" : loaded, t.version(),
                      t.abi_version, HAKMEM_ABI_VERSION,
                      process ? " (and cannot load its own copy beside it)" : "");
         Py_DECREF(bytes);
