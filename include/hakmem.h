@@ -1,12 +1,15 @@
 /* hakmem.h: the public, stable C ABI of the hakmem allocator.
  *
- * Two libraries are built from the same sources:
+ * Three libraries are built from the same sources:
  *   libhakmem.so      the process allocator: link with -lhakmem or load with
  *                     LD_PRELOAD. Exports the hak_* API below and the standard
  *                     malloc family (malloc, free, calloc, realloc, ...).
- *   libhakmem_api.so  safe to dlopen into any process (Python, plugins): exports
- *                     only hak_* and uses a TLS model that does not consume the
- *                     static TLS surplus.
+ *   libhakmem_api.so  safe to dlopen into a running process (Python, plugins):
+ *                     exports only hak_*; takes 16 bytes of glibc's static
+ *                     TLS surplus (one pointer, reached in one load).
+ *   libhakmem_api_dyn.so  the same, none of the surplus (the pointer reached
+ *                     through a TLS descriptor, a little slower): loads
+ *                     however full the surplus is.
  *
  * ABI rules: functions only take scalars, pointers and structs that carry their
  * own size (struct hak_stats). New fields are appended, never reordered, and
