@@ -394,30 +394,25 @@ static void exact_fit_into_free_next(void)
 }
 
 /* A program that asked for the usable size (which drops the debug build's
- * padding canary) writes one byte past the block, onto its free
- * neighbour's first byte (the mark), then frees the block: the debug build
- * checks a free neighbour's mark there; the release build reads nothing at
- * a free (its next malloc of the class would stop, as above). */
-static void overflow_past_usable_then_free(void)
+ * padding canary) frees a block beside its free neighbour: with `overflow`,
+ * after writing one byte past the block onto the neighbour's first byte
+ * (the mark). The debug build checks a free neighbour's mark at the free;
+ * the release build reads nothing there (its next malloc of the class would
+ * stop, as above). */
+static void free_beside_free_next_after(int overflow)
 {
     char *a, *b;
     adjacent(64, STRIDE_64, &a, &b);
     (void)malloc_usable_size(a);
     free(b);
-    ((char *)tu_launder(a))[b - a] = 'x';
+    if (overflow) ((char *)tu_launder(a))[b - a] = 'x';
     free(a);
 }
 
-/* The same without the overflow: the debug build's check of the free
- * neighbour must find its mark intact, and the program goes on. */
-static void free_beside_free_next(void)
-{
-    char *a, *b;
-    adjacent(64, STRIDE_64, &a, &b);
-    (void)malloc_usable_size(a);
-    free(b);
-    free(a);
-}
+static void overflow_past_usable_then_free(void) { free_beside_free_next_after(1); }
+
+/* The control: the debug build's check must find the mark intact. */
+static void free_beside_free_next(void) { free_beside_free_next_after(0); }
 
 /* Through the padding into a live neighbour's first bytes. */
 static void overflow_into_live_next(void)
