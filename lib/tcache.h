@@ -143,13 +143,13 @@ HAK_INLINE hak_tcache_t *hak_tc_addr(void) { return &_hak_tc; }
  * be: everything after that is as in the initial-exec build.
  * The pointer itself is initial-exec: with it the library's whole TLS
  * block (it, and heap.c's one-byte visit token) takes 16 bytes of the
- * surplus. Reached
- * through its descriptor instead, every fast path paid the descriptor's
- * call and a stack frame for it, and hakmem.pymem.install() ran 2.9%
- * slower (bench_cpython.py, 8 workloads, geomean). Should the surplus be
- * full, dlopen refuses the library ("cannot allocate memory in static TLS
- * block"); HAK_TCP_DYNAMIC builds the variant with a descriptor, which the
- * Python package loads then (libhakmem_api_dyn.so). */
+ * surplus. Reached through its descriptor instead, every fast path paid
+ * the descriptor's call and a stack frame for it, and
+ * hakmem.pymem.install() ran 2.9% slower (bench_cpython.py, 8 workloads,
+ * geomean). Should the surplus be full, dlopen refuses the library
+ * ("cannot allocate memory in static TLS block"); HAK_TCP_DYNAMIC builds
+ * the variant with a descriptor (libhakmem_api_dyn), which the Python
+ * package loads then and the SWIG modules and the Rust crate always use. */
 #define HAK_TC_INDIRECT 1
 #define HAK_TC_SEG 0
 typedef hak_tcache_t hak_tc_ref_t;
