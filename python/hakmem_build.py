@@ -11,9 +11,8 @@ dlopen: the library the package loads; one initial-exec TLS pointer) and
 libhakmem_api_dyn.so (the same with that pointer in dynamic TLS: what the
 package loads when glibc's static TLS surplus has no room left for it). The
 benchmark programs the suite of src/hakmem/_harness.py names (the programs
-of `make bench`) go into the
-package's bin/ with bench_cpython.py, so `python -m hakmem bench` runs the
-same suite. The C sources come from, in order: $HAKMEM_SOURCE_DIR, csrc/
+of `make bench`) go into the package's bin/ with bench_cpython.py, so
+`python -m hakmem bench` runs the same suite. The C sources come from, in order: $HAKMEM_SOURCE_DIR, csrc/
 beside this file (an sdist carries a copy there), or the source tree that
 holds this python/ directory.
 """
