@@ -308,8 +308,6 @@ static hak_span_t *span_disown(struct hak_central *k, hak_span_t *s)
     return NULL;
 }
 
-/* Appends b to the batch first..last (its link is set when the next one
- * comes, or to the list's end). */
 /* The number of the block at offset off of its span, off / size, from one
  * multiply that also tells whether off is a multiple of size (*multiple):
  * the class's magic is ceil(2^64 / size), the low half of off * magic is

@@ -33,7 +33,7 @@ HAK_HIDDEN bool _hak_central_holds(unsigned cls, const void *p);
 HAK_HIDDEN size_t _hak_central_collect(void);
 /* Blocks of class cls handed out of the central pool (in thread lists or in use). */
 HAK_HIDDEN uint64_t _hak_central_used(unsigned cls);
-/* Blocks of class cls on thread lists, as each thread last said (at its
+/* Blocks of class cls on thread stacks, as each thread last said (at its
  * refills and flushes). */
 HAK_HIDDEN int64_t _hak_central_cached(unsigned cls);
 /* The calling thread's stack of cls holds cached_delta more blocks than it

@@ -113,8 +113,8 @@ void _hak_thread_init(void)
      * tears it down (after the key destructors ran, e.g. in its freeres)
      * never gets its destructor called, and a list would keep a pointer to
      * its freed TLS. Such a thread can only leave its cached blocks behind
-     * (at most twice each class's cap: a full stack). Last: may allocate (glibc's second-level key array), which
-     * now works. */
+     * (at most twice each class's cap: a full stack). Last: may allocate
+     * (glibc's second-level key array), which now works. */
     pthread_setspecific(tc_key, hak_tc_addr());
 }
 

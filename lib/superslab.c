@@ -418,8 +418,8 @@ static void debug_check_free(void *p, const char *what)
     uintptr_t start = hak_span_start(s), q = (uintptr_t)p + size;
     uintptr_t bump = __atomic_load_n(&s->bump, __ATOMIC_ACQUIRE);
     /* No padding: an overflow goes straight into the next block. A live
-     * one's first bytes are the program's (not checked); a free one's
-     * link and mark are. */
+     * one's first bytes are the program's (not checked); a free one's mark
+     * is. */
     if (!padded && q + size <= s->end && q < bump && debug_free_head_bad((void *)q, size)) {
         debug_settle();
         if (debug_free_head_bad((void *)q, size))
